@@ -1,0 +1,30 @@
+"""ganedit: edit photos with generative adversarial networks.
+
+Library use (load once, apply many times)::
+
+    import ganedit
+    editor = ganedit.load("pan-derain")          # or a task name, or a path to a .safetensors checkpoint
+    clean = editor(PIL.Image.open("rainy.jpg"))  # PIL in, PIL out
+
+Importing this package does not import torch: the heavy parts load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "edit_folder", "list_models", "load"]
+
+if TYPE_CHECKING:
+    from .api import edit_folder, list_models, load
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-export so that `import ganedit` (and `ganedit --help`) stays free of torch.
+    if name in {"load", "list_models", "edit_folder"}:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ganedit' has no attribute {name!r}")
