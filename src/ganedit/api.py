@@ -1,0 +1,233 @@
+"""The public library API: load a model once, apply it many times.
+
+    editor = ganedit.load("pan-derain")        # a registered model name
+    editor = ganedit.load(task="derain")       # the task's default model
+    editor = ganedit.load("my-run.safetensors") # a checkpoint file of your own
+    clean = editor(pil_image)
+
+This module wires the pieces together — registry (which model) → hub (where its file is) → checkpoint
+(what it is) → Editor (run it) — and owns no logic of its own beyond that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from .errors import ChecksumError, GaneditError, UsageError, WeightsUnavailableError
+from .hub import HubOptions, ResolvedWeights, bundled_path, cached_path, resolve, resolve_path
+from .registry import ModelSpec, Registry, load_registry
+from .tasks import get_task
+
+if TYPE_CHECKING:
+    from .batch import Entry, Plan, Report, Shard
+    from .editor import Editor
+
+
+def _registry(registry: Registry | None, registry_files: Sequence[Path]) -> Registry:
+    return registry if registry is not None else load_registry(registry_files)
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith(".safetensors") or "/" in text or "\\" in text or Path(text).is_file()
+
+
+def locate(
+    name_or_path: str | Path | None = None,
+    *,
+    task: str | None = None,
+    registry: Registry | None = None,
+    registry_files: Sequence[Path] = (),
+    hub: HubOptions | None = None,
+) -> tuple[str, ResolvedWeights, str | None]:
+    """Find the weights file for a model name, a checkpoint path, or a task's default model.
+
+    Returns (display name, verified file, expected task or None). No torch is imported.
+    """
+    hub = hub or HubOptions()
+    if name_or_path is not None and (isinstance(name_or_path, Path) or _looks_like_path(name_or_path)):
+        path = Path(name_or_path)
+        return path.name, resolve_path(path), task
+    reg = _registry(registry, registry_files)
+    if name_or_path is None:
+        if task is None:
+            raise UsageError("name a model, a checkpoint path, or a task")
+        spec = reg.default_for(get_task(task).name)
+    else:
+        spec = reg.get(name_or_path)
+        if task is not None and spec.task != task:
+            others = ", ".join(s.name for s in reg.for_task(task)) or "none registered"
+            raise UsageError(f"model {spec.name!r} is for {spec.task}, not {task}; {task} models: {others}")
+    return spec.name, resolve(spec, hub), spec.task
+
+
+def load(
+    name_or_path: str | Path | None = None,
+    *,
+    task: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    tile: int | None = None,
+    batch_size: int = 4,
+    registry: Registry | None = None,
+    registry_files: Sequence[Path] = (),
+    hub: HubOptions | None = None,
+) -> Editor:
+    """Load a model onto a device and return an `Editor` (PIL in, PIL out; arrays in, arrays out)."""
+    name, weights, expected_task = locate(
+        name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub
+    )
+    from .checkpoint import load_checkpoint
+    from .editor import Editor, select_device
+
+    dev = select_device(device)
+    model, info = load_checkpoint(weights.path, task=expected_task, device=dev)
+    return Editor(
+        model,
+        task=get_task(info.task),
+        info=info,
+        name=name,
+        sha256=weights.sha256,
+        device=dev,
+        precision=precision,
+        tile=tile,
+        batch_size=batch_size,
+    )
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    spec: ModelSpec
+    bundled: bool
+    cached: bool
+
+    @property
+    def available(self) -> bool:
+        return self.bundled or self.cached
+
+
+def list_models(
+    *,
+    task: str | None = None,
+    registry: Registry | None = None,
+    registry_files: Sequence[Path] = (),
+    hub: HubOptions | None = None,
+) -> list[ModelStatus]:
+    """Every registered model and whether it is usable offline (bundled or in the hub cache). No requests."""
+    hub = hub or HubOptions()
+    reg = _registry(registry, registry_files)
+    specs = reg.for_task(task) if task else list(reg.models.values())
+    return [ModelStatus(s, bundled_path(s) is not None, cached_path(s, hub) is not None) for s in specs]
+
+
+def pull(
+    names: Sequence[str],
+    *,
+    registry: Registry | None = None,
+    registry_files: Sequence[Path] = (),
+    hub: HubOptions | None = None,
+) -> list[tuple[str, ResolvedWeights]]:
+    """Fetch (or find) and verify the named models' files, e.g. before going offline."""
+    reg = _registry(registry, registry_files)
+    specs = [reg.get(n) for n in names] if names else list(reg.models.values())
+    return [(s.name, resolve(s, hub or HubOptions())) for s in specs]
+
+
+@dataclass(frozen=True)
+class Verified:
+    name: str
+    status: str  # "ok" | "missing" | "mismatch"
+    source: str | None
+    detail: str = ""
+
+
+def verify(
+    names: Sequence[str] = (),
+    *,
+    registry: Registry | None = None,
+    registry_files: Sequence[Path] = (),
+    hub: HubOptions | None = None,
+) -> list[Verified]:
+    """Check the sha256 of every local copy (bundled or cached) without downloading anything."""
+    hub = hub or HubOptions()
+    reg = _registry(registry, registry_files)
+    specs = [reg.get(n) for n in names] if names else list(reg.models.values())
+    results: list[Verified] = []
+    offline = HubOptions(cache_dir=hub.cache_dir, endpoint=hub.endpoint, offline=True, token=hub.token)
+    for spec in specs:
+        if bundled_path(spec) is None and cached_path(spec, hub) is None:
+            results.append(Verified(spec.name, "missing", None, "not bundled and not in the hub cache"))
+            continue
+        try:
+            weights = resolve(spec, offline)
+        except ChecksumError as error:
+            results.append(Verified(spec.name, "mismatch", None, str(error)))
+        except WeightsUnavailableError as error:
+            results.append(Verified(spec.name, "missing", None, str(error)))
+        else:
+            results.append(Verified(spec.name, "ok", weights.source, str(weights.path)))
+    return results
+
+
+def edit_folder(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    model: str | Path | None = None,
+    task: str | None = None,
+    editor: Editor | None = None,
+    recursive: bool = False,
+    mask: str | Path | None = None,
+    fmt: str = "keep",
+    quality: int = 95,
+    suffix: str = "",
+    overwrite: bool = False,
+    shard: Shard | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    **load_options: object,
+) -> Report:
+    """Edit files and folders into an output folder (or file); returns a report, never raises per file.
+
+    Paths are planned before the model loads, so usage errors come first and cost nothing.
+    """
+    from .batch import plan_jobs, run_jobs
+
+    if editor is None and task is None and model is None:
+        raise UsageError("give a model, a task or an editor")
+    needs_mask = get_task(task).needs_mask if task else False
+    plan = plan_jobs(
+        inputs,
+        output,
+        recursive=recursive,
+        mask=mask,
+        needs_mask=needs_mask,
+        fmt=fmt,
+        suffix=suffix,
+        overwrite=overwrite,
+        shard=shard,
+    )
+    if on_plan is not None:
+        on_plan(plan)
+    if editor is None and plan.jobs:  # a re-run with every output present needs no model at all
+        editor = load(model, task=task, **load_options)  # type: ignore[arg-type]
+    if editor is not None and editor.task.needs_mask and mask is None:
+        raise UsageError(f"model {editor.name} inpaints: it needs --mask")
+    return run_jobs(plan, editor, quality=quality, on_entry=on_entry, stdin=stdin, stdout=stdout)
+
+
+__all__ = [
+    "GaneditError",
+    "ModelStatus",
+    "Verified",
+    "edit_folder",
+    "list_models",
+    "load",
+    "locate",
+    "pull",
+    "verify",
+]

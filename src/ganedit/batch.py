@@ -1,0 +1,523 @@
+"""Plan and run a batch of edits: which input goes to which output, and a report of what happened.
+
+Planning (`plan_jobs`) is pure path logic and runs before any model is loaded, so that usage errors
+(output inside input, two inputs writing one output, a bad shard) cost nothing. Running (`run_jobs`) keeps
+the model busy: files are decoded on worker threads ahead of the model and encoded/written on worker
+threads behind it, so on a folder of photos the model rarely waits for I/O.
+
+Promises kept here, because photographers depend on them:
+- inputs are never written: an output path that equals an input path is refused;
+- outputs are written atomically (temp file + rename), so an interrupt leaves no half-written file;
+- an output that already exists is skipped unless ``overwrite`` — re-running a command resumes it;
+- a file that fails is reported and the others go on; the report's ``exit_code`` tells the truth.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from .errors import GaneditError, ImageError, UsageError
+from .images import (
+    IMAGE_SUFFIXES,
+    Picture,
+    discover,
+    encode_picture,
+    output_format,
+    read_mask,
+    read_picture,
+    write_atomic,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .editor import Editor
+
+STDIO = "-"
+Status = Literal["ok", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process takes inputs ``index, index + count, index + 2*count, ...`` of the sorted list."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """Parse ``K/N`` (K counted from 0, as torchrun's RANK is)."""
+        try:
+            k, n = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise UsageError(f"--shard must look like K/N (e.g. 0/4), not {text!r}") from None
+        if n < 1 or not 0 <= k < n:
+            raise UsageError(f"--shard {text}: need 0 <= K < N")
+        return cls(k, n)
+
+    @classmethod
+    def from_env(cls) -> Shard | None:
+        """Under ``torchrun`` each rank takes its share of the inputs by default."""
+        rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+        if rank is None or world is None or int(world) <= 1:
+            return None
+        return cls(int(rank), int(world))
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input -> one output. ``source``/``output`` of None mean stdin/stdout."""
+
+    source: Path | None
+    display: str
+    output: Path | None
+    fmt: str  # the output container ("jpeg", "png", "webp", "tiff", "bmp"), or "keep" for stdin's own
+    mask: Path | None = None
+    mask_error: str | None = None  # why no mask was found (a per-file failure at run time)
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    skipped: list[Job] = field(default_factory=list)  # outputs that exist already
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Entry:
+    input: str
+    output: str | None
+    status: Status
+    seconds: float = 0.0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    entries: list[Entry] = field(default_factory=list)
+    model: str | None = None
+    sha256: str | None = None
+    device: str | None = None
+    precision: str | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, status: Status) -> int:
+        return sum(entry.status == status for entry in self.entries)
+
+    @property
+    def failed(self) -> list[Entry]:
+        return [entry for entry in self.entries if entry.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.interrupted else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "sha256": self.sha256,
+            "device": self.device,
+            "precision": self.precision,
+            "seconds": round(self.seconds, 3),
+            "totals": {
+                "inputs": len(self.entries),
+                "ok": self.count("ok"),
+                "skipped": self.count("skipped"),
+                "failed": self.count("failed"),
+            },
+            "interrupted": self.interrupted,
+            "notes": list(self.notes),
+            "files": [
+                {
+                    "input": e.input,
+                    "output": e.output,
+                    "status": e.status,
+                    "seconds": round(e.seconds, 3),
+                    "error": e.error,
+                    "warnings": list(e.warnings),
+                }
+                for e in self.entries
+            ],
+        }
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def _is_folder_target(output: Path, *, single_file: bool) -> bool:
+    """A single input writes to a file unless OUTPUT is an existing folder or has no image suffix."""
+    if output.is_dir():
+        return True
+    if not single_file:
+        return True
+    return output.suffix.lower() not in IMAGE_SUFFIXES
+
+
+def _output_name(name: str, fmt_requested: str, suffix: str) -> tuple[str, str]:
+    """Output file name for an input name: keep the extension (even its case) when the format is kept."""
+    stem, ext = Path(name).stem, Path(name).suffix
+    fmt, new_ext = output_format(_format_of_suffix(ext), fmt_requested)
+    if fmt_requested == "keep" and _format_of_suffix(ext) == fmt:
+        new_ext = ext
+    return f"{stem}{suffix}{new_ext}", fmt
+
+
+_SUFFIX_FORMATS = {
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".png": "png",
+    ".webp": "webp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".bmp": "bmp",
+}
+
+
+def _format_of_suffix(ext: str) -> str:
+    return _SUFFIX_FORMATS[ext.lower()]
+
+
+def _file_target_format(out: Path, fmt: str) -> str:
+    """With an explicit output file name its extension decides the format; --format may only agree."""
+    named = _format_of_suffix(out.suffix)
+    if fmt != "keep" and output_format(named, fmt)[0] != named:
+        raise UsageError(f"-o {out} is a {named.upper()} name but --format is {fmt}; drop one of them")
+    return named
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+class _MaskFinder:
+    """Masks for inputs: one file for all, or a folder matched by relative path and file stem."""
+
+    SUFFIXES = ("", "_mask", ".mask", "-mask")
+
+    def __init__(self, mask: Path | None):
+        self.mask = mask
+        self.by_stem: dict[str, list[Path]] = {}
+        if mask is not None and mask.is_dir():
+            for path in sorted(mask.rglob("*")):
+                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+                    rel = path.relative_to(mask).with_suffix("").as_posix()
+                    self.by_stem.setdefault(rel, []).append(path)
+                    self.by_stem.setdefault(path.stem, []).append(path)
+
+    def find(self, rel: Path) -> tuple[Path | None, str | None]:
+        if self.mask is None:
+            return None, None
+        if self.mask.is_file():
+            return self.mask, None
+        base = rel.with_suffix("").as_posix()
+        for key in (base, rel.stem):
+            for extra in self.SUFFIXES:
+                found = self.by_stem.get(key + extra)
+                if found:
+                    return found[0], None
+        return (
+            None,
+            f"no mask for {rel.as_posix()} in {self.mask} (looked for {rel.stem}.*, {rel.stem}_mask.*)",
+        )
+
+
+def plan_jobs(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    recursive: bool = False,
+    mask: str | Path | None = None,
+    needs_mask: bool = False,
+    fmt: str = "keep",
+    suffix: str = "",
+    overwrite: bool = False,
+    shard: Shard | None = None,
+) -> Plan:
+    """Map inputs to outputs. Raises UsageError for anything that would lose data or cannot work."""
+    if not inputs:
+        raise UsageError("no INPUT given")
+    inputs = [str(i) for i in inputs]
+    output = str(output)
+    mask_path = Path(mask) if mask is not None else None
+    if needs_mask and mask_path is None:
+        raise UsageError(
+            "this task needs --mask (a mask file for all inputs, or a folder of masks matched by name)"
+        )
+    if mask_path is not None and not mask_path.exists():
+        raise UsageError(f"--mask {mask_path}: no such file or folder")
+
+    if STDIO in inputs:
+        if len(inputs) > 1:
+            raise UsageError("'-' (stdin) must be the only INPUT")
+        return _plan_stdin(output, mask_path, fmt=fmt)
+
+    found = discover([Path(i) for i in inputs], recursive=recursive)
+    notes = list(found.notes)
+    files = found.files
+    single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
+
+    if output == STDIO:
+        if not single_file or len(files) != 1:
+            raise UsageError("-o - (stdout) takes exactly one input image")
+        entry = files[0]
+        name, out_fmt = _output_name(entry.path.name, fmt, "")
+        finder = _MaskFinder(mask_path)
+        m, m_err = finder.find(entry.rel)
+        return Plan([Job(entry.path, str(entry.path), None, out_fmt, m, m_err)], notes=notes)
+
+    out = Path(output)
+    folder = _is_folder_target(out, single_file=single_file)
+    if not folder and out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"-o {out}: not an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if folder and out.is_file():
+        raise UsageError(f"-o {out} is a file, but several inputs need an output folder")
+
+    if folder:
+        # Outputs written inside an input folder must not be picked up as inputs by a later run.
+        kept = [f for f in files if not _is_within(f.path, out)]
+        if len(kept) != len(files):
+            notes.append(f"skipped {len(files) - len(kept)} files inside the output folder {out}")
+        files = kept
+
+    if shard is not None and shard.count > 1:
+        total = len(files)
+        files = files[shard.index :: shard.count]
+        notes.append(f"shard {shard}: {len(files)} of {total} inputs")
+
+    finder = _MaskFinder(mask_path)
+    input_paths = {f.path.resolve() for f in files}
+    jobs: list[Job] = []
+    seen: dict[Path, str] = {}
+    for entry in files:
+        if folder:
+            rel = entry.rel if recursive else Path(entry.rel.name)
+            name, out_fmt = _output_name(rel.name, fmt, suffix)
+            target = out / rel.parent / name
+        else:
+            out_fmt = _file_target_format(out, fmt)
+            target = out
+        resolved = target.resolve()
+        if resolved in input_paths:
+            raise UsageError(
+                f"refusing to overwrite the input {entry.path} (choose another -o or a --suffix)"
+            )
+        if resolved in seen:
+            raise UsageError(f"inputs {seen[resolved]} and {entry.path} would both write {target}")
+        seen[resolved] = str(entry.path)
+        m, m_err = finder.find(entry.rel)
+        jobs.append(Job(entry.path, str(entry.path), target, out_fmt, m, m_err))
+
+    if overwrite:
+        return Plan(jobs, notes=notes)
+    todo = [j for j in jobs if j.output is None or not j.output.exists()]
+    skipped = [j for j in jobs if j.output is not None and j.output.exists()]
+    return Plan(todo, skipped=skipped, notes=notes)
+
+
+def _plan_stdin(output: str, mask: Path | None, *, fmt: str) -> Plan:
+    if mask is not None and mask.is_dir():
+        raise UsageError("with stdin input, --mask must be one file")
+    if output == STDIO:
+        out_fmt = fmt if fmt == "keep" else output_format("png", fmt)[0]
+        return Plan([Job(None, "<stdin>", None, out_fmt, mask)])
+    out = Path(output)
+    if out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"with stdin input, -o must be '-' or an image file name, not {out}")
+    return Plan([Job(None, "<stdin>", out, _file_target_format(out, fmt), mask)])
+
+
+# ----------------------------------------------------------------------------------------------- running
+
+
+@dataclass
+class _Loaded:
+    job: Job
+    picture: Picture | None = None
+    mask: np.ndarray | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    started: float = 0.0
+
+
+def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
+    loaded = _Loaded(job, started=time.perf_counter())
+    try:
+        if job.source is None:
+            data = (stdin.read() if stdin is not None else b"") or b""
+            picture = read_picture(data, name="<stdin>")
+        else:
+            picture = read_picture(job.source)
+        if job.mask_error is not None:
+            raise ImageError(f"{job.display}: {job.mask_error}")
+        if job.mask is not None:
+            loaded.mask, warning = read_mask(job.mask, (picture.width, picture.height))
+            if warning:
+                loaded.warnings.append(warning)
+        loaded.picture = picture
+    except GaneditError as error:
+        loaded.error = str(error)
+    except OSError as error:  # e.g. a permission problem Pillow did not wrap
+        loaded.error = f"{job.display}: {error.strerror or error}"
+    return loaded
+
+
+def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] | None) -> Entry:
+    job, picture = loaded.job, loaded.picture
+    assert picture is not None
+    out = replace(picture, pixels=pixels)
+    if picture.channels in (1, 2) and pixels.shape[2] in (3, 4):
+        out = replace(out, icc_profile=None)  # a gray ICC profile would mislabel colour output
+    entry = Entry(job.display, str(job.output) if job.output else STDIO, "ok", warnings=loaded.warnings)
+    fmt = output_format(picture.format, "keep")[0] if job.fmt == "keep" else job.fmt
+    try:
+        data = encode_picture(out, fmt, quality=quality)
+        if job.output is None:
+            if stdout is None:
+                raise ImageError(f"{job.display}: no stdout to write to")
+            stdout.write(data)
+            stdout.flush()
+        else:
+            write_atomic(job.output, data)
+    except GaneditError as error:
+        entry.status, entry.error = "failed", str(error)
+    except OSError as error:
+        entry.status, entry.error = "failed", f"{job.output}: {error.strerror or error}"
+    entry.seconds = time.perf_counter() - loaded.started
+    return entry
+
+
+def _groups(loaded: Iterator[_Loaded], batch_size: int) -> Iterator[list[_Loaded]]:
+    """Consecutive decoded files of the same shape (and mask presence) go through the model together."""
+    group: list[_Loaded] = []
+
+    def key(item: _Loaded) -> tuple[Any, ...]:
+        assert item.picture is not None
+        return (item.picture.pixels.shape, item.picture.pixels.dtype.str, item.mask is None)
+
+    for item in loaded:
+        if item.picture is None:
+            if group:
+                yield group
+                group = []
+            yield [item]
+            continue
+        if group and (key(group[0]) != key(item) or len(group) >= batch_size):
+            yield group
+            group = []
+        group.append(item)
+    if group:
+        yield group
+
+
+def run_jobs(
+    plan: Plan,
+    editor: Editor | None,
+    *,
+    quality: int = 95,
+    on_entry: Callable[[Entry], None] | None = None,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    workers: int = 2,
+) -> Report:
+    """Run every job of the plan through the editor; never raises for a single bad file.
+
+    KeyboardInterrupt propagates after in-flight writes have finished (each is atomic), so no partial
+    output is left behind; the report so far is attached to the exception as ``report``.
+    """
+    report = Report(notes=list(plan.notes))
+    if editor is not None:
+        report.model, report.sha256 = editor.name, editor.sha256
+        report.device, report.precision = str(editor.device), editor.precision
+    started = time.perf_counter()
+
+    def record(entry: Entry) -> None:
+        report.entries.append(entry)
+        if on_entry is not None:
+            on_entry(entry)
+
+    for job in plan.skipped:
+        record(Entry(job.display, str(job.output), "skipped", error=None, warnings=["output exists"]))
+    if not plan.jobs:
+        return report
+    if editor is None:
+        raise UsageError("run_jobs needs an editor when there is work to do")
+
+    lookahead = max(2, editor.batch_size * 2)
+    readers = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganedit-read")
+    writers = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganedit-write")
+    pending_writes: list[Future[Entry]] = []
+
+    def decoded() -> Iterator[_Loaded]:
+        queue: list[Future[_Loaded]] = []
+        jobs = iter(plan.jobs)
+        for job in jobs:
+            queue.append(readers.submit(_load, job, stdin))
+            if len(queue) >= lookahead:
+                break
+        while queue:
+            item = queue.pop(0).result()
+            nxt = next(jobs, None)
+            if nxt is not None:
+                queue.append(readers.submit(_load, nxt, stdin))
+            yield item
+
+    def drain(block: bool) -> None:
+        while pending_writes and (block or pending_writes[0].done()):
+            record(pending_writes.pop(0).result())
+
+    try:
+        for group in _groups(decoded(), editor.batch_size):
+            ready = [item for item in group if item.picture is not None]
+            for item in group:
+                if item.picture is None:
+                    elapsed = time.perf_counter() - item.started
+                    record(
+                        Entry(item.job.display, _out(item.job), "failed", elapsed, item.error, item.warnings)
+                    )
+            if not ready:
+                continue
+            try:
+                results = editor.edit_many([(item.picture.pixels, item.mask) for item in ready])  # type: ignore[union-attr]
+            except (GaneditError, RuntimeError) as error:  # RuntimeError: torch, e.g. out of memory
+                for item in ready:
+                    record(Entry(item.job.display, _out(item.job), "failed", 0.0, str(error), item.warnings))
+                continue
+            for item, pixels in zip(ready, results, strict=True):
+                pending_writes.append(writers.submit(_save, item, pixels, quality, stdout))
+            drain(block=False)
+        drain(block=True)
+    except KeyboardInterrupt as interrupt:
+        report.interrupted = True
+        readers.shutdown(wait=True, cancel_futures=True)
+        writers.shutdown(wait=True, cancel_futures=True)  # finish in-flight atomic writes, start no new ones
+        for future in pending_writes:
+            if future.done() and not future.cancelled():
+                record(future.result())
+        report.seconds = time.perf_counter() - started
+        interrupt.report = report  # type: ignore[attr-defined]
+        raise
+    finally:
+        readers.shutdown(wait=True, cancel_futures=True)
+        writers.shutdown(wait=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _out(job: Job) -> str:
+    return str(job.output) if job.output else STDIO

@@ -1,0 +1,545 @@
+"""The ``ganedit`` command line.
+
+One factory (`edit_command`) builds every editing subcommand from its `Task` record, so the commands
+share their options and behaviour. This module imports neither torch nor huggingface-hub at the top:
+``ganedit --help`` must start fast; the heavy modules load inside the commands that need them.
+
+Exit codes: 0 all done; 1 some files failed (listed at the end); 2 usage error (the valid choices named);
+3 weights unavailable (the message says how to get them); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import GaneditError, UsageError
+from .tasks import TASKS, Task
+
+if TYPE_CHECKING:
+    from .batch import Entry, Plan, Report
+    from .hub import HubOptions
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+FORMATS = ("keep", "png", "jpg", "webp", "tiff")
+
+
+def _fail(error: GaneditError) -> NoReturn:
+    click.echo(f"ganedit: error: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+class _Group(click.Group):
+    """Turns our errors into one line on stderr and their exit code; Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GaneditError as error:
+            _fail(error)
+        except KeyboardInterrupt:
+            click.echo(
+                "ganedit: interrupted (finished files are complete; no partial files were left)", err=True
+            )
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="ganedit")
+def main() -> None:
+    """Edit photos with generative adversarial networks.
+
+    \b
+    Tasks (PAN, Wang et al. 2017; TDGAN, Wang et al. 2017):
+      derain        remove rain streaks
+      inpaint       fill masked areas (white = fill)
+      sketch2photo  turn a line drawing into a photo
+    \b
+    Every task command takes files, folders (-r to recurse) or '-' for stdin, writes to -o (a folder,
+    a file, or '-' for stdout), skips outputs that exist (so a re-run resumes), and keeps EXIF, ICC
+    profile, alpha, grayscale and 16-bit depth. Run 'ganedit COMMAND --help' for examples.
+    """
+
+
+# ------------------------------------------------------------------------------------- shared options
+
+
+def _hub_options(offline: bool) -> HubOptions:
+    """Hub settings from the environment, read now rather than when huggingface-hub was imported."""
+    from .hub import HubOptions
+
+    # huggingface-hub otherwise pings its default host (not HF_ENDPOINT) once a day from every download
+    # call, even for users of a private mirror. A CLI of ours does not phone home unasked.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+    cache = os.environ.get("HF_HUB_CACHE")
+    return HubOptions(
+        cache_dir=Path(cache) if cache else None,
+        endpoint=os.environ.get("HF_ENDPOINT") or None,
+        offline=True if offline else None,
+    )
+
+
+def _registry_files(registry: tuple[str, ...]) -> list[Path]:
+    return [Path(r) for r in registry]
+
+
+registry_option = click.option(
+    "--registry",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Extra weights registry file(s) (TOML, like weights.toml). Also read from $GANEDIT_REGISTRY.",
+)
+offline_option = click.option(
+    "--offline",
+    is_flag=True,
+    help="Never touch the network (like HF_HUB_OFFLINE=1): bundled or cached weights only.",
+)
+
+
+def _registered_names(task: str) -> str:
+    """For --help: the models weights.toml offers for a task (cheap: a TOML parse, no torch)."""
+    try:
+        from .registry import load_registry
+
+        names = [s.name + (" (default)" if s.default else "") for s in load_registry().for_task(task)]
+    except GaneditError:
+        return "unreadable registry"
+    return ", ".join(names) or "none registered yet"
+
+
+def _edit_options(task: Task) -> list[Callable[[Any], Any]]:
+    options: list[Callable[[Any], Any]] = [
+        click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True)),
+        click.option(
+            "-o",
+            "--output",
+            required=True,
+            type=click.Path(allow_dash=True),
+            help="Output folder, output file (single input), or '-' for stdout.",
+        ),
+        click.option(
+            "-r", "--recursive", is_flag=True, help="Search folders recursively; mirror the tree under -o."
+        ),
+    ]
+    if task.needs_mask:
+        options.append(
+            click.option(
+                "--mask",
+                required=True,
+                type=click.Path(exists=True),
+                help="Mask file for all inputs, or a folder of masks matched by file stem "
+                "(NAME.*, NAME_mask.*). White = fill.",
+            )
+        )
+    options += [
+        click.option(
+            "--model",
+            "model",
+            metavar="NAME",
+            help=f"Registered model to use. [{_registered_names(task.name)}]",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(exists=True, dir_okay=False),
+            help="A local .safetensors checkpoint instead of a registered model.",
+        ),
+        registry_option,
+        offline_option,
+        click.option(
+            "--device",
+            default="auto",
+            show_default=True,
+            help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+        ),
+        click.option(
+            "--precision",
+            type=click.Choice(PRECISIONS),
+            default="auto",
+            show_default=True,
+            help="auto: bf16/fp16 on CUDA (fp32 where that overflows), fp32 on CPU.",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=4,
+            show_default=True,
+            help="Images or tiles per forward pass.",
+        ),
+        click.option(
+            "--tile",
+            type=click.IntRange(min=64),
+            default=None,
+            help="Tile size in pixels for large images. [default: automatic by image size]",
+        ),
+        click.option("--no-tile", is_flag=True, help="Never tile (needs memory for the whole image)."),
+        click.option("--overwrite", is_flag=True, help="Replace outputs that exist (default: skip them)."),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default="keep",
+            show_default=True,
+            help="Output format; 'keep' keeps each input's format.",
+        ),
+        click.option(
+            "--quality",
+            type=click.IntRange(1, 100),
+            default=95,
+            show_default=True,
+            help="JPEG/WebP quality (WebP 100 = lossless).",
+        ),
+        click.option("--suffix", default="", help="Added to output file stems, e.g. '_clean'."),
+        click.option(
+            "--shard",
+            metavar="K/N",
+            help="Take the K-th of N shares of the inputs (K from 0). Under torchrun: RANK/WORLD_SIZE.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout."),
+        click.option(
+            "-q", "--quiet", is_flag=True, help="No progress bar or notes (errors still go to stderr)."
+        ),
+    ]
+    return options
+
+
+def edit_command(task: Task) -> click.Command:
+    """Build the subcommand for one task. Every editing command is made here."""
+
+    def command(**kwargs: Any) -> None:
+        _run_edit(task, **kwargs)
+
+    command.__doc__ = task.summary
+    for option in reversed(_edit_options(task)):
+        command = option(command)
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in task.examples)
+    return click.command(name=task.name, context_settings=CONTEXT, epilog=epilog, help=task.summary)(command)
+
+
+class _Progress:
+    """A rich progress bar on stderr; silent when quiet or stderr is not a terminal."""
+
+    def __init__(self, enabled: bool, label: str):
+        self.enabled = enabled
+        self.label = label
+        self.progress: Any = None
+        self.task_id: Any = None
+
+    def start(self, plan: Plan) -> None:
+        if not self.enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.progress.start()
+        total = len(plan.jobs) + len(plan.skipped)
+        self.task_id = self.progress.add_task(self.label, total=total, status="")
+
+    def advance(self, entry: Entry) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task_id, advance=1, status=Path(entry.input).name[-32:])
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _run_edit(
+    task: Task,
+    *,
+    inputs: tuple[str, ...],
+    output: str,
+    recursive: bool,
+    model: str | None,
+    weights: str | None,
+    registry: tuple[str, ...],
+    offline: bool,
+    device: str,
+    precision: str,
+    batch_size: int,
+    tile: int | None,
+    no_tile: bool,
+    overwrite: bool,
+    fmt: str,
+    quality: int,
+    suffix: str,
+    shard: str | None,
+    as_json: bool,
+    quiet: bool,
+    mask: str | None = None,
+) -> None:
+    from .batch import STDIO, Shard
+
+    if model and weights:
+        raise UsageError("give --model or --weights, not both")
+    if as_json and output == STDIO:
+        raise UsageError("--json prints the report on stdout, which -o - already uses for the image")
+    if no_tile and tile is not None:
+        raise UsageError("give --tile N or --no-tile, not both")
+    shard_spec = Shard.parse(shard) if shard else Shard.from_env()
+    if device == "auto" and shard is None and shard_spec is not None and "LOCAL_RANK" in os.environ:
+        import torch
+
+        if torch.cuda.is_available():  # under torchrun: one GPU per rank
+            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+
+    show = not quiet and sys.stderr.isatty()
+    progress = _Progress(show, task.name)
+    echo_note = (lambda msg: None) if quiet else (lambda msg: click.echo(f"ganedit: {msg}", err=True))
+    failures: list[Entry] = []
+
+    def on_plan(plan: Plan) -> None:
+        for note in plan.notes:
+            echo_note(note)
+        progress.start(plan)
+
+    def on_entry(entry: Entry) -> None:
+        progress.advance(entry)
+        if entry.status == "failed":
+            failures.append(entry)
+            if progress.progress is not None:
+                progress.progress.console.print(f"[red]failed[/red] {entry.error}", highlight=False)
+            else:
+                click.echo(f"ganedit: failed: {entry.error}", err=True)
+        for warning in entry.warnings if entry.status != "skipped" else ():
+            if not quiet:
+                click.echo(f"ganedit: warning: {entry.input}: {warning}", err=True)
+
+    from . import api
+
+    try:
+        report = api.edit_folder(
+            list(inputs),
+            output,
+            model=weights or model,
+            task=task.name,
+            recursive=recursive,
+            mask=mask,
+            fmt=fmt,
+            quality=quality,
+            suffix=suffix,
+            overwrite=overwrite,
+            shard=shard_spec,
+            on_plan=on_plan,
+            on_entry=on_entry,
+            stdin=sys.stdin.buffer if STDIO in inputs else None,
+            stdout=sys.stdout.buffer if output == STDIO else None,
+            device=device,
+            precision=precision,
+            tile=0 if no_tile else tile,
+            batch_size=batch_size,
+            registry_files=_registry_files(registry),
+            hub=_hub_options(offline),
+        )
+    finally:
+        progress.stop()
+    _finish(task, report, as_json=as_json, quiet=quiet)
+
+
+def _finish(task: Task, report: Report, *, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    ok, skipped, failed = report.count("ok"), report.count("skipped"), report.count("failed")
+    if not quiet or failed:
+        where = f" with {report.model} on {report.device}" if report.model else ""
+        click.echo(
+            f"ganedit {task.name}: {ok} done, {skipped} skipped (output exists), {failed} failed "
+            f"in {report.seconds:.1f} s{where}",
+            err=True,
+        )
+    if failed:
+        click.echo("failed files:", err=True)
+        for entry in report.failed:
+            click.echo(f"  {entry.error}", err=True)
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+for _task in TASKS.values():
+    if _task.arch == "pan":  # rerender joins with its TDGAN checkpoint (it adds --tag options)
+        main.add_command(edit_command(_task))
+
+
+# ------------------------------------------------------------------------------------- models / weights
+
+
+@main.group(cls=_Group, context_settings=CONTEXT)
+def models() -> None:
+    """List and inspect the models weights.toml offers."""
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return "?"
+
+
+@models.command("list", context_settings=CONTEXT)
+@click.option("--task", type=click.Choice(list(TASKS)), help="Only models for this task.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@registry_option
+def models_list(task: str | None, as_json: bool, registry: tuple[str, ...]) -> None:
+    """Every registered model: task, default, size, sha256, and whether it is available offline.
+
+    \b
+    Examples:
+      ganedit models list
+      ganedit models list --task derain --json
+    """
+    from . import api
+
+    rows = api.list_models(task=task, registry_files=_registry_files(registry), hub=_hub_options(False))
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": r.spec.name,
+                        "task": r.spec.task,
+                        "arch": r.spec.arch,
+                        "default": r.spec.default,
+                        "size": r.spec.size,
+                        "sha256": r.spec.sha256,
+                        "bundled": r.bundled,
+                        "cached": r.cached,
+                        "repo_id": r.spec.repo_id,
+                        "revision": r.spec.revision,
+                        "license": r.spec.license,
+                        "card": r.spec.card,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not rows:
+        click.echo("no models registered" + (f" for {task}" if task else ""), err=True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "task", "default", "size", "sha256", "available")
+    for r in rows:
+        where = "bundled" if r.bundled else "cached" if r.cached else "not cached (ganedit weights pull)"
+        table.add_row(
+            r.spec.name,
+            r.spec.task,
+            "yes" if r.spec.default else "",
+            _human_size(r.spec.size),
+            r.spec.sha256[:12],
+            where,
+        )
+    Console().print(table)
+
+
+@models.command("show", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@registry_option
+@offline_option
+def models_show(name: str, as_json: bool, registry: tuple[str, ...], offline: bool) -> None:
+    """Everything about one model: registry entry and, when available locally, its checkpoint metadata.
+
+    \b
+    Examples:
+      ganedit models show pan-derain
+    """
+    from dataclasses import asdict
+
+    from .hub import bundled_path, cached_path
+    from .registry import load_registry
+
+    spec = load_registry(_registry_files(registry)).get(name)
+    info: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+    local = bundled_path(spec) or cached_path(spec, _hub_options(offline))
+    info["local_path"] = str(local) if local else None
+    if local is not None:
+        from .checkpoint import read_info
+
+        ckpt = read_info(local)
+        info["checkpoint"] = {"arch": ckpt.arch, "task": ckpt.task, "arch_config": ckpt.arch_config}
+        info["checkpoint_metadata"] = ckpt.metadata
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        if key == "checkpoint_metadata":
+            continue
+        click.echo(f"{key:>12}: {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+@main.group(cls=_Group, context_settings=CONTEXT)
+def weights() -> None:
+    """Fetch and check weights files (for offline machines)."""
+
+
+@weights.command("pull", context_settings=CONTEXT)
+@click.argument("names", nargs=-1)
+@registry_option
+def weights_pull(names: tuple[str, ...], registry: tuple[str, ...]) -> None:
+    """Download (or find) and verify models' weights; with no NAME, all registered models.
+
+    \b
+    Examples:
+      ganedit weights pull pan-derain
+      HF_ENDPOINT=https://my-mirror ganedit weights pull
+    """
+    from . import api
+
+    hub = _hub_options(False)
+    for name, resolved in api.pull(list(names), registry_files=_registry_files(registry), hub=hub):
+        click.echo(f"{name}: {resolved.path} ({resolved.source}, sha256 ok)")
+
+
+@weights.command("verify", context_settings=CONTEXT)
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@registry_option
+def weights_verify(names: tuple[str, ...], as_json: bool, registry: tuple[str, ...]) -> None:
+    """Check the sha256 of local copies (bundled or cached) without downloading.
+
+    Exit 1 if a local copy does not match; 3 if a model you named has no local copy.
+    """
+    from . import api
+
+    results = api.verify(list(names), registry_files=_registry_files(registry), hub=_hub_options(False))
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        for r in results:
+            click.echo(f"{r.name}: {r.status}" + (f" ({r.source}) {r.detail}" if r.detail else ""))
+    if any(r.status == "mismatch" for r in results):
+        sys.exit(1)
+    if names and any(r.status == "missing" for r in results):
+        sys.exit(3)
