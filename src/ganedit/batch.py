@@ -505,7 +505,7 @@ def run_jobs(
     except KeyboardInterrupt as interrupt:
         report.interrupted = True
         readers.shutdown(wait=True, cancel_futures=True)
-        writers.shutdown(wait=True, cancel_futures=True)  # finish in-flight atomic writes, start no new ones
+        writers.shutdown(wait=True)  # images already edited are written (atomically): no work is thrown away
         for future in pending_writes:
             if future.done() and not future.cancelled():
                 record(future.result())

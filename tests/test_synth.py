@@ -1,0 +1,259 @@
+"""Tests for the training-pair synthesis (rain, masks, sketches) in `ganedit.train.synth`.
+
+The training loop relies on three things: the same seed gives the same pair (resumable, reproducible
+evaluation sets), the outputs respect their ranges and conventions (masks 1 = hole within the coverage
+bounds, sketches white paper with dark lines), and the degradations are real (rain visibly changes the
+image, streaks follow the requested angle, lines sit on the edges of the picture).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from ganedit.train.synth import (
+    RainLayer,
+    RainParams,
+    SketchParams,
+    add_rain,
+    as_generator,
+    make_mask,
+    make_sketch,
+    sample_rain_params,
+    sample_sketch_params,
+)
+
+SIZE = 128
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Run as synthesis runs in training: in data-loader workers, one thread each.
+
+    It also keeps these tests fast on a shared CPU, where two threads spinning on each small op can make
+    them many times slower.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def scene(height: int = SIZE, width: int = SIZE) -> torch.Tensor:
+    """A small synthetic 'photo': a colour gradient, a bright disc, a dark square and mild texture."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
+    image = torch.stack((0.3 + 0.4 * xx, 0.4 + 0.2 * yy, 0.6 - 0.3 * xx))
+    disc = ((yy - 0.35) ** 2 + (xx - 0.6) ** 2) < 0.2**2
+    image[:, disc] = torch.tensor([0.95, 0.85, 0.3])[:, None]
+    image[:, int(0.6 * height) : int(0.85 * height), int(0.1 * width) : int(0.4 * width)] = 0.08
+    texture = torch.Generator().manual_seed(123)
+    image += 0.02 * torch.randn(3, height, width, generator=texture)
+    return image.clamp(0, 1)
+
+
+def single_layer(**overrides: float) -> RainParams:
+    layer = dict(density=0.004, length=30.0, angle=0.0, width=1.5, blur=0.0, brightness=0.9)
+    layer.update(overrides)
+    return RainParams(layers=(RainLayer(**layer),))
+
+
+# ---------------------------------------------------------------------------------------------- rain
+
+
+def test_rain_is_deterministic_per_seed_and_varies_across_seeds() -> None:
+    clean = scene()
+    first, again = add_rain(clean, 7), add_rain(clean, 7)
+    assert torch.equal(first, again)
+    from_generator = add_rain(clean, torch.Generator().manual_seed(7))
+    assert torch.equal(first, from_generator)
+    assert not torch.equal(first, add_rain(clean, 8))
+
+
+def test_a_shared_generator_advances_so_consecutive_samples_differ() -> None:
+    clean = scene()
+    g = torch.Generator().manual_seed(0)
+    a, b = add_rain(clean, g), add_rain(clean, g)
+    assert not torch.equal(a, b)
+    g.manual_seed(0)
+    assert torch.equal(add_rain(clean, g), a)
+
+
+def test_rain_keeps_shape_dtype_and_range_and_leaves_input_alone() -> None:
+    clean = scene(96, 160).double()
+    before = clean.clone()
+    for seed in range(10):
+        rainy = add_rain(clean, seed)
+        assert rainy.shape == clean.shape and rainy.dtype == torch.float64
+        assert rainy.min() >= 0 and rainy.max() <= 1
+    assert torch.equal(clean, before)
+
+
+def test_rain_changes_the_image_by_a_reasonable_amount() -> None:
+    clean = scene()
+    changes = []
+    for seed in range(40):
+        difference = (add_rain(clean, seed) - clean).abs()
+        assert difference.max() > 0.15, f"seed {seed}: no visible streak"
+        changes.append(float(difference.mean()))
+    assert min(changes) > 0.003  # never a no-op, even for a drizzle
+    assert max(changes) < 0.35  # never wipes the picture out
+    assert max(changes) > 5 * min(changes)  # light drizzle and heavy showers both occur
+
+
+def test_fixed_params_are_honoured_and_denser_rain_changes_more() -> None:
+    black = torch.zeros(3, SIZE, SIZE)
+    light_rain = add_rain(black, 0, params=single_layer(density=0.0005))
+    heavy_rain = add_rain(black, 0, params=single_layer(density=0.01))
+    assert 0 < light_rain.mean() < heavy_rain.mean()
+    # Same params, different seed: different streak positions, similar amount of rain.
+    other = add_rain(black, 1, params=single_layer(density=0.01))
+    assert not torch.equal(other, heavy_rain)
+    assert math.isclose(float(other.mean()), float(heavy_rain.mean()), rel_tol=0.3)
+
+
+def _shift_correlation(image: torch.Tensor, dy: int, dx: int) -> float:
+    a = image[: image.shape[0] - dy, max(0, -dx) : image.shape[1] - max(0, dx)]
+    b = image[dy:, max(0, dx) : image.shape[1] + min(0, dx)]
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).mean() / (a.std() * b.std()))
+
+
+@pytest.mark.parametrize("angle", [-30.0, 0.0, 30.0])
+def test_streaks_follow_the_requested_angle(angle: float) -> None:
+    black = torch.zeros(3, SIZE, SIZE)
+    rain = add_rain(black, 3, params=single_layer(angle=angle, length=60.0, width=1.0))[0]
+    dy = 12
+    dx = round(dy * math.tan(math.radians(angle)))
+    along = _shift_correlation(rain, dy, dx)
+    for wrong_dx in (dx - 8, dx + 8):
+        assert along > 2 * _shift_correlation(rain, dy, wrong_dx)
+
+
+def test_sampled_rain_covers_a_wide_range_of_looks() -> None:
+    params = [sample_rain_params(seed) for seed in range(300)]
+    assert sample_rain_params(5) == sample_rain_params(5)
+    layers = [layer for p in params for layer in p.layers]
+    assert {len(p.layers) for p in params} == {1, 2, 3, 4}
+    angles = [abs(layer.angle) for layer in layers]
+    assert min(angles) < 2 and max(angles) > 30  # near-vertical and slanted
+    lengths = [layer.length for layer in layers]
+    widths = [layer.width for layer in layers]
+    assert max(lengths) > 8 * min(lengths) and max(widths) > 4 * min(widths)
+    assert max(p.haze for p in params) > 0.3 and min(p.haze for p in params) < 0.02
+
+
+def test_rain_params_reject_out_of_range_values() -> None:
+    with pytest.raises(ValueError, match="density"):
+        RainLayer(density=0.0, length=10, angle=0, width=1, blur=0, brightness=0.5)
+    with pytest.raises(ValueError, match="angle"):
+        RainLayer(density=0.01, length=10, angle=95, width=1, blur=0, brightness=0.5)
+    with pytest.raises(ValueError, match="at least one"):
+        RainParams(layers=())
+    with pytest.raises(ValueError, match="3 x H x W"):
+        add_rain(torch.zeros(1, 8, 8), 0)
+
+
+def test_rain_is_fast_enough_to_synthesise_on_the_fly() -> None:
+    clean = torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(0))
+    add_rain(clean, 0)
+    rounds = []
+    for _ in range(3):  # best of three rounds: the CPU may be shared with other jobs
+        start = time.perf_counter()
+        for seed in range(10):
+            add_rain(clean, seed)
+        rounds.append((time.perf_counter() - start) / 10)
+    # About 5-9 ms on one core; the bound only catches an accidental slow path (e.g. a dense 2-D kernel).
+    assert min(rounds) < 0.05, f"{min(rounds) * 1000:.1f} ms per 256 x 256 sample"
+
+
+# --------------------------------------------------------------------------------------------- masks
+
+
+@pytest.mark.parametrize(("height", "width"), [(128, 128), (96, 160), (256, 64)])
+def test_mask_coverage_stays_within_bounds_over_many_seeds(height: int, width: int) -> None:
+    coverages = []
+    for seed in range(150):
+        mask = make_mask(height, width, seed)
+        assert mask.shape == (1, height, width) and mask.dtype == torch.float32
+        assert set(mask.unique().tolist()) <= {0.0, 1.0}
+        coverages.append(float(mask.mean()))
+    assert min(coverages) >= 0.05 and max(coverages) <= 0.5
+    assert min(coverages) < 0.15 and max(coverages) > 0.4  # the whole range is used
+
+
+def test_mask_is_deterministic_and_honours_custom_bounds() -> None:
+    assert torch.equal(make_mask(64, 80, 11), make_mask(64, 80, 11))
+    assert not torch.equal(make_mask(64, 80, 11), make_mask(64, 80, 12))
+    for seed in range(40):
+        coverage = float(make_mask(64, 64, seed, coverage=(0.2, 0.3)).mean())
+        assert 0.2 <= coverage <= 0.3
+    with pytest.raises(ValueError, match="coverage"):
+        make_mask(64, 64, 0, coverage=(0.5, 0.2))
+
+
+def test_masks_are_not_all_one_blob_in_the_same_place() -> None:
+    total = sum(make_mask(64, 64, seed) for seed in range(100))
+    # Every quadrant is a hole in some masks and kept in others.
+    for quadrant in (total[0, :32, :32], total[0, :32, 32:], total[0, 32:, :32], total[0, 32:, 32:]):
+        assert 5 < float(quadrant.mean()) < 60
+
+
+# ------------------------------------------------------------------------------------------ sketches
+
+
+def test_sketch_is_mostly_white_with_some_dark_lines() -> None:
+    clean = scene()
+    for seed in range(12):
+        sketch = make_sketch(clean, seed)
+        assert sketch.shape == (3, SIZE, SIZE)
+        assert sketch.min() >= 0 and sketch.max() <= 1
+        assert torch.equal(sketch[0], sketch[1]) and torch.equal(sketch[0], sketch[2])
+        dark = float((sketch[0] < 0.5).float().mean())
+        assert 0.002 < dark < 0.3, f"seed {seed}: {dark:.3f} of the drawing is dark"
+        assert float(sketch.mean()) > 0.7
+
+
+def test_sketch_lines_lie_on_the_edges_of_the_picture() -> None:
+    clean = torch.full((3, SIZE, SIZE), 0.8)
+    clean[:, 40:90, 30:100] = 0.2  # one dark rectangle: edges at rows 40/90 and columns 30/100
+    rows = torch.arange(SIZE)[:, None].expand(SIZE, SIZE)
+    cols = torch.arange(SIZE)[None, :].expand(SIZE, SIZE)
+    distance = torch.minimum(
+        torch.minimum((rows - 40).abs(), (rows - 89).abs()),
+        torch.minimum((cols - 30).abs(), (cols - 99).abs()),
+    )
+    inside = (rows >= 36) & (rows <= 93) & (cols >= 26) & (cols <= 103)
+    near_edge = (distance <= 6) & inside
+    for seed in range(8):
+        dark = make_sketch(clean, seed, channels=1)[0] < 0.5
+        assert dark.any()
+        assert not (dark & ~near_edge).any()
+
+
+def test_flat_image_draws_nothing() -> None:
+    for seed in range(5):
+        assert torch.equal(make_sketch(torch.full((3, 64, 64), 0.4), seed), torch.ones(3, 64, 64))
+
+
+def test_sketch_is_deterministic_and_params_matter() -> None:
+    clean = scene()
+    assert torch.equal(make_sketch(clean, 3), make_sketch(clean, 3))
+    assert not torch.equal(make_sketch(clean, 3), make_sketch(clean, 4))
+    assert sample_sketch_params(9) == sample_sketch_params(9)
+    thin = make_sketch(clean, params=SketchParams(epsilon=-0.1), channels=1)
+    thick = make_sketch(clean, params=SketchParams(epsilon=-0.1, thickness=1), channels=1)
+    assert thin.shape == (1, SIZE, SIZE)
+    assert (thick < 0.5).sum() > 1.5 * (thin < 0.5).sum()
+    with pytest.raises(ValueError, match="params or an rng"):
+        make_sketch(clean)
+
+
+def test_as_generator_rejects_non_seeds() -> None:
+    with pytest.raises(TypeError):
+        as_generator(1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        as_generator(True)
