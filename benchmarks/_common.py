@@ -48,11 +48,11 @@ def weights_path(args: argparse.Namespace, workdir: Path) -> Path:
         return args.weights
     import torch
 
-    from ganedit.archs.pan import PANGenerator, default_generator_config
+    from ganedit.archs.pan import PANGenerator, preset
     from ganedit.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
-    model = PANGenerator(default_generator_config(args.random_init))
+    model = PANGenerator(preset(args.random_init))
     path = workdir / f"random-{args.random_init}.safetensors"
     save_checkpoint(path, model, task=args.random_init)
     return path

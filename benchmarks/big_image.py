@@ -19,13 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
-
 from _common import add_weights_arguments, photo_like, weights_path
+from PIL import Image
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_weights_arguments(parser)
     parser.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT")
     parser.add_argument("--device", default="auto")

@@ -19,14 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import add_weights_arguments, weights_path, write_photos
 from PIL import Image
 
-from _common import add_weights_arguments, weights_path, write_photos
 from ganedit import api
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_weights_arguments(parser)
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--size", type=int, default=512)

@@ -289,6 +289,11 @@ def plan_jobs(
         raise UsageError(f"-o {out} is a file, but several inputs need an output folder")
 
     if folder:
+        for given in inputs:
+            if Path(given).is_dir() and Path(given).resolve() == out.resolve():
+                raise UsageError(
+                    f"-o {out} is the input folder itself; write into another folder (a subfolder is fine)"
+                )
         # Outputs written inside an input folder must not be picked up as inputs by a later run.
         kept = [f for f in files if not _is_within(f.path, out)]
         if len(kept) != len(files):

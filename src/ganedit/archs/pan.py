@@ -1,0 +1,380 @@
+"""PAN: Perceptual Adversarial Networks for image-to-image transformation.
+
+Reference: Chaoyue Wang, Chang Xu, Chaohui Wang, Dacheng Tao, "Perceptual Adversarial Networks for
+Image-to-Image Transformation", IEEE Transactions on Image Processing 27(8), 2018 (arXiv:1706.09138, 2017).
+Authors' Theano code: https://github.com/WANG-Chaoyue/PAN
+
+PAN trains an image transformation network T against a discriminator D and, besides the usual GAN loss,
+asks T(x) and the ground truth y to agree in D's *hidden layers* (the "perceptual adversarial loss"
+Σ_j λ_j |H_j(y) - H_j(T(x))|). The losses live in ``ganedit.train``; this module holds the networks only:
+
+- `PANGenerator`, fully convolutional so that photographs of any size can be edited:
+  * ``kind="residual"``: the de-raining network. The authors' version runs stride-1 convolutions and
+    deconvolutions with additive skips at full resolution; we work at 1/2**depth resolution inside (a
+    12-megapixel photo must be de-rained in seconds on a laptop CPU) and keep the additive skips and
+    the "output = input + predicted residual" shortcut, which suits a task that removes a thin layer.
+  * ``kind="unet"``: the pix2pix U-Net (concatenating skips, 4x4 stride-2 convolutions), used for
+    sketch -> photo and, with the mask as a 4th input channel, for inpainting holes of any shape.
+- `PANDiscriminator`: the paper's 3x3 conv stack with its four feature taps H1..H4, made size-agnostic
+  with a global-average-pool head.
+
+Vocabulary follows pix2pix: ``ngf``/``ndf`` are the base widths of generator/discriminator; a PatchGAN is
+a discriminator that judges patches (ours pools its patch features before the final linear layer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+GENERATOR_KINDS = ("unet", "residual")
+# No "instance" here on purpose: instance norm normalises with the statistics of the image it sees, so
+# when a large photo is edited tile by tile every tile would be normalised differently and the seams
+# would show. Batch norm at inference uses fixed running statistics: a pixel's output does not depend on
+# which tile it was in (beyond the receptive field), so tiling is invisible.
+NORMS = ("batch", "none")
+
+
+def _norm(norm: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
+
+
+def init_weights(module: nn.Module) -> None:
+    """pix2pix / DCGAN initialisation: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Generator
+
+
+@dataclass(frozen=True)
+class PANGeneratorConfig:
+    """Shape of a PAN generator. Stored as JSON in every checkpoint, so fields are plain ints/str/bool.
+
+    The defaults are the shipped de-raining model: small enough to de-rain a 12-megapixel photo in well
+    under 30 s on two CPU cores (see `preset` for the other tasks).
+    """
+
+    kind: str = "residual"  # "residual" (de-raining net, additive skips) | "unet" (pix2pix, concat skips)
+    in_channels: int = 3  # out_channels, or out_channels + 1 when the model also reads a mask (inpainting)
+    out_channels: int = 3
+    ngf: int = 16  # width of the full-resolution layers; doubles at every stride-2 level
+    depth: int = 3  # number of stride-2 levels; the model needs H, W divisible by 2**depth
+    blocks: int = 6  # residual kind: residual blocks at the lowest resolution
+    max_mult: int = 8  # width cap as a multiple of ngf (pix2pix caps its U-Net at 8 * ngf)
+    norm: str = "batch"  # "batch" | "none" (never instance norm: see NORMS)
+    residual_output: bool = True  # output = input + predicted residual (de-raining removes a thin layer)
+
+    def __post_init__(self) -> None:
+        if self.kind not in GENERATOR_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(GENERATOR_KINDS)}, not {self.kind!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
+        if self.out_channels < 1 or self.in_channels - self.out_channels not in (0, 1):
+            raise ValueError(
+                f"in_channels must equal out_channels (or out_channels + 1 with a mask), "
+                f"got in_channels={self.in_channels}, out_channels={self.out_channels}"
+            )
+        if self.ngf < 1 or self.depth < 1 or self.blocks < 0 or self.max_mult < 1:
+            raise ValueError("ngf, depth and max_mult must be >= 1 and blocks >= 0")
+
+    @property
+    def takes_mask(self) -> bool:
+        return self.in_channels == self.out_channels + 1
+
+    def width(self, level: int) -> int:
+        """Channels at stride 2**level."""
+        return self.ngf * min(2**level, self.max_mult)
+
+
+def preset(task: str) -> PANGeneratorConfig:
+    """The generator shape we train and ship for each PAN task.
+
+    derain: the residual net at 1/8 resolution inside (fast on CPUs, long receptive field for streaks).
+    inpaint: a 7-level U-Net (128 px divisibility) whose receptive field spans a few hundred pixels, so
+    holes tens of pixels wide can be filled from their surroundings; 4 input channels (image + mask).
+    sketch2photo: a 6-level U-Net, as pix2pix uses for edges -> photo.
+    The U-Nets cap their width at 4 * ngf (pix2pix: 8) to keep the files under 20 MB (fp32): 3.4 M and
+    2.6 M parameters; the deep levels see few pixels, so width there buys little.
+    """
+    if task == "derain":
+        return PANGeneratorConfig()
+    if task == "inpaint":
+        return PANGeneratorConfig(
+            kind="unet", in_channels=4, ngf=32, depth=7, max_mult=4, residual_output=False
+        )
+    if task == "sketch2photo":
+        return PANGeneratorConfig(kind="unet", ngf=32, depth=6, max_mult=4, residual_output=False)
+    raise ValueError(f"no PAN preset for task {task!r}; PAN tasks: derain, inpaint, sketch2photo")
+
+
+class ResidualBlock(nn.Module):
+    """conv-norm-relu-conv-norm with an identity shortcut (He et al.): depth without vanishing gradients."""
+
+    def __init__(self, channels: int, norm: str) -> None:
+        super().__init__()
+        bias = norm == "none"  # a bias before batch norm is cancelled by its mean subtraction
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
+            _norm(norm, channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
+            _norm(norm, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualNet(nn.Module):
+    """The de-raining body: full-res stem -> depth x (3x3 conv, stride 2) -> residual blocks ->
+    depth x (4x4 deconv, stride 2) each added to the encoder feature of the same size -> 3x3 conv.
+
+    Additive (not concatenating) skips as in the authors' de-raining network: they carry the
+    full-resolution detail around the low-resolution body at no extra width.
+    """
+
+    def __init__(self, cfg: PANGeneratorConfig) -> None:
+        super().__init__()
+        bias = cfg.norm == "none"
+        self.stem = nn.Sequential(
+            nn.Conv2d(cfg.in_channels, cfg.width(0), 3, padding=1, bias=bias),
+            _norm(cfg.norm, cfg.width(0)),
+            nn.ReLU(inplace=True),
+        )
+        self.down = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(cfg.width(i), cfg.width(i + 1), 3, stride=2, padding=1, bias=bias),
+                _norm(cfg.norm, cfg.width(i + 1)),
+                nn.ReLU(inplace=True),
+            )
+            for i in range(cfg.depth)
+        )
+        self.body = nn.Sequential(*(ResidualBlock(cfg.width(cfg.depth), cfg.norm) for _ in range(cfg.blocks)))
+        # up[i] brings stride 2**(i+1) back to 2**i; 4x4 kernels so every output pixel sees 2x2 inputs
+        # (a 2x2 kernel would make blocky output, and a 3x3 one uneven overlap: checkerboards).
+        self.up = nn.ModuleList(
+            nn.Sequential(
+                nn.ConvTranspose2d(cfg.width(i + 1), cfg.width(i), 4, stride=2, padding=1, bias=bias),
+                _norm(cfg.norm, cfg.width(i)),
+            )
+            for i in range(cfg.depth)
+        )
+        self.head = nn.Conv2d(cfg.width(0), cfg.out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        skips = [h]
+        for down in self.down:
+            h = down(h)
+            skips.append(h)
+        h = self.body(h)
+        for i in reversed(range(len(self.up))):
+            h = torch.relu_(self.up[i](h) + skips[i])  # in place on the fresh sum: safe for autograd
+        return self.head(h)
+
+
+class UNet(nn.Module):
+    """The pix2pix U-Net, written as two loops instead of pix2pix's recursive blocks.
+
+    Encoder level i: (LeakyReLU 0.2) -> conv 4x4 stride 2 -> norm (none on the outermost and innermost).
+    Decoder level i: ReLU -> deconv 4x4 stride 2 -> norm (none on the outermost), then concatenated with
+    encoder level i-1. pix2pix's dropout is left out: it is its noise source in training, but at
+    inference it would make the editor non-deterministic.
+    """
+
+    def __init__(self, cfg: PANGeneratorConfig) -> None:
+        super().__init__()
+        bias = cfg.norm == "none"
+        d = cfg.depth
+        self.down = nn.ModuleList()
+        for i in range(d):
+            c_in = cfg.in_channels if i == 0 else cfg.width(i - 1)
+            # Not in place: the activation's input is also the skip that decoder level i-1 concatenates.
+            layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2)]
+            layers.append(nn.Conv2d(c_in, cfg.width(i), 4, stride=2, padding=1, bias=bias or i in (0, d - 1)))
+            if 0 < i < d - 1:
+                layers.append(_norm(cfg.norm, cfg.width(i)))
+            self.down.append(nn.Sequential(*layers))
+        self.up = nn.ModuleList()
+        for i in range(d):
+            c_in = cfg.width(i) * (1 if i == d - 1 else 2)  # the innermost level has no skip to concatenate
+            c_out = cfg.out_channels if i == 0 else cfg.width(i - 1)
+            layers = [
+                nn.ReLU(),  # not in place: at the innermost level its input is a skip tensor too
+                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=bias or i == 0),
+            ]
+            if i > 0:
+                layers.append(_norm(cfg.norm, c_out))
+            self.up.append(nn.Sequential(*layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        h = x
+        for down in self.down:
+            h = down(h)
+            skips.append(h)
+        h = self.up[-1](skips[-1])
+        for i in reversed(range(len(self.up) - 1)):
+            h = self.up[i](torch.cat([h, skips[i]], dim=1))
+        return h
+
+
+class PANGenerator(nn.Module):
+    """The transformation network T of PAN: image in [-1, 1] -> edited image in [-1, 1] (nominally).
+
+    With a mask (``config.in_channels == out_channels + 1``) it is an inpainting network: the holes
+    (mask == 1) are blanked before the network sees them, the mask is appended as a channel, and the known
+    pixels are pasted back over the prediction, so training and inference share one forward and the
+    network never gets credit (or blame) for pixels it was given.
+    """
+
+    arch: ClassVar[str] = "pan"
+
+    def __init__(self, config: PANGeneratorConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or PANGeneratorConfig()
+        self.net = ResidualNet(self.config) if self.config.kind == "residual" else UNet(self.config)
+        init_weights(self)
+        if self.config.residual_output:
+            # Start as the identity map (residual 0): the generator's first outputs are the inputs, not
+            # noise, which keeps the early adversarial game stable. Gradients still reach the head.
+            head = self.net.head if isinstance(self.net, ResidualNet) else self.net.up[0][1]
+            nn.init.zeros_(head.weight)
+            if head.bias is not None:
+                nn.init.zeros_(head.bias)
+
+    @property
+    def pad_multiple(self) -> int:
+        return 2**self.config.depth
+
+    @property
+    def in_channels(self) -> int:
+        return self.config.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.config.out_channels
+
+    @property
+    def takes_mask(self) -> bool:
+        return self.config.takes_mask
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: N x C x H x W in [-1, 1]; mask: N x 1 x H x W in {0, 1} (1 = fill), inpainting models only.
+
+        H and W must be multiples of `pad_multiple` (the editor pads).
+        """
+        if self.takes_mask:
+            if mask is None:
+                raise ValueError("this inpainting generator needs a mask (N x 1 x H x W, 1 = fill)")
+            mask = mask.to(x.dtype)
+            # The holes' content is the answer during training: the network must never see it.
+            base = x * (1 - mask)
+            inp = torch.cat([base, mask], dim=1)
+        else:
+            if mask is not None:
+                raise ValueError("this generator takes no mask (config.in_channels == out_channels)")
+            base = inp = x
+        y = self.net(inp)
+        y = base + y if self.config.residual_output else torch.tanh(y)
+        if mask is not None:
+            # Known pixels are copied through exactly (mask is 0 or 1, so this is a select, not a blend).
+            y = torch.where(mask.bool(), y.to(x.dtype), x)
+        return y
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Discriminator
+
+
+@dataclass(frozen=True)
+class PANDiscriminatorConfig:
+    """The paper's discriminator; ``ndf=64`` gives its widths 64-128-128-256-256-512-512-512-8."""
+
+    in_channels: int = 3  # 3 for D(y); 6 for a conditional D that sees input and output side by side
+    ndf: int = 64
+    head_channels: int = 8  # the paper's last conv ("conv8") before the dense layer
+    norm: str = "batch"
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
+        if self.in_channels < 1 or self.ndf < 1 or self.head_channels < 1:
+            raise ValueError("in_channels, ndf and head_channels must be >= 1")
+
+
+class PANDiscriminator(nn.Module):
+    """D of PAN: real/fake logits plus the hidden layers H1..H4 the perceptual loss compares.
+
+    Layers (3x3 kernels; widths for ndf=64):
+      conv64 s1 -> tanh (H1) | conv128 s2 | conv128 s1 | conv256 s2 (H2) | conv256 s1 | conv512 s2 (H3)
+      | conv512 s1 | conv512 s2 (H4) | conv8 s2 | global average pool -> linear -> logit
+    with batch norm + LeakyReLU(0.2) after every conv but the first. The taps sit at strides 1, 4, 8, 16:
+    from pixel-level colour agreement (H1) up to structure (H4). The paper flattens a fixed 8x8x8 map into
+    its dense layer; pooling instead lets D judge crops of any size. Returns logits (apply a sigmoid or,
+    better, use BCE-with-logits), not probabilities.
+    """
+
+    arch: ClassVar[str] = "pan"
+    tap_strides: ClassVar[tuple[int, ...]] = (1, 4, 8, 16)
+    # (output width as a multiple of ndf, stride, is a tap) for the convs after the first
+    _LAYERS: ClassVar[tuple[tuple[float, int, bool], ...]] = (
+        (2, 2, False),
+        (2, 1, False),
+        (4, 2, True),
+        (4, 1, False),
+        (8, 2, True),
+        (8, 1, False),
+        (8, 2, True),
+    )
+
+    def __init__(self, config: PANDiscriminatorConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or PANDiscriminatorConfig()
+        bias = cfg.norm == "none"
+        # H1: tanh and no norm, as in the authors' code: a bounded, pixel-aligned feature map.
+        self.first = nn.Sequential(nn.Conv2d(cfg.in_channels, cfg.ndf, 3, padding=1), nn.Tanh())
+        self.layers = nn.ModuleList()
+        self._tap_after: list[bool] = []
+        c_in = cfg.ndf
+        for mult, stride, tap in self._LAYERS:
+            c_out = int(cfg.ndf * mult)
+            self.layers.append(
+                nn.Sequential(
+                    nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=bias),
+                    _norm(cfg.norm, c_out),
+                    nn.LeakyReLU(0.2, inplace=True),
+                )
+            )
+            self._tap_after.append(tap)
+            c_in = c_out
+        self.last = nn.Sequential(
+            nn.Conv2d(c_in, cfg.head_channels, 3, stride=2, padding=1, bias=bias),
+            _norm(cfg.norm, cfg.head_channels),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.classifier = nn.Linear(cfg.head_channels, 1)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x: N x in_channels x H x W in [-1, 1] -> (logits N, [H1, H2, H3, H4])."""
+        h = self.first(x)
+        taps = [h]
+        for layer, tap in zip(self.layers, self._tap_after, strict=True):
+            h = layer(h)
+            if tap:
+                taps.append(h)
+        h = self.last(h).mean(dim=(2, 3))
+        return self.classifier(h).squeeze(1), taps

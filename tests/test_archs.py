@@ -1,0 +1,141 @@
+"""PAN networks: shapes, the inpainting contract, the discriminator's taps, the arch table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from ganedit.archs import ARCHS, build
+from ganedit.archs.pan import (
+    PANDiscriminator,
+    PANDiscriminatorConfig,
+    PANGenerator,
+    PANGeneratorConfig,
+    preset,
+)
+from ganedit.errors import CheckpointError
+from tinymodels import make_model
+
+PAN_TASKS = ("derain", "inpaint", "sketch2photo")
+
+
+@pytest.mark.parametrize("task", PAN_TASKS)
+def test_generator_keeps_shape_and_exposes_its_contract(task: str) -> None:
+    model = make_model(task, seed=1)
+    m = model.pad_multiple
+    assert model.arch == "pan"
+    assert m == 2**model.config.depth
+    assert model.out_channels == 3
+    assert model.in_channels == (4 if task == "inpaint" else 3)
+    x = torch.rand(2, 3, 3 * m, 5 * m) * 2 - 1
+    mask = (torch.rand(2, 1, 3 * m, 5 * m) > 0.5).float() if task == "inpaint" else None
+    with torch.no_grad():
+        y = model(x, mask)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+    assert not torch.allclose(y, x, atol=1e-3)  # a tiny model does change the image
+
+
+def test_inpainting_generator_never_sees_the_holes_and_keeps_known_pixels() -> None:
+    model = make_model("inpaint", seed=2)
+    x = torch.rand(1, 3, 32, 40) * 2 - 1
+    mask = torch.zeros(1, 1, 32, 40)
+    mask[..., 8:20, 10:30] = 1
+    other = x.clone()
+    other[mask.expand_as(x).bool()] = 0.7  # different content inside the holes only
+    with torch.no_grad():
+        y, y_other = model(x, mask), model(other, mask)
+    known = ~mask.bool().expand_as(x)
+    assert torch.equal(y[known], x[known])  # exactly: a select, not a blend
+    assert torch.equal(y, y_other)  # the hole content is never an input
+    assert not torch.allclose(y[~known], x[~known])
+
+
+def test_generator_mask_misuse_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs a mask"):
+        make_model("inpaint")(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="takes no mask"):
+        make_model("derain")(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+def test_fresh_residual_generator_is_the_identity() -> None:
+    # Zero-initialised head: training starts from "change nothing", not from noise.
+    model = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1)).eval()
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model(x), x)
+
+
+def test_unet_generator_works_without_norm_and_trains() -> None:
+    model = PANGenerator(PANGeneratorConfig(kind="unet", ngf=4, depth=3, norm="none", residual_output=False))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    model(x).abs().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"kind": "resnet"}, {"norm": "instance"}, {"in_channels": 5}, {"depth": 0}, {"ngf": 0}],
+)
+def test_generator_config_rejects_bad_values(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        PANGeneratorConfig(**bad)
+
+
+@pytest.mark.parametrize("task", PAN_TASKS)
+def test_presets_fit_the_shipping_budget(task: str) -> None:
+    cfg = preset(task)
+    model = PANGenerator(cfg)
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    assert size <= 20 * 1024 * 1024  # the shipped checkpoints must stay <= 20 MB
+    assert cfg.takes_mask == (task == "inpaint")
+    with pytest.raises(ValueError, match="no PAN preset"):
+        preset("rerender")
+
+
+def test_discriminator_has_the_papers_widths() -> None:
+    d = PANDiscriminator()  # ndf=64: the paper's network
+    widths = [m.out_channels for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [64, 128, 128, 256, 256, 512, 512, 512, 8]
+    kernels = {m.kernel_size for m in d.modules() if isinstance(m, torch.nn.Conv2d)}
+    assert kernels == {(3, 3)}
+
+
+@pytest.mark.parametrize("size", [(64, 64), (72, 100)])
+def test_discriminator_taps_and_logits_on_any_size(size: tuple[int, int]) -> None:
+    ndf = 8
+    d = PANDiscriminator(PANDiscriminatorConfig(ndf=ndf)).eval()
+    h, w = size
+    x = torch.rand(3, 3, h, w) * 2 - 1
+    logits, taps = d(x)
+    assert logits.shape == (3,)
+    assert len(taps) == 4
+    for tap, stride, mult in zip(taps, d.tap_strides, (1, 4, 8, 8), strict=True):
+        assert tap.shape == (3, ndf * mult, -(-h // stride), -(-w // stride))
+    assert taps[0].abs().max() <= 1  # H1 is a tanh layer
+
+
+def test_discriminator_conditional_input_and_gradients() -> None:
+    d = PANDiscriminator(PANDiscriminatorConfig(in_channels=6, ndf=4))
+    x = (torch.rand(2, 6, 32, 32) * 2 - 1).requires_grad_()
+    logits, taps = d(x)
+    (logits.sum() + sum(t.abs().mean() for t in taps)).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # the perceptual loss can reach the generator
+
+
+def test_arch_table_builds_and_refuses_unknowns() -> None:
+    assert set(ARCHS) == {"pan"}
+    with pytest.raises(TypeError):
+        ARCHS["x"] = ARCHS["pan"]  # type: ignore[index]  # read-only: no registration by side effect
+    cfg = dataclasses.asdict(PANGeneratorConfig(kind="unet", ngf=4, depth=2))
+    model = build("pan", cfg)
+    assert isinstance(model, PANGenerator) and model.config == PANGeneratorConfig(**cfg)
+    with pytest.raises(CheckpointError, match=r"unknown architecture 'nope'.*pan"):
+        build("nope", {})
+    with pytest.raises(CheckpointError, match="bogus"):
+        build("pan", {**cfg, "bogus": 1})
+    with pytest.raises(CheckpointError, match="kind"):
+        build("pan", {"kind": "transformer"})
