@@ -47,7 +47,7 @@ def main() -> None:
         )
         # Model only: the decoded images as one device tensor, through the forward in the same batches.
         batch = torch.stack(
-            [torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in photos]
+            [torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in photos]
         )
         x = (batch.float() / 127.5 - 1).to(editor.device)
 

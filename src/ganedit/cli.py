@@ -323,10 +323,8 @@ def _run_edit(
         progress.advance(entry)
         if entry.status == "failed":
             failures.append(entry)
-            if progress.progress is not None:
+            if progress.progress is not None:  # live, above the bar; the full list follows at the end
                 progress.progress.console.print(f"[red]failed[/red] {entry.error}", highlight=False)
-            else:
-                click.echo(f"ganedit: failed: {entry.error}", err=True)
         for warning in entry.warnings if entry.status != "skipped" else ():
             if not quiet:
                 click.echo(f"ganedit: warning: {entry.input}: {warning}", err=True)
@@ -543,3 +541,223 @@ def weights_verify(names: tuple[str, ...], as_json: bool, registry: tuple[str, .
         sys.exit(1)
     if names and any(r.status == "missing" for r in results):
         sys.exit(3)
+
+
+# ------------------------------------------------------------------------------------- train / eval
+
+
+@main.group(cls=_Group, context_settings=CONTEXT)
+def train() -> None:
+    """Train models (PAN) or fine-tune them on your own photos.
+
+    Training code lives in ganedit.train; nothing in the editing commands imports it.
+    """
+
+
+def _training_logger(quiet: bool) -> tuple[Callable[[dict[str, Any]], None], Callable[[], None]]:
+    """A progress bar over steps plus the latest losses, on stderr."""
+    if quiet:
+        return (lambda record: None), (lambda: None)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    state: dict[str, Any] = {"task": None}
+
+    def on_log(record: dict[str, Any]) -> None:
+        step, total = record.get("step"), record.get("steps")
+        losses = "  ".join(
+            f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float) and k not in {"step", "steps"}
+        )
+        if not console.is_terminal:
+            line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+            console.print(line, highlight=False)
+            return
+        if state["task"] is None and isinstance(total, int):
+            progress.start()
+            state["task"] = progress.add_task("train", total=total, completed=step or 0, losses="")
+        if state["task"] is not None and isinstance(step, int):
+            progress.update(state["task"], completed=step, losses=losses[:80])
+        elif record.get("event") not in (None, "step"):
+            console.print(" ".join(f"{k}={v}" for k, v in record.items()), highlight=False)
+
+    return on_log, progress.stop
+
+
+@train.command("pan", context_settings=CONTEXT)
+@click.option(
+    "--task", type=click.Choice([t.name for t in TASKS.values() if t.arch == "pan"]), help="What to learn."
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False),
+    help="Clean photos (pairs synthesised on the fly), or a paired folder (input/ + target/, or A|B images).",
+)
+@click.option("--val", type=click.Path(exists=True, file_okay=False), help="Held-out photos for validation.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run folder: config, resumable state, samples, model."
+)
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config file."
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable)."
+)
+@click.option("--steps", type=click.IntRange(min=1), help="Total optimisation steps.")
+@click.option("--seed", type=int, help="Seed for weights, data order and synthesis.")
+@click.option("--device", help="auto, cpu, cuda, cuda:N (under torchrun: one GPU per rank).")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Continue the run in this folder where it stopped (its config.toml is reused).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def train_pan(
+    task: str | None,
+    data: str | None,
+    val: str | None,
+    out: str | None,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    steps: int | None,
+    seed: int | None,
+    device: str | None,
+    resume_dir: str | None,
+    quiet: bool,
+) -> None:
+    """Train a PAN generator (perceptual adversarial loss, Wang et al. 2017) and export a checkpoint.
+
+    \b
+    Examples:
+      ganedit train pan --task derain --data data/photos/train --out runs/derain
+      ganedit train pan --config configs/pan-derain.toml --out runs/derain --set batch_size=8
+      ganedit train pan --resume runs/derain                  # continue after an interruption
+      torchrun --nproc_per_node=4 -m ganedit train pan --task derain --data photos/ --out runs/d
+      ganedit derain rainy/ -o clean/ --weights runs/derain/model.safetensors
+    """
+    from .train import pan as pan_training
+
+    on_log, stop = _training_logger(quiet)
+    try:
+        if resume_dir is not None:
+            config = pan_training.load_resume_config(Path(resume_dir), overrides, steps=steps, device=device)
+            path = pan_training.train(config, resume=True, on_log=on_log)
+        else:
+            if (task is None or data is None or out is None) and config_file is None:
+                raise UsageError("give --task, --data and --out (or --config FILE, or --resume RUN_DIR)")
+            given = {"data": data, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
+            values = {k: v for k, v in given.items() if v is not None}
+            config = pan_training.load_config(
+                task, Path(config_file) if config_file else None, overrides, **values
+            )
+            path = pan_training.train(config, resume=False, on_log=on_log)
+    finally:
+        stop()
+    click.echo(str(path))
+
+
+@train.command("export", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Checkpoint path [RUN_DIR/model.safetensors]."
+)
+def train_export(run_dir: str, output: str | None) -> None:
+    """Export a checkpoint from a run's latest saved state (e.g. of an interrupted run)."""
+    from .train import pan as pan_training
+
+    click.echo(str(pan_training.export(Path(run_dir), Path(output) if output else None)))
+
+
+@main.command("eval", context_settings=CONTEXT)
+@click.argument("model", required=False)
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Clean photos (degradation synthesised with a fixed seed), or a paired folder (input/ + target/).",
+)
+@click.option(
+    "--weights", type=click.Path(exists=True, dir_okay=False), help="A checkpoint file instead of MODEL."
+)
+@click.option(
+    "--task",
+    type=click.Choice([t.name for t in TASKS.values() if t.arch == "pan"]),
+    help="Evaluate the task's default model (when no MODEL or --weights).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Use at most this many images.")
+@click.option(
+    "--size",
+    type=click.IntRange(min=32),
+    default=512,
+    show_default=True,
+    help="Photos are downscaled so the short side is SIZE, then centre-cropped.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthesised degradation.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+@registry_option
+@offline_option
+def eval_command(
+    model: str | None,
+    data: str,
+    weights: str | None,
+    task: str | None,
+    limit: int | None,
+    size: int,
+    seed: int,
+    device: str,
+    as_json: bool,
+    registry: tuple[str, ...],
+    offline: bool,
+) -> None:
+    """PSNR and SSIM against ground truth, next to a baseline on the same images.
+
+    \b
+    Baselines: derain - the rainy input unchanged; inpaint - a smooth (harmonic) fill of the hole,
+    both measured inside the hole; sketch2photo - the mean colour of each photo.
+    \b
+    Examples:
+      ganedit eval pan-derain --data data/photos/holdout
+      ganedit eval --weights runs/derain/model.safetensors --data testset/ --json
+    """
+    from . import api
+    from .evaluate import evaluate
+
+    if model and weights:
+        raise UsageError("give MODEL or --weights, not both")
+    if not (model or weights or task):
+        raise UsageError("name a MODEL, or give --weights PATH or --task")
+    editor = api.load(
+        weights or model,
+        task=task,
+        device=device,
+        registry_files=_registry_files(registry),
+        hub=_hub_options(offline),
+    )
+    result = evaluate(editor, Path(data), seed=seed, limit=limit, size=size)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(f"{result.model} ({result.task}) on {result.images} images of {data}")
+    click.echo(f"  protocol: {result.protocol}")
+    click.echo(f"  baseline: {result.baseline}")
+    for key, value in result.metrics.items():
+        click.echo(f"  {key:>16}: {value:.4f}")
