@@ -151,3 +151,17 @@ def test_save_refuses_inconsistent_requests(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not a generator"):
         save_checkpoint(tmp_path / "a.safetensors", torch.nn.Linear(2, 2), task="derain")
     assert not list(tmp_path.iterdir())
+
+
+def test_saved_checkpoint_is_readable_by_others(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from tinymodels import make_checkpoint
+
+    umask = os.umask(0o022)
+    try:
+        path = make_checkpoint(tmp_path / "m.safetensors", "derain")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

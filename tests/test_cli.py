@@ -408,3 +408,50 @@ def test_models_list_json_with_user_registry(tmp_path: Path, checkpoints: dict[s
     args = ["--model", "local-derain", "--registry", str(registry)]
     code, _, stderr = run("derain", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), *args)
     assert code == 0, stderr
+
+
+def test_jpeg_with_transparency_fails_naming_the_file(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[..., 3] = 128  # real transparency
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    code, _, stderr = run("derain", str(tmp_path / "logo.png"), "-o", str(tmp_path / "logo.jpg"),
+                          "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 1
+    assert "logo.png" in stderr and "transparency" in stderr
+    assert not (tmp_path / "logo.jpg").exists()
+
+
+def test_named_file_written_next_to_itself_with_suffix(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = photo(tmp_path / "photos" / "a.png")
+    code, _, stderr = run("derain", str(src), "-o", str(tmp_path / "photos"), "--suffix", "_x",
+                          "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 0, stderr
+    assert (tmp_path / "photos" / "a_x.png").is_file()
+
+
+def test_trailing_slash_means_a_folder(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = photo(tmp_path / "a.png")
+    code, _, stderr = run(
+        "derain", str(src), "-o", str(tmp_path / "v1.png") + "/", "--weights", str(checkpoints["derain"])
+    )
+    assert code == 0, stderr
+    assert (tmp_path / "v1.png" / "a.png").is_file()
+
+
+def test_no_images_found_is_a_usage_error(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    code, _, stderr = run(
+        "derain", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--weights", str(checkpoints["derain"])
+    )
+    assert code == 2
+    assert "no images found" in stderr and "notes.txt" in stderr
+
+
+def test_misspelt_model_is_an_error_even_when_all_outputs_exist(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    src = photo(tmp_path / "in" / "a.png")
+    assert run("derain", str(src), "-o", str(tmp_path / "o"), "--weights", str(checkpoints["derain"]))[0] == 0
+    code, _, stderr = run("derain", str(src), "-o", str(tmp_path / "o"), "--model", "pan-deriain")
+    assert code == 2 and "pan-deriain" in stderr

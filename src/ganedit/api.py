@@ -50,17 +50,21 @@ def locate(
     if name_or_path is not None and (isinstance(name_or_path, Path) or _looks_like_path(name_or_path)):
         path = Path(name_or_path)
         return path.name, resolve_path(path), task
-    reg = _registry(registry, registry_files)
-    if name_or_path is None:
+    spec = _choose_spec(_registry(registry, registry_files), name_or_path, task)
+    return spec.name, resolve(spec, hub), spec.task
+
+
+def _choose_spec(reg: Registry, name: str | None, task: str | None) -> ModelSpec:
+    """The registered model a name (or a task's default) stands for; UsageError naming the choices."""
+    if name is None:
         if task is None:
             raise UsageError("name a model, a checkpoint path, or a task")
-        spec = reg.default_for(get_task(task).name)
-    else:
-        spec = reg.get(name_or_path)
-        if task is not None and spec.task != task:
-            others = ", ".join(s.name for s in reg.for_task(task)) or "none registered"
-            raise UsageError(f"model {spec.name!r} is for {spec.task}, not {task}; {task} models: {others}")
-    return spec.name, resolve(spec, hub), spec.task
+        return reg.default_for(get_task(task).name)
+    spec = reg.get(name)
+    if task is not None and spec.task != task:
+        others = ", ".join(s.name for s in reg.for_task(task)) or "none registered"
+        raise UsageError(f"model {spec.name!r} is for {spec.task}, not {task}; {task} models: {others}")
+    return spec
 
 
 def load(
@@ -213,8 +217,12 @@ def edit_folder(
     )
     if on_plan is not None:
         on_plan(plan)
-    if editor is None and plan.jobs:  # a re-run with every output present needs no model at all
+    if editor is None and plan.jobs:
         editor = load(model, task=task, **load_options)  # type: ignore[arg-type]
+    elif editor is None and isinstance(model, str) and not _looks_like_path(model):
+        # A re-run with every output present needs no model at all, but a misspelt name is still an error.
+        files = load_options.get("registry_files", ())
+        _choose_spec(_registry(None, files), model, task)  # type: ignore[arg-type]
     if editor is not None and editor.task.needs_mask and mask is None:
         raise UsageError(f"model {editor.name} inpaints: it needs --mask")
     return run_jobs(plan, editor, quality=quality, on_entry=on_entry, stdin=stdin, stdout=stdout)

@@ -156,9 +156,10 @@ class Report:
 # ---------------------------------------------------------------------------------------------- planning
 
 
-def _is_folder_target(output: Path, *, single_file: bool) -> bool:
-    """A single input writes to a file unless OUTPUT is an existing folder or has no image suffix."""
-    if output.is_dir():
+def _is_folder_target(output: Path, *, single_file: bool, trailing_slash: bool = False) -> bool:
+    """A single input writes to a file unless OUTPUT is an existing folder, ends with a slash, or has no
+    image suffix."""
+    if output.is_dir() or trailing_slash:
         return True
     if not single_file:
         return True
@@ -270,6 +271,9 @@ def plan_jobs(
     found = discover([Path(i) for i in inputs], recursive=recursive)
     notes = list(found.notes)
     files = found.files
+    if not files:
+        detail = f" ({'; '.join(notes)})" if notes else ""
+        raise UsageError(f"no images found in {', '.join(inputs)}{detail}")
     single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
 
     if output == STDIO:
@@ -282,7 +286,8 @@ def plan_jobs(
         return Plan([Job(entry.path, str(entry.path), None, out_fmt, m, m_err)], notes=notes)
 
     out = Path(output)
-    folder = _is_folder_target(out, single_file=single_file)
+    trailing_slash = output.endswith(("/", os.sep))
+    folder = _is_folder_target(out, single_file=single_file, trailing_slash=trailing_slash)
     if not folder and out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UsageError(f"-o {out}: not an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
     if folder and out.is_file():
@@ -294,10 +299,13 @@ def plan_jobs(
                 raise UsageError(
                     f"-o {out} is the input folder itself; write into another folder (a subfolder is fine)"
                 )
-        # Outputs written inside an input folder must not be picked up as inputs by a later run.
-        kept = [f for f in files if not _is_within(f.path, out)]
+        # Outputs written inside an input folder must not be picked up as inputs by a later run
+        # (files the user named one by one are theirs to choose, though).
+        named = {Path(i).resolve() for i in inputs if Path(i).is_file()}
+        kept = [f for f in files if f.path.resolve() in named or not _is_within(f.path, out)]
         if len(kept) != len(files):
-            notes.append(f"skipped {len(files) - len(kept)} files inside the output folder {out}")
+            dropped = len(files) - len(kept)
+            notes.append(f"skipped {dropped} file{'s' if dropped > 1 else ''} inside the output folder {out}")
         files = kept
 
     if shard is not None and shard.count > 1:
@@ -391,7 +399,7 @@ def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] |
     entry = Entry(job.display, str(job.output) if job.output else STDIO, "ok", warnings=loaded.warnings)
     fmt = output_format(picture.format, "keep")[0] if job.fmt == "keep" else job.fmt
     try:
-        data = encode_picture(out, fmt, quality=quality)
+        data = encode_picture(out, fmt, quality=quality, name=job.display)
         if job.output is None:
             if stdout is None:
                 raise ImageError(f"{job.display}: no stdout to write to")

@@ -92,6 +92,9 @@ def save_checkpoint(
         save_file(tensors, str(tmp), metadata=metadata)
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600: a shared model file must be readable like any other
         tmp.replace(path)  # os.replace: atomic on POSIX and Windows
     except BaseException:  # KeyboardInterrupt too: never leave a stray temp file behind
         tmp.unlink(missing_ok=True)

@@ -355,6 +355,12 @@ def _run_edit(
             registry_files=_registry_files(registry),
             hub=_hub_options(offline),
         )
+    except KeyboardInterrupt as interrupt:
+        progress.stop()
+        partial: Report | None = getattr(interrupt, "report", None)
+        if as_json and partial is not None:  # a CI job still gets what was done before the interrupt
+            click.echo(json.dumps(partial.to_dict(), indent=2))
+        raise
     finally:
         progress.stop()
     _finish(task, report, as_json=as_json, quiet=quiet)
@@ -449,7 +455,8 @@ def models_list(task: str | None, as_json: bool, registry: tuple[str, ...]) -> N
 
     table = Table("name", "task", "default", "size", "sha256", "available")
     for r in rows:
-        where = "bundled" if r.bundled else "cached" if r.cached else "not cached (ganedit weights pull)"
+        local = "bundled" if r.spec.origin is None else "local file"
+        where = local if r.bundled else "cached" if r.cached else "not cached (ganedit weights pull)"
         table.add_row(
             r.spec.name,
             r.spec.task,
@@ -465,8 +472,7 @@ def models_list(task: str | None, as_json: bool, registry: tuple[str, ...]) -> N
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @registry_option
-@offline_option
-def models_show(name: str, as_json: bool, registry: tuple[str, ...], offline: bool) -> None:
+def models_show(name: str, as_json: bool, registry: tuple[str, ...]) -> None:
     """Everything about one model: registry entry and, when available locally, its checkpoint metadata.
 
     \b
@@ -480,7 +486,7 @@ def models_show(name: str, as_json: bool, registry: tuple[str, ...], offline: bo
 
     spec = load_registry(_registry_files(registry)).get(name)
     info: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
-    local = bundled_path(spec) or cached_path(spec, _hub_options(offline))
+    local = bundled_path(spec) or cached_path(spec, _hub_options(False))
     info["local_path"] = str(local) if local else None
     if local is not None:
         from .checkpoint import read_info

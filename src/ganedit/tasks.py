@@ -32,7 +32,7 @@ TASKS: dict[str, Task] = {
             examples=(
                 "ganedit derain photo.jpg -o clean.jpg",
                 "ganedit derain photos/ -r -o clean/",
-                "cat in.jpg | ganedit derain - -o - > out.png",
+                "cat in.jpg | ganedit derain - -o - > out.jpg",
             ),
         ),
         Task(
