@@ -9,6 +9,8 @@ folder, copies the selected photos out and records every file in ``data/photos/M
 * ``data/photos/train_pool/<package>/...``: photos we may train on. Each file is assigned, by a seeded
   hash of its name, to ``train`` or ``holdout`` (about 15 % of each package), recorded in the manifest
   column ``split``; the holdout photos are for our own metrics and model cards and must not be trained on.
+* ``data/photos/train/`` and ``data/photos/holdout/``: the two sides of that split as folders (hard links
+  into train_pool/), for ``ganedit train pan --data data/photos/train --val data/photos/holdout``.
 * ``data/photos/eval/<package>/...``: evaluation-only photos (scikit-image, SciPy, matplotlib, OpenCV,
   Tux Paint, Palapeli). Never train or tune on them.
 * ``data/photos/licenses/<package>.copyright``: each package's Debian copyright file, for attribution.
@@ -777,6 +779,49 @@ def write_manifest(path: Path, rows: list[Row]) -> None:
     write_atomic(path, ("\n".join(lines) + "\n").encode())
 
 
+def materialise_splits(photos: Path, rows: list[Row]) -> dict[str, int]:
+    """Mirror the manifest's split as folders: ``photos/train/<package>/...`` and ``photos/holdout/...``.
+
+    ``ganedit train pan --data data/photos/train`` then trains on exactly the training split (and
+    ``--val data/photos/holdout`` validates on the held-out one). Files are hard links to the copies in
+    ``train_pool/`` (no extra disk space), or copies where the filesystem cannot link. Idempotent: a file
+    already linked (same inode) or identical is left alone, and files that are no longer in that split
+    (after ``--holdout-fraction`` or ``--split-seed`` changed) are removed, so neither folder ever holds a
+    photo of the other split. Returns the number of files per split.
+    """
+    counts = {}
+    for split in ("train", "holdout"):
+        root = photos / split
+        wanted: dict[Path, Path] = {}
+        for row in rows:
+            if row.split != split:
+                continue
+            source = photos / row.dest_path
+            rel = PurePosixPath(row.dest_path).relative_to("train_pool")
+            wanted[root / rel] = source
+        for dest, source in sorted(wanted.items()):
+            if dest.exists():
+                same = dest.stat().st_ino == source.stat().st_ino or (
+                    dest.stat().st_size == source.stat().st_size and dest.read_bytes() == source.read_bytes()
+                )
+                if same:
+                    continue
+                dest.unlink()
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, dest)
+            except OSError:  # another filesystem, or links not supported: copy (atomically)
+                write_atomic(dest, source.read_bytes())
+        if root.is_dir():
+            for path in sorted(root.rglob("*"), reverse=True):  # children before their folders
+                if path.is_file() and path not in wanted:
+                    path.unlink()
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+        counts[split] = len(wanted)
+    return counts
+
+
 def summary(rows: list[Row]) -> str:
     lines = [f"{'split':8} {'package':28} {'files':>5} {'megapixels':>10}"]
     for split in ("train", "holdout", "eval"):
@@ -835,7 +880,12 @@ def main(argv: list[str] | None = None) -> int:
 
     assign_holdout(rows, args.holdout_fraction, args.split_seed)
     write_manifest(photos / "MANIFEST.tsv", rows)
-    print(f"\nwrote {photos / 'MANIFEST.tsv'}\n")
+    print(f"\nwrote {photos / 'MANIFEST.tsv'}")
+    counts = materialise_splits(photos, rows)
+    print(
+        f"linked {counts['train']} photos into {photos / 'train'} and {counts['holdout']} into "
+        f"{photos / 'holdout'} (use --data {photos / 'train'} --val {photos / 'holdout'})\n"
+    )
     print(summary(rows))
     if failures:
         print(f"\nfailed: {', '.join(failures)} (see the errors above; re-run to retry)", file=sys.stderr)
