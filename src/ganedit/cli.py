@@ -664,13 +664,15 @@ def train_pan(
     on_log, stop = _training_logger(quiet)
     try:
         if resume_dir is not None:
-            config = pan_training.load_resume_config(Path(resume_dir), overrides, steps=steps, device=device)
+            config = pan_training.resume_config(Path(resume_dir), overrides, steps=steps, device=device)
             path = pan_training.train(config, resume=True, on_log=on_log)
         else:
             if (task is None or data is None or out is None) and config_file is None:
                 raise UsageError("give --task, --data and --out (or --config FILE, or --resume RUN_DIR)")
             given = {"data": data, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
             values = {k: v for k, v in given.items() if v is not None}
+            if task is None:
+                task = pan_training.config_file_task(Path(config_file))  # type: ignore[arg-type]
             config = pan_training.load_config(
                 task, Path(config_file) if config_file else None, overrides, **values
             )

@@ -1,0 +1,496 @@
+"""PAN training data: clean photos with pairs synthesised on the fly, or real paired folders.
+
+Layouts of ``--data DIR`` (``layout = "auto"`` picks the first that fits):
+
+* ``pairs``: ``DIR/input/`` and ``DIR/target/`` holding images matched by file stem (``rain/0001.jpg`` ↔
+  ``clean/0001.png``), the same size per pair. For inpainting the holes come from ``DIR/mask/`` (matched by
+  stem, white = hole) when it exists, else they are synthesised; ``input/`` is then optional and unused
+  (the generator blanks the holes itself).
+* ``side-by-side``: pix2pix's "aligned" datasets, every image the pair A|B side by side; ``direction``
+  says which half is the input (``AtoB``: the left one). Never picked by ``auto``: a wide panorama looks
+  the same. Ask for it with ``layout = "side-by-side"``.
+* ``photos``: any other folder; every image in it (recursively) is a clean target and the input is made
+  from it per sample: rain (`synth.add_rain`), holes (`synth.make_mask`) or a line drawing
+  (`synth.make_sketch`).
+
+Samples: the photo is downscaled (``downscale``: 2-4x for big photos, where at full size a 128 px crop
+shows a featureless patch of sky; pairs default to 1x), a random square region is cut and resized to
+``crop`` px, and flipped left-right half of the time. Every sample is a pure function of
+``(seed, index)``: a fresh ``torch.Generator`` is seeded from both, so the stream does not depend on the
+number of data-loader workers, on their scheduling or on where a run was interrupted, and a resumed run
+sees exactly the batches an uninterrupted one would. `StepBatchSampler` hands step k of rank r the sample
+indices ``(k * world + r) * batch + 0..batch-1``.
+
+Images are decoded once, downscaled, and kept in memory as uint8 arrays (about 225 MB for the 300
+megapixels of the training photos at 1/2 scale); forked data-loader workers share them copy-on-write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import signal
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from ..errors import ImageError, UsageError
+from ..images import discover, read_mask, read_picture
+from . import synth
+
+__all__ = [
+    "DIRECTIONS",
+    "LAYOUTS",
+    "DataOptions",
+    "PairDataset",
+    "Source",
+    "StepBatchSampler",
+    "TrainingData",
+    "detect_layout",
+    "open_training_data",
+    "sample_seed",
+]
+
+LAYOUTS = ("auto", "photos", "pairs", "side-by-side")
+DIRECTIONS = ("AtoB", "BtoA")
+PAN_TASKS = ("derain", "inpaint", "sketch2photo")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The data-related part of a training config (see `ganedit.train.pan.PANTrainConfig`)."""
+
+    task: str
+    crop: int
+    layout: str = "auto"
+    direction: str = "AtoB"
+    downscale: tuple[float, float] = (2.0, 4.0)  # photos layout: the range the photo is shrunk by
+    paired_downscale: tuple[float, float] = (1.0, 1.0)  # pairs / side-by-side layouts
+    flip: bool = True
+    synth_scale: tuple[float, float] = (0.5, 1.5)  # rain streak / sketch line size multiplier
+    mask_coverage: tuple[float, float] = (0.05, 0.5)  # inpainting: fraction of the crop that is a hole
+    val_fraction: float = 0.05  # of the files, when no separate val folder is given
+    val_samples: int = 16
+
+    def __post_init__(self) -> None:
+        if self.task not in PAN_TASKS:
+            raise UsageError(f"unknown PAN task {self.task!r}; PAN tasks: {', '.join(PAN_TASKS)}")
+        if self.layout not in LAYOUTS:
+            raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.direction not in DIRECTIONS:
+            raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, not {self.direction!r}")
+        if self.crop < 8:
+            raise UsageError(f"crop must be at least 8 px, got {self.crop}")
+        for name in ("downscale", "paired_downscale", "synth_scale"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise UsageError(f"{name} must be [low, high] with 0 < low <= high, got [{low}, {high}]")
+        low, high = self.mask_coverage
+        if not 0 < low < high <= 1:
+            raise UsageError(f"mask_coverage must be [low, high] with 0 < low < high <= 1, got {low}, {high}")
+        if not 0 <= self.val_fraction < 1:
+            raise UsageError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class Source:
+    """One training image (or pair), decoded and downscaled by ``base_scale``, as uint8 H x W x 3 arrays."""
+
+    name: str  # path relative to the data folder
+    target: np.ndarray
+    input: np.ndarray | None = None  # paired layouts
+    mask: np.ndarray | None = None  # inpainting pairs with a mask/ folder: H x W uint8 (255 = hole)
+    base_scale: float = 1.0
+
+    @property
+    def area(self) -> int:
+        return int(self.target.shape[0] * self.target.shape[1])
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A file (or pair of files) found in a data folder, not yet decoded."""
+
+    name: str
+    target: Path
+    input: Path | None = None
+    mask: Path | None = None
+    split: str | None = None  # side-by-side: which half is the target ("left" | "right")
+
+
+# ----------------------------------------------------------------------------------------- discovery
+
+
+def _images(folder: Path) -> list[tuple[Path, PurePath]]:
+    found = discover([folder], recursive=True)
+    return [(f.path, f.rel) for f in found.files]
+
+
+def detect_layout(root: Path, layout: str = "auto") -> str:
+    """The layout of a data folder: ``pairs`` when it has ``input/`` (or ``mask/``) and ``target/``."""
+    if layout != "auto":
+        return layout
+    has_target = (root / "target").is_dir()
+    if has_target and ((root / "input").is_dir() or (root / "mask").is_dir()):
+        return "pairs"
+    return "photos"
+
+
+def _scan(root: Path, options: DataOptions) -> tuple[str, list[_Entry]]:
+    if not root.exists():
+        raise UsageError(f"data folder {root} does not exist")
+    if not root.is_dir():
+        raise UsageError(f"--data {root} is not a folder")
+    layout = detect_layout(root, options.layout)
+    entries: list[_Entry] = []
+    if layout == "pairs":
+        if not (root / "target").is_dir():
+            raise UsageError(f"{root}: the pairs layout needs a target/ folder (and input/ matched by stem)")
+        targets = {rel.with_suffix("").as_posix(): path for path, rel in _images(root / "target")}
+        by_stem: dict[str, dict[str, Path]] = {"input": {}, "mask": {}}
+        for kind in by_stem:
+            if (root / kind).is_dir():
+                by_stem[kind] = {rel.with_suffix("").as_posix(): path for path, rel in _images(root / kind)}
+        needs_input = options.task != "inpaint"
+        if needs_input and not by_stem["input"]:
+            raise UsageError(f"{root}: the pairs layout needs an input/ folder next to target/")
+        for stem in sorted(targets):
+            inp = by_stem["input"].get(stem)
+            if needs_input and inp is None:
+                raise UsageError(f"{root}: target/{stem}.* has no input/{stem}.* (pairs are matched by stem)")
+            mask = by_stem["mask"].get(stem) if options.task == "inpaint" else None
+            if options.task == "inpaint" and by_stem["mask"] and mask is None:
+                raise UsageError(f"{root}: target/{stem}.* has no mask/{stem}.*")
+            entries.append(
+                _Entry(name=stem, target=targets[stem], input=inp if needs_input else None, mask=mask)
+            )
+        if needs_input:
+            orphans = sorted(set(by_stem["input"]) - set(targets))
+            if orphans:
+                raise UsageError(f"{root}: input/{orphans[0]}.* has no target/{orphans[0]}.*")
+    elif layout == "side-by-side":
+        target_half = "right" if options.direction == "AtoB" else "left"
+        entries = [
+            _Entry(name=rel.as_posix(), target=path, input=path, split=target_half)
+            for path, rel in _images(root)
+        ]
+    else:
+        entries = [_Entry(name=rel.as_posix(), target=path) for path, rel in _images(root)]
+    if not entries:
+        raise UsageError(f"{root}: no training images found (layout {layout})")
+    return layout, entries
+
+
+# ------------------------------------------------------------------------------------------ decoding
+
+
+def _rgb8(pixels: np.ndarray) -> np.ndarray:
+    """H x W x {1,2,3,4} uint8|uint16 -> H x W x 3 uint8 (alpha dropped, grey repeated)."""
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    if pixels.shape[2] in (2, 4):
+        pixels = pixels[:, :, :-1]
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels)
+
+
+def _shrink(pixels: np.ndarray, factor: float, resample: Image.Resampling) -> np.ndarray:
+    if factor <= 1.0:
+        return pixels
+    height, width = pixels.shape[:2]
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    image = Image.fromarray(pixels)
+    if float(factor).is_integer() and resample != Image.Resampling.NEAREST:
+        return np.asarray(image.reduce(int(factor)))  # box filter: fast and alias-free
+    return np.asarray(image.resize(size, resample))
+
+
+def _decode(entry: _Entry, base_scale: float) -> Source:
+    target = _rgb8(read_picture(entry.target).pixels)
+    inp = None
+    if entry.split is not None:  # side-by-side A|B
+        half = target.shape[1] // 2
+        if half < 1:
+            raise ImageError(f"{entry.target}: too narrow for an A|B pair")
+        left, right = target[:, :half], target[:, half : 2 * half]
+        target, inp = (right, left) if entry.split == "right" else (left, right)
+        target, inp = np.ascontiguousarray(target), np.ascontiguousarray(inp)
+    elif entry.input is not None:
+        inp = _rgb8(read_picture(entry.input).pixels)
+        if inp.shape[:2] != target.shape[:2]:
+            raise ImageError(
+                f"{entry.input}: {inp.shape[1]} x {inp.shape[0]} differs from its target "
+                f"{entry.target} ({target.shape[1]} x {target.shape[0]}); pairs must be the same size"
+            )
+    mask = None
+    if entry.mask is not None:
+        hole, _warning = read_mask(entry.mask, (target.shape[1], target.shape[0]))
+        mask = hole.astype(np.uint8) * 255
+    return Source(
+        name=entry.name,
+        target=_shrink(target, base_scale, Image.Resampling.LANCZOS),
+        input=None if inp is None else _shrink(inp, base_scale, Image.Resampling.LANCZOS),
+        mask=None if mask is None else _shrink(mask, base_scale, Image.Resampling.NEAREST),
+        base_scale=base_scale,
+    )
+
+
+def _load(entries: Sequence[_Entry], base_scale: float, threads: int) -> list[Source]:
+    # PIL releases the GIL while decoding and resizing: threads overlap the big JPEGs.
+    if threads <= 1 or len(entries) <= 1:
+        return [_decode(e, base_scale) for e in entries]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda e: _decode(e, base_scale), entries))
+
+
+# ----------------------------------------------------------------------------------------- sampling
+
+
+def sample_seed(seed: int, stream: str, index: int) -> int:
+    """A 63-bit generator seed for sample `index` of `stream` ("train", "val") of a run seeded `seed`.
+
+    A hash, not ``seed + index``: neighbouring runs (seed 0 and seed 1) must not share shifted streams.
+    """
+    digest = hashlib.sha256(f"ganedit-pan/{seed}/{stream}/{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _uniform(g: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=g))
+
+
+def _log_uniform(g: torch.Generator, low: float, high: float) -> float:
+    return math.exp(_uniform(g, math.log(low), math.log(high)))
+
+
+def _to_tensor(pixels: np.ndarray) -> Tensor:
+    """H x W x C uint8 -> C x H x W float32 in [0, 1]."""
+    return torch.from_numpy(np.array(pixels)).permute(2, 0, 1).float().div_(255.0)  # a writable copy
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Training (or validation) pairs: ``dataset[i]`` is a pure function of (seed, stream, i).
+
+    Items are dicts of ``input`` and ``target`` (3 x crop x crop, float32 in [-1, 1]), ``mask``
+    (1 x crop x crop in {0, 1}; inpainting only) and ``index``.
+    """
+
+    def __init__(
+        self, sources: Sequence[Source], options: DataOptions, *, seed: int, stream: str, scale_range: tuple
+    ) -> None:
+        if not sources:
+            raise UsageError("no images to sample from")
+        self.sources = list(sources)
+        self.options = options
+        self.seed = seed
+        self.stream = stream
+        self.scale_range = scale_range  # the range of total downscale factors (file -> crop scale)
+        # Each pixel equally likely: bigger photos give proportionally more crops.
+        areas = torch.tensor([float(s.area) for s in self.sources], dtype=torch.float64)
+        self.cumulative = (areas.cumsum(0) / areas.sum()).tolist()
+        self.augment = stream == "train"
+
+    def __len__(self) -> int:
+        # Sampling is with replacement from an unbounded stream; a length is only needed by tools that
+        # ask. The step sampler, not this, decides how many samples a run uses.
+        return 2**62
+
+    def _choose(self, g: torch.Generator) -> Source:
+        u = float(torch.rand((), generator=g, dtype=torch.float64))
+        lo, hi = 0, len(self.cumulative) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.cumulative[mid] < u:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.sources[lo]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        opts = self.options
+        g = torch.Generator()
+        g.manual_seed(sample_seed(self.seed, self.stream, int(index)))
+        source = self._choose(g)
+        crop = opts.crop
+        height, width = source.target.shape[:2]
+        # relative factor between the stored (already shrunk by base_scale) photo and the crop
+        low, high = self.scale_range
+        rel = _log_uniform(g, low, high) / source.base_scale if high > low else low / source.base_scale
+        rel = max(min(rel, min(height, width) / crop), 1e-6)  # the region must fit in the photo
+        side = max(1, min(round(crop * rel), height, width))
+        top = int(torch.randint(0, height - side + 1, (), generator=g))
+        left = int(torch.randint(0, width - side + 1, (), generator=g))
+        flip = self.augment and opts.flip and bool(torch.rand((), generator=g) < 0.5)
+
+        def cut(pixels: np.ndarray, resample: Image.Resampling) -> np.ndarray:
+            region = pixels[top : top + side, left : left + side]
+            if side != crop:
+                region = np.asarray(Image.fromarray(region).resize((crop, crop), resample))
+            if region.ndim == 2:
+                region = region[:, :, None]
+            return region[:, ::-1] if flip else region
+
+        target = _to_tensor(cut(source.target, Image.Resampling.BICUBIC))
+        item: dict[str, Any] = {"index": int(index)}
+        if source.input is not None:
+            inp = _to_tensor(cut(source.input, Image.Resampling.BICUBIC))
+        elif opts.task == "derain":
+            strength = _log_uniform(g, *opts.synth_scale)
+            inp = synth.add_rain(target, g, params=synth.sample_rain_params(g, scale=strength))
+        elif opts.task == "sketch2photo":
+            strength = _log_uniform(g, *opts.synth_scale)
+            inp = synth.make_sketch(target, params=synth.sample_sketch_params(g, scale=strength))
+        else:
+            inp = target
+        if opts.task == "inpaint":
+            if source.mask is not None:
+                mask = (_to_tensor(cut(source.mask, Image.Resampling.NEAREST)) > 0.5).float()
+            else:
+                mask = synth.make_mask(crop, crop, g, coverage=opts.mask_coverage)
+            item["mask"] = mask
+        item["input"] = inp.mul(2.0).sub(1.0).clamp_(-1.0, 1.0)
+        item["target"] = target.mul(2.0).sub(1.0)
+        return item
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Endless batches of sample indices: step k of rank r gets ``(k * world + r) * batch + 0..batch-1``.
+
+    Starting at ``start_step`` (a resumed run) yields exactly the batches the uninterrupted run had from
+    there; the ranks of a distributed run see disjoint shards of one global stream.
+    """
+
+    def __init__(self, batch_size: int, *, start_step: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        self.batch_size = batch_size
+        self.start_step = start_step
+        self.rank = rank
+        self.world_size = world_size
+
+    def indices(self, step: int) -> list[int]:
+        first = (step * self.world_size + self.rank) * self.batch_size
+        return list(range(first, first + self.batch_size))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        while True:
+            yield self.indices(step)
+            step += 1
+
+
+def _worker_init(_worker_id: int) -> None:
+    # Synthesis is many small tensor ops: more intra-op threads only contend with training (synth.py).
+    torch.set_num_threads(1)
+    # Ctrl-C reaches the whole process group: a worker must survive it, so that the main process can
+    # finish its step and save its state; the main process stops the workers on its way out.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# ------------------------------------------------------------------------------------------ assembly
+
+
+@dataclass
+class TrainingData:
+    """Everything the loop needs about its data, plus a description for the checkpoint's metadata."""
+
+    train: PairDataset
+    val: PairDataset | None
+    layout: str
+    description: dict[str, Any]
+
+    def loader(
+        self, batch_size: int, *, start_step: int, rank: int, world_size: int, workers: int, pin: bool
+    ) -> torch.utils.data.DataLoader:
+        sampler = StepBatchSampler(batch_size, start_step=start_step, rank=rank, world_size=world_size)
+        # Its own generator: the loader draws its workers' base seed from it, which would otherwise come
+        # from (and advance) torch's global RNG, part of the state a resumed run must reproduce. The
+        # samples themselves never use it (each seeds its own generator from its index).
+        generator = torch.Generator()
+        generator.manual_seed(start_step)
+        return torch.utils.data.DataLoader(
+            self.train,
+            batch_sampler=sampler,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            worker_init_fn=_worker_init if workers > 0 else None,
+            prefetch_factor=2 if workers > 0 else None,
+            pin_memory=pin,
+            generator=generator,
+        )
+
+    def val_batch(self) -> dict[str, Tensor] | None:
+        """The fixed validation samples, stacked (computed in this process; they are few)."""
+        if self.val is None or self.description.get("val_samples", 0) == 0:
+            return None
+        items = [self.val[i] for i in range(self.description["val_samples"])]
+        return torch.utils.data.default_collate(items)
+
+
+def _split(entries: list[_Entry], fraction: float, seed: int) -> tuple[list[_Entry], list[_Entry]]:
+    """Hold out about `fraction` of the files (whole files: crops of one photo never straddle the split)."""
+    if fraction <= 0 or len(entries) < 2:
+        return entries, []
+    count = min(len(entries) - 1, max(1, round(fraction * len(entries))))
+    ranked = sorted(entries, key=lambda e: hashlib.sha256(f"{seed}/{e.name}".encode()).hexdigest())
+    held = {e.name for e in ranked[:count]}
+    return [e for e in entries if e.name not in held], [e for e in entries if e.name in held]
+
+
+def _digest(entries: Sequence[_Entry]) -> str:
+    h = hashlib.sha256()
+    for e in entries:
+        h.update(f"{e.name}\t{e.target.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def open_training_data(
+    data: Path, val: Path | None, options: DataOptions, *, seed: int, threads: int = 2
+) -> TrainingData:
+    """Scan, split, decode and wrap the data folder (and the validation folder, if any).
+
+    Raises UsageError for a missing/empty folder or unmatched pairs, ImageError for an unreadable image.
+    """
+    data = Path(data)
+    layout, entries = _scan(data, options)
+    paired = layout != "photos"
+    scale_range = options.paired_downscale if paired else options.downscale
+    base_scale = scale_range[0]
+    if val is not None:
+        val_layout, val_entries = _scan(Path(val), options)
+        train_entries = entries
+    else:
+        val_layout = layout
+        train_entries, val_entries = _split(entries, options.val_fraction, seed)
+    val_scale = options.paired_downscale if val_layout != "photos" else options.downscale
+    train_sources = _load(train_entries, base_scale, threads)
+    val_sources = _load(val_entries, val_scale[0], threads)
+    train = PairDataset(train_sources, options, seed=seed, stream="train", scale_range=scale_range)
+    val_set = (
+        PairDataset(val_sources, options, seed=seed, stream="val", scale_range=val_scale)
+        if val_sources
+        else None
+    )
+    description = {
+        "data": str(data),
+        "layout": layout,
+        "files": len(train_entries),
+        "megapixels_at_base_scale": round(sum(s.area for s in train_sources) / 1e6, 2),
+        "base_scale": base_scale,
+        "digest": _digest(train_entries),
+        "val": str(val)
+        if val is not None
+        else (f"{len(val_entries)} held-out files" if val_entries else None),
+        "val_files": len(val_entries),
+        "val_samples": options.val_samples if val_sources else 0,
+        "task": options.task,
+    }
+    if layout == "side-by-side":
+        description["direction"] = options.direction
+    return TrainingData(train=train, val=val_set, layout=layout, description=description)

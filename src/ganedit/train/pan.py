@@ -1,0 +1,1104 @@
+"""Train PAN generators (de-raining, inpainting, sketch -> photo): config, loop, resume, export.
+
+The objective is the paper's (see `ganedit.train.losses` and design.md §4): the GAN loss plus the
+perceptual adversarial loss Σ λ_j P_j over the discriminator's hidden layers H1..H4, with D's hinge
+[m - Σ λ_j P_j]^+; λ = (5, 1.5, 1.5, 1), m = 3, Adam(2e-4, β1 = 0.5), batch 4, real label 0.9.
+
+A run lives in one folder (``out``)::
+
+    RUN_DIR/config.toml          the complete config (so ``--resume RUN_DIR`` needs nothing else)
+    RUN_DIR/state/step-*.safetensors   resumable state: models, optimizers, step, data position (no pickle)
+    RUN_DIR/samples/step-*.png   input | output | target grids of the fixed validation samples
+    RUN_DIR/log.jsonl            one JSON object per log interval / validation
+    RUN_DIR/model.safetensors    the exported generator (ganedit.checkpoint format)
+
+Determinism: every training sample is a pure function of (seed, sample index) and step k uses the samples
+``k * batch ...`` (`ganedit.train.data`), so a resumed run sees the same batches in the same order as an
+uninterrupted one; with the models, optimizer moments and RNG state restored from the state file, CPU
+runs resume bit for bit (tests/test_train_pan.py checks it). Each step's batch is hashed into a running
+digest (``data_digest`` in the log), which proves it.
+
+Distributed: under ``torchrun --nproc_per_node=N`` the loop runs as DistributedDataParallel (gloo on CPU,
+nccl on CUDA); ``batch_size`` is per process and rank r takes the r-th shard of every global step's
+samples. Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import tomllib
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..archs import config_to_dict
+from ..archs.pan import PANDiscriminator, PANDiscriminatorConfig, PANGenerator, PANGeneratorConfig, preset
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import CheckpointError, GaneditError, UsageError
+from ..images import write_atomic
+from . import state as st
+from .data import DIRECTIONS, LAYOUTS, DataOptions, TrainingData, open_training_data
+from .grid import write_grid
+from .losses import (
+    GAN_FORMS,
+    discriminator_loss,
+    generator_loss,
+    perceptual_discrepancies,
+    split_taps,
+)
+
+__all__ = [
+    "PAN_TASKS",
+    "PANTrainConfig",
+    "config_file_task",
+    "config_to_toml",
+    "export",
+    "load_config",
+    "resume_config",
+    "train",
+]
+
+PAN_TASKS = ("derain", "inpaint", "sketch2photo")
+PRECISIONS = ("auto", "fp32", "bf16")
+CONFIG_NAME = "config.toml"
+MODEL_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PANTrainConfig:
+    """Everything a PAN training run depends on. Written to RUN_DIR/config.toml."""
+
+    task: str
+    data: str  # folder of photos (pairs synthesised) or of pairs (input/ + target/, or A|B images)
+    val: str | None = None  # validation folder; None: hold out val_fraction of data's files
+    out: str  # the run folder
+    seed: int = 0
+    steps: int = 20000
+    batch_size: int = 4  # per process
+    crop: int = 96  # px; a multiple of the generator's 2**depth
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambdas: tuple[float, float, float, float] = (5.0, 1.5, 1.5, 1.0)
+    margin: float = 3.0
+    real_label: float = 0.9
+    gan_form: str = "non_saturating"  # or "minimax": the paper's log(1 - D(T(x)))
+    gan_weight: float = 1.0
+    pixel_l1: float = 0.0
+    ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
+    generator: dict[str, Any] = field(default_factory=dict)  # overrides of archs.pan.preset(task)
+    init: str | None = None  # fine-tune: start the generator from this checkpoint
+    save_every: int = 500
+    sample_every: int = 500  # also computes the validation PSNR
+    log_every: int = 50
+    keep_states: int = 2
+    workers: int = 1  # data-loader processes (1 thread each)
+    threads: int = 0  # torch intra-op threads per process; 0 = CPU cores / processes on this machine
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16) | fp32 | bf16
+    # data (see ganedit.train.data)
+    layout: str = "auto"  # auto | photos | pairs | side-by-side
+    direction: str = "AtoB"  # side-by-side: which half is the input
+    downscale: tuple[float, float] = (2.0, 4.0)
+    paired_downscale: tuple[float, float] = (1.0, 1.0)
+    flip: bool = True
+    synth_scale: tuple[float, float] = (0.5, 1.5)
+    mask_coverage: tuple[float, float] = (0.05, 0.5)
+    val_fraction: float = 0.05
+    val_samples: int = 8
+
+    def data_options(self) -> DataOptions:
+        return DataOptions(
+            task=self.task,
+            crop=self.crop,
+            layout=self.layout,
+            direction=self.direction,
+            downscale=self.downscale,
+            paired_downscale=self.paired_downscale,
+            flip=self.flip,
+            synth_scale=self.synth_scale,
+            mask_coverage=self.mask_coverage,
+            val_fraction=self.val_fraction,
+            val_samples=self.val_samples,
+        )
+
+    def generator_config(self) -> PANGeneratorConfig:
+        """The generator's shape: the task's preset with the ``generator`` overrides applied."""
+        try:
+            return PANGeneratorConfig(**{**dataclasses.asdict(preset(self.task)), **self.generator})
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"bad generator setting: {e}") from None
+
+
+# Task presets: the defaults that differ per task (below the config file in precedence).
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "derain": {"crop": 96},
+    # 2**7 = 128: the inpainting U-Net's 7 levels need crops that are multiples of 128
+    "inpaint": {"crop": 128},
+    "sketch2photo": {"crop": 128},
+}
+
+# Fields a resumed run may change (the rest would change the run it continues).
+RESUME_MUTABLE = frozenset(
+    {
+        "steps",
+        "save_every",
+        "sample_every",
+        "log_every",
+        "keep_states",
+        "workers",
+        "threads",
+        "device",
+        "data",
+        "val",
+        "out",
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def _fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(PANTrainConfig)}
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(PANTrainConfig)
+
+
+def _unknown(key: str, where: str) -> UsageError:
+    names = sorted(_fields())
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UsageError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    """Check and convert one config value to its field's type; UsageError naming key and source."""
+    hint = _hints()[key]
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+
+    def bad(expected: str) -> UsageError:
+        return UsageError(f"config key {key!r} in {where} must be {expected}, got {value!r}")
+
+    if key == "generator":
+        if not isinstance(value, Mapping):
+            raise bad("a table of generator settings (e.g. generator.ngf=16)")
+        known = {f.name for f in dataclasses.fields(PANGeneratorConfig)}
+        for name in value:
+            if name not in known:
+                raise UsageError(
+                    f"unknown generator setting {name!r} in {where}; valid: {', '.join(sorted(known))}"
+                )
+        return dict(value)
+    optional = type(None) in args
+    if optional:
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad("a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise bad(f"a list of {len(args)} numbers")
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+            raise bad(f"a list of {len(args)} numbers")
+        return tuple(float(v) for v in value)
+    raise bad(str(hint))  # pragma: no cover - every field type is handled above
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` (``--set``): the value is read as TOML (numbers, true/false, [lists], "strings"),
+    and taken as a plain string when it is not valid TOML (``data=photos/`` needs no quotes)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"--set expects KEY=VALUE (e.g. --set lr=1e-4), got {text!r}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def _apply(values: dict[str, Any], key: str, value: Any, where: str) -> None:
+    """Set `key` (possibly dotted, ``generator.ngf``) in the merged raw values, checking it."""
+    head, _, rest = key.partition(".")
+    if head not in _fields():
+        raise _unknown(key, where)
+    if rest:
+        if head != "generator":
+            raise UsageError(f"config key {head!r} in {where} has no sub-keys (got {key!r})")
+        merged = dict(values.get("generator", {}))
+        merged.update(_coerce("generator", {rest: value}, where))
+        values["generator"] = merged
+    elif head == "generator":
+        merged = dict(values.get("generator", {}))
+        merged.update(_coerce("generator", value, where))
+        values["generator"] = merged
+    else:
+        values[head] = _coerce(head, value, where)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read config file {path}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def _build(values: Mapping[str, Any]) -> PANTrainConfig:
+    missing = [k for k in ("task", "data", "out") if not values.get(k)]
+    if missing:
+        raise UsageError(f"missing required setting(s): {', '.join(missing)} (e.g. --data DIR --out RUN_DIR)")
+    config = PANTrainConfig(**values)
+    validate(config)
+    return config
+
+
+def load_config(
+    task: str, config_file: Path | None, overrides: Sequence[str] = (), **cli_values: Any
+) -> PANTrainConfig:
+    """Merge, in increasing precedence: the task's preset defaults < `config_file` < `cli_values`
+    (options the CLI has dedicated flags for: data, out, steps, ...; None = not given) < ``--set``
+    `overrides` (``KEY=VALUE``, dotted keys for the generator: ``generator.ngf=16``).
+
+    Unknown keys anywhere raise UsageError naming the key and where it came from.
+    """
+    if task not in PAN_TASKS:
+        raise UsageError(f"unknown PAN task {task!r}; PAN tasks: {', '.join(PAN_TASKS)}")
+    values: dict[str, Any] = {"task": task, **TASK_DEFAULTS[task]}
+    if config_file is not None:
+        for key, value in _read_toml(Path(config_file)).items():
+            if key == "task" and value != task:
+                raise UsageError(f"config file {config_file} is for task {value!r}, not {task!r}")
+            _apply(values, key, value, str(config_file))
+    for key, value in cli_values.items():
+        if value is not None:
+            _apply(values, key, value, "the command line")
+    for text in overrides:
+        key, value = _parse_override(text)
+        _apply(values, key, value, f"--set {text}")
+    return _build(values)
+
+
+def config_file_task(path: Path) -> str:
+    """The ``task`` a config file names (for ``--config FILE`` without ``--task``)."""
+    task = _read_toml(path).get("task")
+    if not isinstance(task, str):
+        raise UsageError(f"{path} names no task; give --task ({', '.join(PAN_TASKS)})")
+    return task
+
+
+def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: Any) -> PANTrainConfig:
+    """The config of the run in `run_dir` (its config.toml), with command-line values and ``--set``
+    overrides applied: what ``ganedit train pan --resume RUN_DIR`` passes to ``train(..., resume=True)``.
+    Only the fields in RESUME_MUTABLE (steps, intervals, workers, device, data paths) may differ."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
+    values: dict[str, Any] = {}
+    for key, value in _read_toml(path).items():
+        _apply(values, key, value, str(path))
+    values["out"] = str(run_dir)
+    for key, value in cli_values.items():
+        if value is not None:
+            _apply(values, key, value, "the command line")
+    for text in overrides:
+        key, value = _parse_override(text)
+        _apply(values, key, value, f"--set {text}")
+    return _build(values)
+
+
+def validate(config: PANTrainConfig) -> None:
+    """Reject settings that cannot work, with the setting named (UsageError)."""
+    if config.task not in PAN_TASKS:
+        raise UsageError(f"unknown PAN task {config.task!r}; PAN tasks: {', '.join(PAN_TASKS)}")
+    positive = ("steps", "batch_size", "crop", "ndf", "log_every", "keep_states")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise UsageError(f"{name} must be at least 1, got {getattr(config, name)}")
+    for name in ("save_every", "sample_every", "workers", "threads", "val_samples"):
+        if getattr(config, name) < 0:
+            raise UsageError(f"{name} must be 0 or more, got {getattr(config, name)}")
+    if not (config.lr > 0 and 0 <= config.beta1 < 1 and 0 <= config.beta2 < 1):
+        raise UsageError("lr must be > 0 and beta1, beta2 in [0, 1)")
+    if any(lam < 0 for lam in config.lambdas) or config.margin < 0 or config.pixel_l1 < 0:
+        raise UsageError("lambdas, margin and pixel_l1 must be >= 0")
+    if not 0 < config.real_label <= 1:
+        raise UsageError(f"real_label must be in (0, 1], got {config.real_label}")
+    if config.gan_form not in GAN_FORMS:
+        raise UsageError(f"gan_form must be one of {', '.join(GAN_FORMS)}, not {config.gan_form!r}")
+    if config.precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
+    if config.layout not in LAYOUTS:
+        raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {config.layout!r}")
+    if config.direction not in DIRECTIONS:
+        raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, not {config.direction!r}")
+    if config.init is None:
+        gen = config.generator_config()
+        if gen.takes_mask != (config.task == "inpaint"):
+            raise UsageError(
+                f"generator.in_channels={gen.in_channels}: {config.task} needs "
+                + ("image + mask channels" if config.task == "inpaint" else "no mask channel")
+            )
+        multiple = 2**gen.depth
+        if config.crop % multiple:
+            raise UsageError(
+                f"crop {config.crop} must be a multiple of {multiple} (the generator has "
+                f"{gen.depth} stride-2 levels); e.g. crop={max(multiple, config.crop // multiple * multiple)}"
+            )
+    if config.crop < 32:
+        raise UsageError(
+            f"crop must be at least 32 px (the discriminator halves it 5 times), got {config.crop}"
+        )
+    config.data_options()  # raises UsageError for bad data settings
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def config_to_toml(config: PANTrainConfig) -> str:
+    """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
+    lines = ["# ganedit PAN training run (written by ganedit; `ganedit train pan --resume RUN_DIR`)"]
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name == "generator" or value is None:
+            continue
+        lines.append(f"{f.name} = {_toml_value(value)}")
+    lines.append("")
+    lines.append("[generator]  # overrides of ganedit.archs.pan.preset(task)")
+    lines.extend(f"{k} = {_toml_value(v)}" for k, v in sorted(config.generator.items()))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- setup
+
+
+@dataclass
+class _Dist:
+    """The distributed context: world of one unless launched by torchrun with WORLD_SIZE > 1."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    owns_group: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> _Dist:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(
+            rank=int(os.environ.get("RANK", "0")),
+            world_size=world,
+            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+            local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world))),
+        )
+
+    def init(self, device: torch.device) -> None:
+        if not self.active:
+            return
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            self.owns_group = True
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank if `flag` is true on any (all ranks must call it at the same point)."""
+        if not self.active:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.owns_group = False
+
+
+def _device(spec: str, dist: _Dist) -> torch.device:
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", dist.local_rank % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise UsageError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("device cuda was asked for but no CUDA GPU is available")
+        if device.index is None:
+            device = torch.device("cuda", dist.local_rank % torch.cuda.device_count())
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("device mps was asked for but MPS is not available")
+    return device
+
+
+def _cpu_has_native_bf16() -> bool:
+    """bf16 convolutions run at about twice the fp32 speed only with AVX512-BF16 or AMX; elsewhere
+    oneDNN emulates them and they are slower than fp32."""
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(torch.cpu, probe, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # private API: never let a probe break training
+            continue
+    return False
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "fp32" or device.type == "mps":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if device.type == "cpu" and _cpu_has_native_bf16() else None
+
+
+def _set_threads(config: PANTrainConfig, dist: _Dist, device: torch.device) -> int:
+    threads = config.threads
+    if threads == 0:
+        cores = os.cpu_count() or 1
+        threads = max(1, cores // dist.local_world_size) if device.type == "cpu" else min(4, cores)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def _requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+class _Interrupt:
+    """Turns the first Ctrl-C into a flag the loop checks between steps, so the state saved on the way
+    out is a consistent one (never half a step: D updated and T not). A second Ctrl-C interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _Closer:
+    """Stops a data-loader iterator's worker processes now, rather than whenever it is collected (an
+    exception's traceback would keep it, and its workers, alive)."""
+
+    def __init__(self, iterator: Iterator[Any]) -> None:
+        self.iterator = iterator
+
+    def close(self) -> None:
+        shutdown = getattr(self.iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def _fingerprint(batch: Mapping[str, Tensor]) -> str:
+    """A short hash of a batch's sample indices and pixels."""
+    h = hashlib.blake2b(digest_size=8)
+    for key in ("index", "input", "target", "mask"):
+        if key in batch:
+            h.update(batch[key].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _psnr(a: Tensor, b: Tensor) -> Tensor:
+    """Per-image PSNR in dB of N x C x H x W tensors in [-1, 1] (peak 1 on the [0, 1] scale)."""
+    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+_LOSS_NAMES = (
+    "loss_d",
+    "d_real",
+    "d_fake",
+    "hinge",
+    "perceptual_d",
+    "loss_g",
+    "gan_g",
+    "perceptual_g",
+    "pixel_l1",
+    "P1",
+    "P2",
+    "P3",
+    "P4",
+    "d_real_prob",
+    "d_fake_prob",
+)
+
+
+# ----------------------------------------------------------------------------------------------- loop
+
+
+class _Run:
+    def __init__(
+        self, config: PANTrainConfig, dist: _Dist, resume: bool, on_log: Callable[[dict], None] | None
+    ) -> None:
+        self.config = config
+        self.dist = dist
+        self.on_log = on_log
+        self.run_dir = Path(config.out)
+        self.device = _device(config.device, dist)
+        dist.init(self.device)
+        self.threads = _set_threads(config, dist, self.device)
+        self.amp = _autocast_dtype(config.precision, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once
+        self.state_file: Path | None = None
+        if resume:
+            self.state_file = st.latest_state(self.run_dir / "state")
+            if self.state_file is None:
+                raise UsageError(
+                    f"{self.run_dir} has no saved state to resume from (no state/step-*.safetensors)"
+                )
+            saved = resume_config(self.run_dir)
+            changed = [
+                f.name
+                for f in dataclasses.fields(config)
+                if f.name not in RESUME_MUTABLE and getattr(config, f.name) != getattr(saved, f.name)
+            ]
+            if changed:
+                detail = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(config, k)!r})" for k in changed)
+                raise UsageError(
+                    f"cannot change {detail} when resuming {self.run_dir}; start a new run "
+                    "(optionally with init = its model.safetensors)"
+                )
+        elif st.latest_state(self.run_dir / "state") is not None:
+            raise UsageError(
+                f"{self.run_dir} already holds a training run; resume it (--resume {self.run_dir}) "
+                "or choose another --out"
+            )
+        if dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
+
+        # Models: seeded so that every rank (and every rerun) starts from the same weights.
+        torch.manual_seed(config.seed)
+        if config.init:
+            gen, info = load_checkpoint(Path(config.init), task=config.task, arch="pan")
+            if config.generator and any(info.arch_config.get(k) != v for k, v in config.generator.items()):
+                raise UsageError(
+                    f"generator settings cannot differ from those of the init checkpoint {config.init}"
+                )
+            self.generator: PANGenerator = gen.train()  # type: ignore[assignment]
+        else:
+            self.generator = PANGenerator(config.generator_config())
+        if config.crop % self.generator.pad_multiple:
+            raise UsageError(f"crop {config.crop} must be a multiple of {self.generator.pad_multiple}")
+        self.discriminator = PANDiscriminator(PANDiscriminatorConfig(in_channels=3, ndf=config.ndf))
+        self.generator.to(self.device)
+        self.discriminator.to(self.device)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+
+        self.step = 0
+        self.digest = ""
+        self.elapsed = 0.0
+        self.saved_description: dict[str, Any] = {}
+        if self.state_file is not None:
+            self._restore(self.state_file)
+        # DDP after restoring (it broadcasts rank 0's weights at construction)
+        self.g_train: nn.Module = self.generator
+        self.d_train: nn.Module = self.discriminator
+        if dist.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_train = DDP(self.generator, device_ids=ids)
+            self.d_train = DDP(self.discriminator, device_ids=ids)
+
+        self.data: TrainingData = open_training_data(
+            Path(config.data),
+            Path(config.val) if config.val else None,
+            config.data_options(),
+            seed=config.seed,
+            threads=min(4, self.threads + 1),
+        )
+        if resume and self.saved_description.get("digest") not in (None, self.data.description["digest"]):
+            raise UsageError(
+                f"the training data in {config.data} differs from the data the run in {self.run_dir} "
+                "started with (other files or sizes); the batches could not be the same"
+            )
+        self.val_batch = self.data.val_batch() if dist.main else None
+
+    # ------------------------------------------------------------------------------------- state
+
+    def _restore(self, path: Path) -> None:
+        tensors, meta = st.load_state(path)
+        gen = {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
+        dis = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
+        try:
+            self.generator.load_state_dict(gen, strict=True)
+            self.discriminator.load_state_dict(dis, strict=True)
+            self.opt_g.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_g"], "opt_g"))
+            self.opt_d.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_d"], "opt_d"))
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path}: state does not match this run's models ({e})") from None
+        # Adam keeps its moments on the parameters' device
+        for opt in (self.opt_g, self.opt_d):
+            for entries in opt.state.values():
+                for key, value in entries.items():
+                    if isinstance(value, Tensor) and key != "step":
+                        entries[key] = value.to(self.device)
+        st.restore_rng_state(tensors)
+        self.step = int(meta["step"])
+        self.digest = str(meta["data_digest"])
+        self.elapsed = float(meta.get("elapsed_s", 0.0))
+        self.saved_description = dict(meta.get("data", {}))
+
+    def save(self) -> Path | None:
+        if not self.dist.main:
+            return None
+        tensors: dict[str, Tensor] = {}
+        tensors.update({f"G.{k}": v for k, v in self.generator.state_dict().items()})
+        tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
+        opt_g, meta_g = st.flatten_optimizer(self.opt_g.state_dict(), "opt_g")
+        opt_d, meta_d = st.flatten_optimizer(self.opt_d.state_dict(), "opt_d")
+        tensors.update(opt_g)
+        tensors.update(opt_d)
+        tensors.update(st.rng_state_tensors())
+        meta = {
+            "task": self.config.task,
+            "data_digest": self.digest,
+            "elapsed_s": self.elapsed,
+            "opt_g": meta_g,
+            "opt_d": meta_d,
+            "generator_config": config_to_dict(self.generator.config),
+            "discriminator_config": dataclasses.asdict(self.discriminator.config),
+            "config": json.loads(json.dumps(dataclasses.asdict(self.config))),
+            "data": self.data.description,
+            "world_size": self.dist.world_size,
+        }
+        path = st.save_state(self.run_dir / "state", self.step, tensors, meta, keep=self.config.keep_states)
+        self._emit({"event": "save", "step": self.step, "path": str(path)}, to_file=False)
+        return path
+
+    # ---------------------------------------------------------------------------------- logging
+
+    def _emit(self, record: dict[str, Any], *, to_file: bool = True) -> None:
+        if not self.dist.main:
+            return
+        if to_file:
+            with (self.run_dir / "log.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.on_log is not None:
+            self.on_log(record)
+
+    def _truncate_log(self) -> None:
+        """A resumed run drops the log lines written after its state was saved: they are redone."""
+        path = self.run_dir / "log.jsonl"
+        if not self.dist.main or not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if int(json.loads(line).get("step", 0)) <= self.step:
+                    kept.append(line)
+            except (ValueError, AttributeError):
+                continue
+        write_atomic(path, ("\n".join(kept) + "\n").encode() if kept else b"")
+
+    # ------------------------------------------------------------------------------------- step
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp)
+
+    def train_step(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """One D update then one T update on the same pair; returns the losses as one tensor."""
+        cfg = self.config
+        x = batch["input"].to(self.device, non_blocking=True)
+        y = batch["target"].to(self.device, non_blocking=True)
+        mask = batch["mask"].to(self.device, non_blocking=True) if "mask" in batch else None
+        n = x.shape[0]
+
+        with self._autocast():
+            fake = self.g_train(x, mask)
+
+        # D: real vs generated in one batch (shared batch-norm statistics: the taps compare the two in one
+        # feature space); T(x) detached, D's loss does not train T.
+        _requires_grad(self.discriminator, True)
+        with self._autocast():
+            logits, taps = self.d_train(torch.cat([y, fake.detach()]))
+        real_taps, fake_taps = split_taps(taps, n)
+        d = discriminator_loss(
+            logits[:n],
+            logits[n:],
+            perceptual_discrepancies(real_taps, fake_taps),
+            lambdas=cfg.lambdas,
+            margin=cfg.margin,
+            real_label=cfg.real_label,
+        )
+        self.opt_d.zero_grad(set_to_none=True)
+        d.total.backward()
+        self.opt_d.step()
+
+        # T: through the updated D, whose parameters are frozen (no weight gradients to compute) but whose
+        # hidden layers stay connected to T(x): the perceptual gradient reaches T. The plain module, not
+        # the DDP wrapper: D's parameters get no gradient here, which DDP's reducer would wait for.
+        _requires_grad(self.discriminator, False)
+        with self._autocast():
+            logits, taps = self.discriminator(torch.cat([y, fake]))
+        real_taps, fake_taps = split_taps(taps, n)
+        discrepancies = perceptual_discrepancies([t.detach() for t in real_taps], fake_taps)
+        g = generator_loss(
+            logits[n:],
+            discrepancies,
+            lambdas=cfg.lambdas,
+            fake=fake,
+            target=y,
+            pixel_l1=cfg.pixel_l1,
+            gan_weight=cfg.gan_weight,
+            form=cfg.gan_form,
+        )
+        self.opt_g.zero_grad(set_to_none=True)
+        g.total.backward()
+        self.opt_g.step()
+        _requires_grad(self.discriminator, True)
+
+        with torch.no_grad():
+            probs = torch.sigmoid(logits.float().detach())
+            return torch.stack(
+                [
+                    d.total.detach(),
+                    d.real.detach(),
+                    d.fake.detach(),
+                    d.hinge.detach(),
+                    d.perceptual.detach(),
+                    g.total.detach(),
+                    g.gan.detach(),
+                    g.perceptual.detach(),
+                    g.pixel.detach(),
+                    *(p.detach() for p in discrepancies),
+                    probs[:n].mean(),
+                    probs[n:].mean(),
+                ]
+            ).float()
+
+    # ------------------------------------------------------------------------------- validation
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any] | None:
+        """PSNR of T(x) and of x against y on the fixed validation samples; writes the sample grid."""
+        if self.val_batch is None:
+            return None
+        gen = self.generator
+        gen.eval()
+        try:
+            x, y = self.val_batch["input"], self.val_batch["target"]
+            mask = self.val_batch.get("mask")
+            outs = []
+            for i in range(0, x.shape[0], self.config.batch_size):
+                xb = x[i : i + self.config.batch_size].to(self.device)
+                mb = mask[i : i + self.config.batch_size].to(self.device) if mask is not None else None
+                with self._autocast():
+                    outs.append(gen(xb, mb).float().cpu())
+            out = torch.cat(outs).clamp(-1, 1)
+        finally:
+            gen.train()
+        record = {
+            "event": "val",
+            "step": self.step,
+            "val_psnr": round(float(_psnr(out, y).mean()), 4),
+            "val_psnr_input": round(float(_psnr(x if mask is None else x * (1 - mask), y).mean()), 4),
+            "val_l1": round(float((out - y).abs().mean() / 2), 6),
+        }
+        rows = min(4, x.shape[0])
+        grid = write_grid(
+            self.run_dir / "samples" / f"step-{self.step:08d}.png",
+            x[:rows],
+            out[:rows],
+            y[:rows],
+            None if mask is None else mask[:rows],
+        )
+        record["grid"] = str(grid)
+        self._emit(record)
+        return record
+
+    # -------------------------------------------------------------------------------------- run
+
+    def loader_iter(self) -> Iterator[dict[str, Tensor]]:
+        loader = self.data.loader(
+            self.config.batch_size,
+            start_step=self.step,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            workers=self.config.workers,
+            pin=self.device.type == "cuda",
+        )
+        return iter(loader)
+
+    def run(self) -> Path:
+        cfg = self.config
+        self._truncate_log()
+        if self.step >= cfg.steps:
+            self.dist.barrier()
+            return self._finish()
+        self._emit(
+            {
+                "event": "start",
+                "step": self.step,
+                "steps": cfg.steps,
+                "device": str(self.device),
+                "precision": str(self.amp).replace("torch.", "") if self.amp else "fp32",
+                "threads": self.threads,
+                "world_size": self.dist.world_size,
+                "data": self.data.description,
+                "resumed": self.state_file is not None,
+            },
+            to_file=False,
+        )
+        batches = self.loader_iter()
+        sums = torch.zeros(len(_LOSS_NAMES), device=self.device)
+        count = 0
+        tick = time.perf_counter()
+        last_saved = self.step if self.state_file is not None else -1
+        consistent = True
+        with _Interrupt() as interrupt, contextlib.closing(_Closer(batches)):
+            try:
+                while self.step < cfg.steps:
+                    batch = next(batches)
+                    fingerprint = _fingerprint(batch)
+                    consistent = False
+                    losses = self.train_step(batch)
+                    self.step += 1
+                    self.digest = hashlib.blake2b(
+                        f"{self.digest}{fingerprint}".encode(), digest_size=8
+                    ).hexdigest()
+                    consistent = True
+                    sums += losses
+                    count += 1
+                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                        values = (sums / count).tolist()
+                        now = time.perf_counter()
+                        self.elapsed += now - tick
+                        record: dict[str, Any] = {
+                            "event": "log",
+                            "step": self.step,
+                            **{k: round(v, 6) for k, v in zip(_LOSS_NAMES, values, strict=True)},
+                            "steps_per_s": round(count / max(now - tick, 1e-9), 4),
+                            "elapsed_s": round(self.elapsed, 2),
+                            "batch": fingerprint,
+                            "data_digest": self.digest,
+                        }
+                        if not math.isfinite(values[0]) or not math.isfinite(values[5]):
+                            raise GaneditError(
+                                f"training diverged at step {self.step} (loss is not finite); "
+                                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
+                            )
+                        tick, sums, count = now, torch.zeros_like(sums), 0
+                        self._emit(record)
+                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                        self.validate()
+                    if cfg.save_every and self.step % cfg.save_every == 0:
+                        self.save()
+                        last_saved = self.step
+                    if self.dist.any(interrupt.requested, self.device):
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                if consistent and last_saved != self.step:
+                    self.save()
+                if consistent:
+                    self._finish(barrier=False)
+                raise
+        if last_saved != self.step:
+            self.save()
+        if cfg.sample_every and self.step % cfg.sample_every:
+            self.validate()
+        self.dist.barrier()
+        return self._finish()
+
+    def _finish(self, barrier: bool = True) -> Path:
+        path = self.run_dir / MODEL_NAME
+        if self.dist.main:
+            export(self.run_dir, path)
+            self._emit({"event": "done", "step": self.step, "model": str(path)}, to_file=False)
+        if barrier:
+            self.dist.barrier()
+        return path
+
+
+def train(
+    config: PANTrainConfig, *, resume: bool = False, on_log: Callable[[dict], None] | None = None
+) -> Path:
+    """Train (or with `resume`, continue) the PAN run in ``config.out``; returns RUN_DIR/model.safetensors.
+
+    `on_log` receives dicts with an ``event`` key: ``start``, ``log`` (mean losses over the last
+    ``log_every`` steps, steps/s, the batch fingerprint and running ``data_digest``), ``val`` (PSNR of
+    output and input against the target, grid path), ``save`` (state path), ``done`` (model path).
+    Ctrl-C finishes the current step, saves the state and the model, and re-raises KeyboardInterrupt.
+    """
+    validate(config)
+    dist = _Dist.from_env()
+    try:
+        return _Run(config, dist, resume, on_log).run()
+    finally:
+        dist.close()
+
+
+def export(run_dir: Path, out: Path | None = None) -> Path:
+    """Write the generator of `run_dir`'s latest state as a ganedit checkpoint (default
+    RUN_DIR/model.safetensors) with the training steps, config and data description in its metadata."""
+    run_dir = Path(run_dir)
+    path = st.latest_state(run_dir / "state")
+    if path is None:
+        raise UsageError(f"{run_dir} has no saved training state to export (no state/step-*.safetensors)")
+    tensors, meta = st.load_state(path)
+    try:
+        generator = PANGenerator(PANGeneratorConfig(**meta["generator_config"]))
+        generator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")}, strict=True)
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild the generator ({e})") from None
+    out = Path(out) if out is not None else run_dir / MODEL_NAME
+    config = meta.get("config", {})
+    extra = {
+        "ganedit.train.framework": "PAN (Wang et al. 2018): GAN + perceptual adversarial loss, D taps H1..H4",
+        "ganedit.train.steps": str(meta["step"]),
+        "ganedit.train.config": json.dumps(config, sort_keys=True),
+        "ganedit.train.data": json.dumps(meta.get("data", {}), sort_keys=True),
+        "ganedit.train.data_digest": str(meta.get("data_digest", "")),
+    }
+    save_checkpoint(out, generator, task=meta["task"], extra=extra)
+    return out
+
+
+# ------------------------------------------------------------------------------------ script entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ganedit.train.pan`` (and ``torchrun ... -m ganedit.train.pan``): the same as
+    ``ganedit train pan``, for launching without the CLI."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ganedit.train.pan", description=main.__doc__)
+    parser.add_argument("--task", choices=PAN_TASKS)
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--data")
+    parser.add_argument("--val")
+    parser.add_argument("--out")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--resume", metavar="RUN_DIR")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--export", metavar="RUN_DIR", help="only export RUN_DIR's latest state")
+    args = parser.parse_args(argv)
+
+    def show(record: dict) -> None:
+        if record.get("event") in ("log", "val", "done"):
+            print(json.dumps(record, sort_keys=True), file=sys.stderr, flush=True)
+
+    try:
+        if args.export:
+            print(export(Path(args.export)))
+            return 0
+        cli = {"data": args.data, "val": args.val, "steps": args.steps}
+        if args.resume:
+            config = resume_config(Path(args.resume), args.overrides, **cli)
+            print(train(config, resume=True, on_log=show))
+        else:
+            if not args.task:
+                parser.error("--task is required (or --resume RUN_DIR)")
+            config = load_config(args.task, args.config, args.overrides, out=args.out, **cli)
+            print(train(config, on_log=show))
+    except GaneditError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: state saved; continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""`ganedit eval`: the protocol (deterministic degradations, baselines, masked metrics) and the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from ganedit.cli import main as cli_main
+from ganedit.evaluate import evaluate, harmonic_fill, load_pairs
+from ganedit.metrics import psnr, ssim
+from tinymodels import make_checkpoint, make_editor
+
+
+def _photo(seed: int, height: int = 96, width: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([128 + 90 * np.sin(xx / 9 + seed), 128 + 90 * np.cos(yy / 7), (xx + yy) / 1.0], axis=-1)
+    base[20:50, 30:70] = rng.integers(0, 255, 3)
+    return np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval-photos")
+    for i in range(3):
+        Image.fromarray(_photo(i)).save(root / f"p{i}.png")
+    return root
+
+
+def test_harmonic_fill_keeps_known_pixels_and_reproduces_a_linear_ramp() -> None:
+    yy, xx = np.mgrid[0:64, 0:80]
+    ramp = np.stack([xx * 3, yy * 3, (xx + yy) * 1.5], axis=-1).astype(np.uint8)  # harmonic
+    hole = np.zeros((64, 80), bool)
+    hole[10:50, 20:60] = True
+    holed = np.where(hole[:, :, None], 0, ramp).astype(np.uint8)
+    filled = harmonic_fill(holed, hole)
+    assert np.array_equal(filled[~hole], ramp[~hole])
+    assert np.abs(filled.astype(int) - ramp.astype(int))[hole].max() <= 2
+
+
+@pytest.mark.parametrize("task", ["derain", "inpaint", "sketch2photo"])
+def test_synthesised_pairs_are_deterministic_per_seed(task: str, photos: Path) -> None:
+    a, protocol = load_pairs(task, photos, seed=3, size=64, limit=None)
+    b, _ = load_pairs(task, photos, seed=3, size=64, limit=None)
+    c, _ = load_pairs(task, photos, seed=4, size=64, limit=2)
+    assert [p.name for p in a] == ["p0.png", "p1.png", "p2.png"] and len(c) == 2
+    assert all(p.input.shape == p.target.shape == (64, 64, 3) for p in a)  # short side 64, centre crop
+    assert all(np.array_equal(x.input, y.input) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0].input, c[0].input)
+    assert "seed 3" in protocol
+    assert all(not np.array_equal(p.input, p.target) for p in a)  # degraded
+    if task == "inpaint":
+        assert all(p.mask is not None and 0.04 < p.mask.mean() < 0.51 for p in a)
+
+
+def test_figures_are_the_metrics_of_the_outputs_and_baselines(photos: Path) -> None:
+    editor = make_editor("derain", seed=2)
+    result = evaluate(editor, photos, seed=1, size=64)
+    pairs, _ = load_pairs("derain", photos, seed=1, size=64, limit=None)
+    assert result.images == 3
+    for score, pair in zip(result.per_image, pairs, strict=True):
+        out = editor.edit(pair.input).astype(float) / 255
+        y, x = pair.target.astype(float) / 255, pair.input.astype(float) / 255
+        assert score.psnr == pytest.approx(psnr(out, y))
+        assert score.ssim == pytest.approx(ssim(out, y))
+        assert score.baseline_psnr == pytest.approx(psnr(x, y))  # derain baseline: the rainy input
+    m = result.metrics
+    assert m["psnr_gain"] == pytest.approx(m["psnr"] - m["baseline_psnr"])
+    assert m["psnr"] == pytest.approx(np.mean([s.psnr for s in result.per_image]))
+
+
+def test_inpaint_is_measured_inside_the_hole(photos: Path) -> None:
+    editor = make_editor("inpaint", seed=2)
+    result = evaluate(editor, photos, seed=0, size=64, limit=1)
+    (pair,), _ = load_pairs("inpaint", photos, seed=0, size=64, limit=1)
+    assert pair.mask is not None
+    out = editor.edit(pair.input, pair.mask).astype(float) / 255
+    y = pair.target.astype(float) / 255
+    assert result.per_image[0].psnr == pytest.approx(psnr(out, y, mask=pair.mask))
+    fill = harmonic_fill(pair.input, pair.mask).astype(float) / 255
+    assert result.per_image[0].baseline_psnr == pytest.approx(psnr(fill, y, mask=pair.mask))
+
+
+def test_eval_command_json_on_a_tiny_model_and_a_paired_folder(tmp_path: Path) -> None:
+    weights = make_checkpoint(tmp_path / "tiny.safetensors", "sketch2photo", seed=1)
+    data = tmp_path / "pairs"
+    (data / "input").mkdir(parents=True)
+    (data / "target").mkdir()
+    for i in range(2):
+        Image.fromarray(_photo(i, 48, 48)).save(data / "target" / f"x{i}.png")
+        Image.fromarray(255 - _photo(i, 48, 48)).save(data / "input" / f"x{i}.jpg")
+    result = CliRunner().invoke(cli_main, ["eval", "--weights", str(weights), "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["task"] == "sketch2photo" and report["images"] == 2
+    assert [r["name"] for r in report["per_image"]] == ["x0", "x1"]
+    assert set(report["metrics"]) >= {"psnr", "ssim", "baseline_psnr", "baseline_ssim", "ssim_gain"}
+    assert "paired folder" in report["protocol"]
+
+    (data / "target" / "x2.png").write_bytes((data / "target" / "x0.png").read_bytes())
+    result = CliRunner().invoke(cli_main, ["eval", "--weights", str(weights), "--data", str(data)])
+    assert result.exit_code == 2
+    assert "x2" in result.output
+
+
+def test_eval_needs_a_model(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli_main, ["eval", "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "MODEL" in result.output

@@ -1,0 +1,462 @@
+"""PAN training (`ganedit.train.pan`, `.data`, `.state`): what users of ``ganedit train pan`` rely on.
+
+Tiny everything: 32 px crops, 4-channel discriminator, a generator of a few thousand parameters, a handful
+of 48-80 px photos made here. Each run is a few steps on one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from ganedit.checkpoint import load_checkpoint, read_info
+from ganedit.cli import main as cli_main
+from ganedit.errors import ImageError, UsageError
+from ganedit.train import state as st
+from ganedit.train.data import DataOptions, open_training_data
+from ganedit.train.pan import (
+    PANTrainConfig,
+    config_to_toml,
+    export,
+    load_config,
+    resume_config,
+    train,
+)
+
+TINY_GENERATORS: dict[str, dict[str, Any]] = {
+    "derain": {"ngf": 4, "depth": 2, "blocks": 1},
+    "inpaint": {"ngf": 4, "depth": 3},
+    "sketch2photo": {"ngf": 4, "depth": 3},
+}
+
+
+@pytest.fixture(autouse=True)
+def restore_threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _photo(seed: int, height: int, width: int) -> np.ndarray:
+    """A smooth colour gradient with a few edges and some noise: something to draw, rain on and fill."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack(
+        [
+            128 + 100 * np.sin(xx / (7 + seed) + seed),
+            128 + 100 * np.cos(yy / (5 + seed)),
+            (xx + yy) * 255 / (height + width),
+        ],
+        axis=-1,
+    )
+    base[height // 3 : height // 2, width // 4 : width // 2] = rng.integers(0, 255, 3)  # a block: edges
+    return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("photos")
+    (root / "sub").mkdir()
+    for i in range(5):
+        folder = root / "sub" if i == 4 else root
+        Image.fromarray(_photo(i, 48 + 8 * i, 80 - 4 * i)).save(folder / f"photo{i}.png")
+    return root
+
+
+def _config(task: str, data: Path, out: Path, **values: Any) -> PANTrainConfig:
+    settings: dict[str, Any] = {
+        "crop": 32,
+        "batch_size": 2,
+        "ndf": 4,
+        "generator": TINY_GENERATORS[task],
+        "downscale": (1.0, 1.5),
+        "log_every": 1,
+        "sample_every": 2,
+        "save_every": 2,
+        "workers": 0,
+        "threads": 1,
+        "precision": "fp32",
+        "device": "cpu",
+        "val_samples": 2,
+        "val_fraction": 0.2,
+        **values,
+    }
+    overrides = [
+        f"{k}={json.dumps(v) if not isinstance(v, dict) else _inline(v)}" for k, v in settings.items()
+    ]
+    return load_config(task, None, overrides, data=str(data), out=str(out))
+
+
+def _inline(table: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in table.items()) + "}"
+
+
+# ------------------------------------------------------------------------------------------ smoke runs
+
+
+@pytest.mark.parametrize("task", ["derain", "inpaint", "sketch2photo"])
+def test_smoke_run_writes_state_samples_and_a_checkpoint_the_cli_uses(
+    task: str, photos: Path, tmp_path: Path
+) -> None:
+    events: list[dict] = []
+    out = tmp_path / "run"
+    workers = 1 if task == "derain" else 0  # one run through real data-loader worker processes
+    config = _config(task, photos, out, steps=3, workers=workers)
+    model_path = train(config, on_log=events.append)
+
+    assert model_path == out / "model.safetensors"
+    assert (out / "config.toml").is_file()
+    assert st.latest_state(out / "state").name == "step-00000003.safetensors"
+    grids = sorted((out / "samples").glob("*.png"))
+    assert [g.name for g in grids] == ["step-00000002.png", "step-00000003.png"]
+    with Image.open(grids[-1]) as grid:  # 2 val rows x (input | output | target), 2 px gaps
+        assert grid.size == (3 * 32 + 2 * 2, 2 * 32 + 2)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["event"] == "log"] == [1, 2, 3]
+    assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in log if r["event"] == "log")
+    assert {"start", "log", "val", "save", "done"} <= {e["event"] for e in events}
+
+    model, info = load_checkpoint(model_path, task=task)
+    assert info.arch == "pan"
+    assert info.metadata["ganedit.train.steps"] == "3"
+    assert json.loads(info.metadata["ganedit.train.config"])["task"] == task
+    assert json.loads(info.metadata["ganedit.train.data"])["files"] == 4  # 5 photos, 1 held out
+    assert model.config.ngf == 4
+
+    image = tmp_path / "in.png"
+    Image.fromarray(_photo(9, 40, 52)).save(image)
+    args = [task, str(image), "-o", str(tmp_path / "out"), "--weights", str(model_path)]
+    if task == "inpaint":
+        mask = np.zeros((40, 52), np.uint8)
+        mask[10:20, 10:30] = 255
+        Image.fromarray(mask).save(tmp_path / "mask.png")
+        args += ["--mask", str(tmp_path / "mask.png")]
+    result = CliRunner().invoke(cli_main, args)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "in.png") as edited:
+        assert edited.size == (52, 40)
+
+
+def test_existing_run_is_not_overwritten(photos: Path, tmp_path: Path) -> None:
+    config = _config("derain", photos, tmp_path / "run", steps=1, sample_every=0)
+    train(config)
+    with pytest.raises(UsageError, match="already holds a training run"):
+        train(config)
+    with pytest.raises(UsageError, match="cannot change lr"):
+        train(_config("derain", photos, tmp_path / "run", steps=2, sample_every=0, lr=1e-3), resume=True)
+    with pytest.raises(UsageError, match="nothing to resume"):
+        resume_config(tmp_path / "elsewhere")
+
+
+# -------------------------------------------------------------------------------------------- resume
+
+
+def _tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
+    photos: Path, tmp_path: Path
+) -> None:
+    steps = 6
+
+    def batches(run: Path) -> list[tuple[int, str, str]]:
+        lines = (run / "log.jsonl").read_text().splitlines()
+        return [
+            (r["step"], r["batch"], r["data_digest"]) for r in map(json.loads, lines) if r["event"] == "log"
+        ]
+
+    straight = tmp_path / "straight"
+    train(_config("derain", photos, straight, steps=steps, save_every=0))
+
+    resumed = tmp_path / "resumed"
+
+    def interrupt_at_3(record: dict) -> None:
+        if record.get("event") == "log" and record["step"] == 3:
+            raise KeyboardInterrupt
+
+    # save_every=2: the interrupt at step 3 must save a state of its own (step 3), not fall back to 2
+    with pytest.raises(KeyboardInterrupt):
+        train(_config("derain", photos, resumed, steps=steps, save_every=2), on_log=interrupt_at_3)
+    assert st.latest_state(resumed / "state").name == "step-00000003.safetensors"
+    assert (resumed / "model.safetensors").is_file()  # exported on the way out too
+
+    # --resume RUN_DIR alone: the config comes from RUN_DIR/config.toml; a worker process this time, to
+    # show that the data order does not depend on how the samples are loaded
+    config = resume_config(resumed, ["workers=1"])
+    assert config.steps == steps and config.lr == 2e-4
+    train(config, resume=True)
+
+    assert batches(resumed) == batches(straight)
+    assert len(batches(straight)) == steps
+    assert len({fp for _, fp, _ in batches(straight)}) == steps  # every batch differs
+
+    a = _tensors(st.latest_state(straight / "state"))
+    b = _tensors(st.latest_state(resumed / "state"))
+    assert a.keys() == b.keys()
+    mismatched = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not mismatched, f"not bit-for-bit: {mismatched[:5]}"
+    ga, gb = _tensors(straight / "model.safetensors"), _tensors(resumed / "model.safetensors")
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)
+
+    # extending a finished run: more steps on resume
+    more = resume_config(resumed, steps=steps + 1)
+    train(more, resume=True)
+    assert read_info(resumed / "model.safetensors").metadata["ganedit.train.steps"] == str(steps + 1)
+
+
+def test_state_has_no_pickle_and_optimizer_round_trips(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    tensors, meta = st.flatten_optimizer(opt.state_dict(), "opt")
+    path = st.save_state(tmp_path, 7, tensors, {"opt": meta})
+    raw = path.read_bytes()
+    assert b"\x80\x04" not in raw[:64]  # not a pickle; safetensors starts with its header length
+    loaded, document = st.load_state(path)
+    assert document["step"] == 7
+    restored = torch.optim.Adam(torch.nn.Linear(3, 2).parameters(), lr=0.5)
+    restored.load_state_dict(st.unflatten_optimizer(loaded, document["opt"], "opt"))
+    want, got = opt.state_dict(), restored.state_dict()
+    assert got["param_groups"][0]["betas"] == (0.5, 0.999)
+    assert got["param_groups"][0]["lr"] == 1e-3
+    for pid in want["state"]:
+        for key, value in want["state"][pid].items():
+            assert torch.equal(got["state"][pid][key], value)
+    for step in (8, 9, 10):
+        st.save_state(tmp_path, step, tensors, {"opt": meta}, keep=2)
+    assert [p.name for p in sorted(tmp_path.glob("step-*"))] == [
+        "step-00000009.safetensors",
+        "step-00000010.safetensors",
+    ]
+
+
+# ------------------------------------------------------------------------------------- paired folders
+
+
+def _options(task: str = "derain", **kw: Any) -> DataOptions:
+    return DataOptions(task=task, crop=32, paired_downscale=(1.0, 1.0), val_fraction=0.0, **kw)
+
+
+def test_input_target_folders_are_matched_by_stem(tmp_path: Path) -> None:
+    for kind in ("input", "target"):
+        (tmp_path / kind).mkdir()
+    for i, stem in enumerate(["a", "b", "c"]):
+        target = _photo(i, 40, 48 + 8 * i)
+        # input = negative of its target, saved in another format: pairing must go by stem
+        Image.fromarray(target).save(tmp_path / "target" / f"{stem}.png")
+        Image.fromarray(255 - target).save(tmp_path / "input" / f"{stem}.bmp")
+    data = open_training_data(tmp_path, None, _options(), seed=3)
+    assert data.layout == "pairs" and data.description["files"] == 3
+    for index in range(12):
+        item = data.train[index]
+        assert item["input"].shape == item["target"].shape == (3, 32, 32)
+        torch.testing.assert_close(item["input"], -item["target"], atol=1e-6, rtol=0)
+    again = open_training_data(tmp_path, None, _options(), seed=3)
+    assert torch.equal(again.train[5]["target"], data.train[5]["target"])  # a pure function of the index
+
+    (tmp_path / "input" / "c.bmp").unlink()
+    with pytest.raises(UsageError, match="no input/c"):
+        open_training_data(tmp_path, None, _options(), seed=3)
+    Image.fromarray(_photo(0, 40, 40)).save(tmp_path / "input" / "c.bmp")
+    with pytest.raises(ImageError, match="same size"):
+        open_training_data(tmp_path, None, _options(), seed=3)
+
+
+def test_side_by_side_pairs_split_in_halves(tmp_path: Path) -> None:
+    a = np.zeros((40, 40, 3), np.uint8)
+    a[..., 0] = 220  # A is red
+    b = np.zeros((40, 40, 3), np.uint8)
+    b[..., 2] = 220  # B is blue
+    Image.fromarray(np.concatenate([a, b], axis=1)).save(tmp_path / "pair.png")
+    for direction, (inp, tgt) in {"AtoB": (0, 2), "BtoA": (2, 0)}.items():
+        data = open_training_data(
+            tmp_path, None, _options(layout="side-by-side", direction=direction), seed=0
+        )
+        item = data.train[0]
+        assert float(item["input"][inp].mean()) > 0.5 > float(item["input"][tgt].mean())
+        assert float(item["target"][tgt].mean()) > 0.5 > float(item["target"][inp].mean())
+    # never guessed: a wide picture in a photos folder is a photo
+    assert open_training_data(tmp_path, None, _options(), seed=0).layout == "photos"
+
+
+def test_inpaint_pairs_use_the_mask_folder(tmp_path: Path) -> None:
+    (tmp_path / "target").mkdir()
+    (tmp_path / "mask").mkdir()
+    Image.fromarray(_photo(1, 32, 32)).save(tmp_path / "target" / "x.png")
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :16] = 255
+    Image.fromarray(mask).save(tmp_path / "mask" / "x.png")
+    data = open_training_data(tmp_path, None, _options("inpaint", flip=False), seed=0)
+    item = data.train[0]
+    assert data.layout == "pairs"
+    assert float(item["mask"][0, :, :16].min()) == 1.0 and float(item["mask"][0, :, 16:].max()) == 0.0
+
+
+def test_holdout_by_fraction_and_val_folder(photos: Path, tmp_path: Path) -> None:
+    options = DataOptions(task="derain", crop=32, downscale=(1.0, 1.0), val_fraction=0.4, val_samples=3)
+    data = open_training_data(photos, None, options, seed=0)
+    assert data.description["files"] == 3 and data.description["val_files"] == 2
+    val = data.val_batch()
+    assert val is not None and val["input"].shape == (3, 3, 32, 32)
+    assert not torch.equal(val["input"], val["target"])  # rain was added
+    # whole files are held out: no validation photo is a training photo
+    train_names = {s.name for s in data.train.sources}
+    assert train_names.isdisjoint({s.name for s in data.val.sources})
+    separate = open_training_data(photos, photos / "sub", options, seed=0)
+    assert separate.description["files"] == 5 and separate.description["val_files"] == 1
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def test_config_precedence_and_unknown_keys(tmp_path: Path) -> None:
+    file = tmp_path / "pan.toml"
+    file.write_text('task = "derain"\nlr = 1e-3\nbatch_size = 2\nsteps = 100\n[generator]\nngf = 8\n')
+    config = load_config(
+        "derain", file, ["lr=5e-4", "generator.blocks=2", "lambdas=[1, 2, 3, 4]"], data="d", out="o", steps=5
+    )
+    assert config.lr == 5e-4  # --set beats the file
+    assert config.batch_size == 2  # the file beats the defaults
+    assert config.steps == 5  # the command line beats the file
+    assert config.crop == 96  # the derain preset
+    assert config.generator == {"ngf": 8, "blocks": 2}
+    assert config.lambdas == (1.0, 2.0, 3.0, 4.0)
+    assert config.generator_config().ngf == 8 and config.generator_config().depth == 3
+    assert load_config("derain", file, ["steps=7"], data="d", out="o", steps=5).steps == 7  # --set > cli
+    assert load_config("inpaint", None, [], data="d", out="o").crop == 128
+    assert load_config("derain", None, ["data=some/folder"], out="o").data == "some/folder"  # unquoted
+
+    with pytest.raises(UsageError, match=r"unknown config key 'lrate'.*did you mean 'lr'"):
+        load_config("derain", None, ["lrate=1"], data="d", out="o")
+    file.write_text("bach_size = 3\n")
+    with pytest.raises(UsageError, match=r"bach_size.*pan\.toml"):
+        load_config("derain", file, [], data="d", out="o")
+    with pytest.raises(UsageError, match="unknown generator setting 'width'"):
+        load_config("derain", None, ["generator.width=3"], data="d", out="o")
+    with pytest.raises(UsageError, match="must be an integer"):
+        load_config("derain", None, ["batch_size=2.5"], data="d", out="o")
+    with pytest.raises(UsageError, match="multiple of 8"):
+        load_config("derain", None, ["crop=100"], data="d", out="o")
+    with pytest.raises(UsageError, match="for task 'inpaint'"):
+        file.write_text('task = "inpaint"\n')
+        load_config("derain", file, [], data="d", out="o")
+    with pytest.raises(UsageError, match="missing required"):
+        load_config("derain", None, [])
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        load_config("derain", None, ["lr"], data="d", out="o")
+
+
+def test_config_toml_round_trips(tmp_path: Path) -> None:
+    config = load_config(
+        "sketch2photo",
+        None,
+        ["generator.ngf=8", "val=v", "lr=3e-5", "synth_scale=[0.7, 1.2]"],
+        data="d",
+        out=str(tmp_path),
+    )
+    (tmp_path / "config.toml").write_text(config_to_toml(config))
+    assert resume_config(tmp_path) == config
+
+
+@pytest.mark.parametrize("config_file", ["pan-derain.toml", "pan-inpaint.toml", "pan-sketch2photo.toml"])
+def test_shipped_configs_load(config_file: str) -> None:
+    path = Path(__file__).resolve().parent.parent / "configs" / config_file
+    task = config_file.removeprefix("pan-").removesuffix(".toml")
+    config = load_config(task, path, [], data="d", out="o")
+    assert config.task == task and config.lambdas == (5.0, 1.5, 1.5, 1.0) and config.margin == 3.0
+
+
+def test_export_needs_a_state(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no saved training state"):
+        export(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------- distributed
+
+
+def test_two_process_torchrun(photos: Path, tmp_path: Path) -> None:
+    """``torchrun --nproc_per_node=2``: DDP over gloo, data sharded per rank, only rank 0 writes."""
+    out = tmp_path / "ddp"
+    settings = [
+        "crop=32",
+        "batch_size=2",
+        "ndf=4",
+        "generator={ngf = 4, depth = 2, blocks = 1}",
+        "downscale=[1, 1.5]",
+    ]
+    settings += [
+        "log_every=1",
+        "sample_every=3",
+        "save_every=3",
+        "workers=0",
+        "threads=1",
+        'precision="fp32"',
+    ]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+    command += ["-m", "ganedit.train.pan", "--task", "derain", "--data", str(photos), "--out", str(out)]
+    command += ["--steps", "3"] + [arg for s in settings for arg in ("--set", s)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["event"] == "log"] == [1, 2, 3]  # one writer, not two
+    _, meta = st.load_state(st.latest_state(out / "state"))
+    assert meta["world_size"] == 2 and meta["step"] == 3
+    model, _ = load_checkpoint(out / "model.safetensors", task="derain")
+    assert model.config.ngf == 4
+
+
+def test_step_sampler_shards_one_global_stream() -> None:
+    """Rank r of N takes the r-th slice of every global step; a resumed sampler continues the stream."""
+    from ganedit.train.data import StepBatchSampler
+
+    def take(sampler: StepBatchSampler, n: int) -> list[list[int]]:
+        it = iter(sampler)
+        return [next(it) for _ in range(n)]
+
+    ranks = [take(StepBatchSampler(2, rank=r, world_size=2), 3) for r in range(2)]
+    assert ranks[0] == [[0, 1], [4, 5], [8, 9]] and ranks[1] == [[2, 3], [6, 7], [10, 11]]
+    single = take(StepBatchSampler(4), 3)
+    assert [a + b for a, b in zip(*ranks, strict=True)] == single  # the same global batches
+    assert take(StepBatchSampler(4, start_step=2), 1) == single[2:]
+
+
+def test_cli_trains_from_a_config_file_and_resumes(photos: Path, tmp_path: Path) -> None:
+    """``ganedit train pan --config FILE`` (task read from the file) then ``--resume RUN --steps N``."""
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(
+        'task = "derain"\ncrop = 32\nbatch_size = 2\nndf = 4\ndownscale = [1.0, 1.5]\nworkers = 0\n'
+        'threads = 1\nprecision = "fp32"\ndevice = "cpu"\nval_samples = 2\nval_fraction = 0.2\n'
+        "sample_every = 0\nsave_every = 2\nlog_every = 1\n"
+        "[generator]\nngf = 4\ndepth = 2\nblocks = 1\n"
+    )
+    run = tmp_path / "run"
+    args = ["train", "pan", "--config", str(config_file), "--data", str(photos), "--out", str(run)]
+    result = CliRunner().invoke(cli_main, [*args, "--steps", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert read_info(run / "model.safetensors").metadata["ganedit.train.steps"] == "2"
+
+    result = CliRunner().invoke(cli_main, ["train", "pan", "--resume", str(run), "--steps", "3", "-q"])
+    assert result.exit_code == 0, result.output
+    assert read_info(run / "model.safetensors").metadata["ganedit.train.steps"] == "3"
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert max(steps) == 3
+
+    result = CliRunner().invoke(cli_main, ["train", "pan", "--resume", str(run), "--set", "lr=0.1"])
+    assert result.exit_code == 2
+    assert "lr" in result.output
