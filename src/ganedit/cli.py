@@ -694,6 +694,74 @@ def train_export(run_dir: str, output: str | None) -> None:
     click.echo(str(pan_training.export(Path(run_dir), Path(output) if output else None)))
 
 
+@train.command("render-chairs", context_settings=CONTEXT)
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option(
+    "--size", "sizes", type=click.IntRange(min=16), multiple=True, help="Image size in px [64 and 128]."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["all", "train", "eval"]),
+    default="all",
+    show_default=True,
+    help="train: sweethome3d-furniture seats; eval: the sweethome3d default catalogue's (held out).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many seats per split.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Processes.")
+@click.option("--with-sofas", is_flag=True, help="Add sofas and benches to chairs, armchairs and stools.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def train_render_chairs(
+    source: str,
+    out: str,
+    sizes: tuple[int, ...],
+    split: str,
+    limit: int | None,
+    workers: int,
+    with_sofas: bool,
+    quiet: bool,
+) -> None:
+    """Render the tagged chairs dataset for TDGAN (31 azimuths x 2 elevations x 4 lights per seat).
+
+    SOURCE is the folder the Debian packages sweethome3d and sweethome3d-furniture were unpacked into
+    (python scripts/fetch_chairs.py makes data/chairs-src). Deterministic and resumable: images that
+    exist are skipped. OUT gets SIZE/SPLIT/IDENTITY/azAA_elEE_LIGHT.png, tags.json and ATTRIBUTION.md.
+
+    \b
+    Examples:
+      ganedit train render-chairs data/chairs-src data/chairs
+      ganedit train render-chairs data/chairs-src data/chairs --size 64 --split train --workers 2
+    """
+    from rich.console import Console
+
+    from .train import chairs
+
+    console = Console(stderr=True, quiet=quiet)
+
+    def progress(done: int, total: int, identity: str) -> None:
+        console.print(f"{done}/{total} images  {identity}", highlight=False)
+
+    report = chairs.render_chairs(
+        Path(source),
+        Path(out),
+        sizes=sizes or (64, 128),
+        split=split,
+        limit=limit,
+        workers=workers,
+        kinds=chairs.ALL_KINDS if with_sofas else chairs.DEFAULT_KINDS,
+        on_progress=progress,
+    )
+    for identity, reason in report.failed:
+        click.echo(f"ganedit: {identity}: {reason}", err=True)
+    console.print(
+        f"{report.identities} seats, {report.written} images written, {report.skipped} already there, "
+        f"{len(report.failed)} failed ({report.seconds:.0f} s)",
+        highlight=False,
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
 @main.command("eval", context_settings=CONTEXT)
 @click.argument("model", required=False)
 @click.option(

@@ -153,7 +153,7 @@ def _synthesise(task: str, clean: np.ndarray, name: str, seed: int) -> Pair:
     from .train import synth
 
     g = _generator(seed, name)
-    x = torch.from_numpy(clean).permute(2, 0, 1).float().div(255.0)
+    x = torch.from_numpy(clean.copy()).permute(2, 0, 1).float().div(255.0)
     mask = None
     if task == "derain":
         low, high = RAIN_STRENGTH

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .pan import PANGenerator, PANGeneratorConfig
+from .tdgan import TDGAN, TDGANConfig
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ArchEntry:
 ARCHS: Mapping[str, ArchEntry] = MappingProxyType(
     {
         "pan": ArchEntry(config=PANGeneratorConfig, model=PANGenerator),
+        "tdgan": ArchEntry(config=TDGANConfig, model=TDGAN),
     }
 )
 

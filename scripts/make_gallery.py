@@ -1,0 +1,107 @@
+"""Make the before/after gallery in docs/gallery/ by running the ganedit CLI itself on samples/.
+
+    python scripts/make_gallery.py            # uses the default (shipped) model of each task
+
+Each picture is input | ganedit's output (| the clean original, where data/photos/eval has it: the
+samples are made from scikit-image's photos by scripts/make_samples.py). The outputs are exactly what
+`ganedit derain samples/rain -o out/` and friends write; this script only lays them side by side.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+ORIGINALS = ROOT / "data" / "photos" / "eval" / "python3-skimage"
+GALLERY = ROOT / "docs" / "gallery"
+HEIGHT = 320  # px per panel in the gallery
+GAP = 6
+
+
+def ganedit(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "ganedit", *args, "-q", "--overwrite"], check=True)
+
+
+def panel(path: Path, label: str) -> Image.Image:
+    with Image.open(path) as source:
+        rgb = source.convert("RGB")
+    im = rgb.resize((round(rgb.width * HEIGHT / rgb.height), HEIGHT), Image.Resampling.LANCZOS)
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((0, 0, 8 + 7 * len(label), 16), fill=(0, 0, 0))
+    draw.text((4, 2), label, fill=(255, 255, 255))
+    return im
+
+
+def strip(panels: list[Image.Image], out: Path) -> None:
+    width = sum(p.width for p in panels) + GAP * (len(panels) - 1)
+    sheet = Image.new("RGB", (width, HEIGHT), (255, 255, 255))
+    x = 0
+    for p in panels:
+        sheet.paste(p, (x, 0))
+        x += p.width + GAP
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, quality=90)
+    print(out.relative_to(ROOT))
+
+
+def original(stem: str) -> Path | None:
+    for suffix in (".png", ".jpg"):
+        if (ORIGINALS / f"{stem}{suffix}").is_file():
+            return ORIGINALS / f"{stem}{suffix}"
+    return None
+
+
+def masked_view(image: Path, mask: Path, out: Path) -> Path:
+    with Image.open(image) as source, Image.open(mask) as m:
+        rgb = source.convert("RGB")
+        hole = m.convert("L").point(lambda v: 255 if v > 127 else 0)
+    rgb.paste((255, 255, 255), mask=hole)
+    rgb.save(out)
+    return out
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        ganedit("derain", str(SAMPLES / "rain"), "-o", str(out / "rain"))
+        for src in sorted((SAMPLES / "rain").iterdir()):
+            panels = [panel(src, "input"), panel(out / "rain" / src.name, "ganedit derain")]
+            clean = original(src.stem.removesuffix("_rain"))
+            if clean is not None:
+                panels.append(panel(clean, "original"))
+            strip(panels, GALLERY / f"derain_{src.stem}.jpg")
+
+        ganedit(
+            "inpaint",
+            str(SAMPLES / "inpaint"),
+            "--mask",
+            str(SAMPLES / "inpaint" / "masks"),
+            "-o",
+            str(out / "inpaint"),
+        )
+        for src in sorted(p for p in (SAMPLES / "inpaint").iterdir() if p.is_file()):
+            holed = masked_view(src, SAMPLES / "inpaint" / "masks" / src.name, out / f"holed_{src.name}")
+            panels = [
+                panel(holed, "input + mask"),
+                panel(out / "inpaint" / src.name, "ganedit inpaint"),
+                panel(src, "original"),
+            ]
+            strip(panels, GALLERY / f"inpaint_{src.stem}.jpg")
+
+        ganedit("sketch2photo", str(SAMPLES / "sketch"), "-o", str(out / "sketch"))
+        for src in sorted((SAMPLES / "sketch").iterdir()):
+            panels = [panel(src, "input"), panel(out / "sketch" / src.name, "ganedit sketch2photo")]
+            clean = original(src.stem.removesuffix("_sketch"))
+            if clean is not None:
+                panels.append(panel(clean, "original"))
+            strip(panels, GALLERY / f"sketch2photo_{src.stem}.jpg")
+
+
+if __name__ == "__main__":
+    main()
