@@ -127,7 +127,7 @@ def test_discriminator_conditional_input_and_gradients() -> None:
 
 
 def test_arch_table_builds_and_refuses_unknowns() -> None:
-    assert set(ARCHS) == {"pan"}
+    assert set(ARCHS) == {"pan", "tdgan"}
     with pytest.raises(TypeError):
         ARCHS["x"] = ARCHS["pan"]  # type: ignore[index]  # read-only: no registration by side effect
     cfg = dataclasses.asdict(PANGeneratorConfig(kind="unet", ngf=4, depth=2))

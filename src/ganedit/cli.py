@@ -682,6 +682,69 @@ def train_pan(
     click.echo(str(path))
 
 
+@train.command("tdgan", context_settings=CONTEXT)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False),
+    help="A rendered chairs dataset (ganedit train render-chairs) or another folder with tags.json.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run folder: config, resumable state, samples, model."
+)
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config file."
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable)."
+)
+@click.option("--steps", type=click.IntRange(min=1), help="Total optimisation steps.")
+@click.option("--device", help="auto, cpu, cuda, cuda:N.")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Continue the run in this folder where it stopped (its config.toml is reused).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def train_tdgan(
+    data: str | None,
+    out: str | None,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+    steps: int | None,
+    device: str | None,
+    resume_dir: str | None,
+    quiet: bool,
+) -> None:
+    """Train TDGAN (R, g, G and D trained alternately, Wang et al. IJCAI 2017) and export a checkpoint.
+
+    \b
+    Examples:
+      ganedit train tdgan --data data/chairs --out runs/tdgan
+      ganedit train tdgan --data data/chairs --out runs/semi --set tag_fraction=0.5
+      ganedit train tdgan --resume runs/tdgan --steps 40000
+      ganedit rerender chair.png --weights runs/tdgan/model.safetensors --tag azimuth=all -o turn/
+    """
+    from .train import tdgan as tdgan_training
+
+    on_log, stop = _training_logger(quiet)
+    cli_values = {"data": data, "steps": steps, "device": device}
+    try:
+        if resume_dir is not None:
+            config = tdgan_training.resume_config(Path(resume_dir), overrides, **cli_values)
+            path = tdgan_training.train(config, resume=True, on_log=on_log)
+        else:
+            if (data is None or out is None) and config_file is None:
+                raise UsageError("give --data and --out (or --config FILE, or --resume RUN_DIR)")
+            config = tdgan_training.load_config(
+                Path(config_file) if config_file else None, overrides, out=out, **cli_values
+            )
+            path = tdgan_training.train(config, on_log=on_log)
+    finally:
+        stop()
+    click.echo(str(path))
+
+
 @train.command("export", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option(

@@ -1,0 +1,88 @@
+"""Ship a trained checkpoint inside the package and register it in weights.toml.
+
+    python scripts/ship_checkpoint.py runs/pan-derain/model.safetensors pan-derain \
+        --description "PAN de-raining, residual net 2.0 M params" --license CC-BY-SA-4.0
+
+Copies the file to src/ganedit/weights/NAME.safetensors (what `hub.bundled_path` finds, and what the
+wheel carries), then writes or replaces the [models."NAME"] table of weights.toml with the file's sha256,
+size, task and arch read from the checkpoint itself, marked default for its task (other models of the
+task lose the mark). The checkpoint's metadata is checked by loading it strictly first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from ganedit.checkpoint import load_checkpoint, read_info
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "src" / "ganedit" / "weights"
+REGISTRY = ROOT / "weights.toml"
+MAX_BYTES = 20 * 1000 * 1000
+
+
+def table(name: str, fields: dict[str, object]) -> str:
+    lines = [f'[models."{name}"]']
+    for key, value in fields.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        else:
+            lines.append(f'{key} = "{value}"')
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("--description", default="")
+    parser.add_argument("--license", default="")
+    args = parser.parse_args()
+
+    info = read_info(args.checkpoint)
+    load_checkpoint(args.checkpoint)  # strict: refuses a file whose weights do not match its config
+    size = args.checkpoint.stat().st_size
+    if size > MAX_BYTES:
+        raise SystemExit(f"{args.checkpoint} is {size / 1e6:.1f} MB, over the 20 MB budget (shipped models)")
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    target = WEIGHTS / f"{args.name}.safetensors"
+    shutil.copyfile(args.checkpoint, target)
+    target.chmod(0o644)
+    sha256 = hashlib.sha256(target.read_bytes()).hexdigest()
+
+    fields: dict[str, object] = {
+        "task": info.task,
+        "arch": info.arch,
+        "file": target.name,
+        "sha256": sha256,
+        "size": size,
+        "default": True,
+        "card": f"docs/models/{args.name}.md",
+    }
+    if args.description:
+        fields["description"] = args.description
+    if args.license:
+        fields["license"] = args.license
+
+    text = REGISTRY.read_text()
+    # Drop an earlier table of this name, and the default mark of other models of the same task.
+    text = re.sub(rf'\n\[models\."{re.escape(args.name)}"\]\n(?:[^\[\n][^\n]*\n|\n)*', "\n", text)
+    blocks = re.split(r'(?=^\[models\.")', text, flags=re.M)
+    for i, block in enumerate(blocks):
+        if f'task = "{info.task}"' in block:
+            blocks[i] = re.sub(r"^default = true\n", "", block, flags=re.M)
+    text = "".join(blocks).rstrip("\n") + "\n\n" + table(args.name, fields)
+    REGISTRY.write_text(text)
+    print(f"{target.relative_to(ROOT)}  {size} bytes  sha256 {sha256}")
+
+
+if __name__ == "__main__":
+    main()

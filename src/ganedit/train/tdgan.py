@@ -1,0 +1,844 @@
+"""Train TDGAN re-rendering models on a tagged image set (``ganedit train render-chairs``): config, loop,
+resume, export.
+
+The objective follows the paper (Wang et al., IJCAI 2017; design.md §5). Each step takes a batch of pairs
+(x_a, x_b): two images of the SAME training identity with (when possible) different tags t_a, t_b. With
+R's codes ``id_a, c_a = R(x_a)``, ``id_b, c_b = R(x_b)`` and the tag-mapped codes ``g(t)``:
+
+- f1/f2, tag-code consistency (``w_consistency``): ``|c - g(t)|`` (L1, or L2 with
+  ``consistency_loss = "l2"``; mean over code entries, tag types and x_a, x_b), tagged images only. It
+  ties R's tag codes and g's codes to one space, which is what lets g(target tags) stand in for R's
+  codes at re-rendering time.
+- f3, rendering, L1 in pixel space ([-1, 1] scale):
+  ``w_reconstruction``  |G(id_a, g(t_a)) - x_a|   (tagged only: g's codes must render the image);
+  ``w_rerender``        |G(id_a, g(t_b)) - x_b|   (the task itself: same object, other tags); for untagged
+                        pairs R's codes of x_b stand in for g(t_b), so the pair still teaches G to take
+                        the pose from the tag codes and the object from the identity code;
+  ``w_code_reconstruction`` |G(id_a, c_a) - x_a| (R's own codes, every image: an autoencoder path).
+- identity consistency (``w_identity``): the within-pair distance of id_a, id_b divided by the batch's
+  variance of identity codes. Same object, so the same code; the normalisation makes collapsing the codes
+  to a point useless (it would raise the ratio), which a plain distance would reward.
+- f4, adversarial (``w_adversarial``): D sees real (x_a, x_b) against the re-renders and the
+  R-code reconstructions (non-saturating BCE); R, g and G are trained to fool it.
+
+Semi-supervised (``tag_fraction < 1``): a seeded fraction of the training identities keep their tags;
+the others use only R's codes and the reconstruction / re-rendering (with R's codes) / adversarial terms.
+
+Each step: D is updated on the detached outputs, then R, g and G together (one Adam) through the updated
+D, whose weights are frozen for that pass.
+
+A run lives in one folder (``out``)::
+
+    RUN_DIR/config.toml                 the complete config (``--resume RUN_DIR`` needs nothing else)
+    RUN_DIR/state/step-*.safetensors    resumable state: R, g, G, D, both optimizers, step, RNG (no pickle)
+    RUN_DIR/samples/step-*.png          per fixed eval identity: input | re-renders at target azimuths,
+                                        and below it the genuine images at those tags where they exist
+    RUN_DIR/log.jsonl                   one JSON object per log interval / sample
+    RUN_DIR/model.safetensors           the exported TDGAN (R + g + G, task "rerender")
+
+Determinism: step k's pairs are a pure function of (seed, k) (`TaggedPairs.batch`), read in the main
+process, so a resumed run sees the same batches as an uninterrupted one; with models, optimizer moments and
+RNG state restored, CPU runs resume bit for bit (tests/test_train_tdgan.py checks it). Single process
+(no DDP): the networks are small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import io
+import json
+import math
+import os
+import time
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.nn import functional as F
+
+from ..archs import config_to_dict
+from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
+from ..checkpoint import save_checkpoint
+from ..errors import CheckpointError, GaneditError, UsageError
+from ..images import write_atomic
+from . import state as st
+from .pan import _device, _Dist, _Interrupt, _parse_override, _read_toml, _requires_grad, _toml_value
+
+__all__ = [
+    "TDGANTrainConfig",
+    "TaggedPairs",
+    "config_to_toml",
+    "export",
+    "load_config",
+    "resume_config",
+    "train",
+]
+
+CONFIG_NAME = "config.toml"
+MODEL_NAME = "model.safetensors"
+INDEX_NAME = "tags.json"
+CONSISTENCY_LOSSES = ("l1", "l2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TDGANTrainConfig:
+    """Everything a TDGAN training run depends on. Written to RUN_DIR/config.toml."""
+
+    data: str  # a tagged image set: DATA/tags.json + DATA/<size>/<file> (ganedit train render-chairs)
+    out: str  # the run folder
+    size: int = 64  # which rendered size to train on (a power of two >= 16)
+    tags: tuple[str, ...] = ("azimuth", "elevation", "light")  # tag types modelled (tags.json vocabulary)
+    seed: int = 0
+    steps: int = 20000
+    batch_size: int = 16  # pairs per step (2 x batch_size images)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    consistency_loss: str = "l1"  # "l1" | "l2": f1/f2 between R's tag codes and g(tags)
+    w_consistency: float = 1.0
+    w_reconstruction: float = 1.0  # |G(id_a, g(t_a)) - x_a|
+    w_rerender: float = 1.0  # |G(id_a, g(t_b)) - x_b|
+    w_code_reconstruction: float = 1.0  # |G(id_a, c_a) - x_a|, R's own tag codes
+    w_identity: float = 0.1  # id_a ~ id_b, relative to the batch's identity-code variance
+    w_adversarial: float = 0.01  # the pixel L1 terms lead (as pix2pix's lambda = 100 vs 1)
+    identity_dim: int = 128
+    tag_dim: int = 16
+    ngf: int = 32
+    ndf: int = 32
+    tag_fraction: float = 1.0  # < 1: semi-supervised, that fraction of training identities keep their tags
+    save_every: int = 500
+    sample_every: int = 500
+    log_every: int = 50
+    keep_states: int = 2
+    sample_identities: int = 4  # rows of the sample grids (fixed eval-split identities)
+    sample_targets: int = 6  # target azimuths per row
+    threads: int = 0  # torch intra-op threads; 0 = all CPU cores
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+
+
+# Fields a resumed run may change (the rest would change the run it continues).
+RESUME_MUTABLE = frozenset(
+    {"steps", "save_every", "sample_every", "log_every", "keep_states", "threads", "device", "data", "out"}
+)
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def _fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(TDGANTrainConfig)}
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    """Check and convert one config value to its field's type; UsageError naming key and source."""
+    if key not in _fields():
+        names = sorted(_fields())
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
+    hint = typing.get_type_hints(TDGANTrainConfig)[key]
+
+    def bad(expected: str) -> UsageError:
+        return UsageError(f"config key {key!r} in {where} must be {expected}, got {value!r}")
+
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad("a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    # tags: a list of names, or one comma-separated string (``--set tags=azimuth,light``)
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise bad('a list of tag names (e.g. ["azimuth", "light"])')
+    return tuple(value)
+
+
+def _build(values: Mapping[str, Any]) -> TDGANTrainConfig:
+    missing = [k for k in ("data", "out") if not values.get(k)]
+    if missing:
+        raise UsageError(f"missing required setting(s): {', '.join(missing)} (e.g. --data DIR --out RUN_DIR)")
+    config = TDGANTrainConfig(**values)
+    validate(config)
+    return config
+
+
+def _merge(values: dict[str, Any], overrides: Sequence[str], cli_values: Mapping[str, Any]) -> None:
+    for key, value in cli_values.items():
+        if value is not None:
+            values[key] = _coerce(key, value, "the command line")
+    for text in overrides:
+        key, value = _parse_override(text)
+        values[key] = _coerce(key, value, f"--set {text}")
+
+
+def load_config(
+    config_file: Path | None, overrides: Sequence[str] = (), **cli_values: Any
+) -> TDGANTrainConfig:
+    """Merge, in increasing precedence: the defaults < `config_file` (TOML) < `cli_values` (options with
+    dedicated CLI flags: data, out, steps, ...; None = not given) < ``--set KEY=VALUE`` `overrides`.
+    Unknown keys anywhere raise UsageError naming the key and where it came from."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        for key, value in _read_toml(Path(config_file)).items():
+            values[key] = _coerce(key, value, str(config_file))
+    _merge(values, overrides, cli_values)
+    return _build(values)
+
+
+def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: Any) -> TDGANTrainConfig:
+    """The config of the run in `run_dir` (its config.toml) with command-line values and ``--set``
+    overrides applied: what ``--resume RUN_DIR`` passes to ``train(..., resume=True)``. Only the fields
+    in RESUME_MUTABLE may differ from the saved ones (checked by `train`)."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
+    values = {key: _coerce(key, value, str(path)) for key, value in _read_toml(path).items()}
+    values["out"] = str(run_dir)
+    _merge(values, overrides, cli_values)
+    return _build(values)
+
+
+def validate(config: TDGANTrainConfig) -> None:
+    """Reject settings that cannot work, with the setting named (UsageError)."""
+    for name in ("steps", "batch_size", "identity_dim", "tag_dim", "ngf", "ndf", "log_every", "keep_states"):
+        if getattr(config, name) < 1:
+            raise UsageError(f"{name} must be at least 1, got {getattr(config, name)}")
+    for name in ("save_every", "sample_every", "threads", "sample_identities", "sample_targets"):
+        if getattr(config, name) < 0:
+            raise UsageError(f"{name} must be 0 or more, got {getattr(config, name)}")
+    if config.size < 16 or config.size & (config.size - 1):
+        raise UsageError(f"size must be a power of two >= 16, got {config.size}")
+    if not config.tags or len(set(config.tags)) != len(config.tags):
+        raise UsageError(f"tags must name at least one tag type, each once, got {list(config.tags)}")
+    if not (config.lr > 0 and 0 <= config.beta1 < 1 and 0 <= config.beta2 < 1):
+        raise UsageError("lr must be > 0 and beta1, beta2 in [0, 1)")
+    weights = [f.name for f in dataclasses.fields(config) if f.name.startswith("w_")]
+    for name in weights:
+        value = getattr(config, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"{name} must be a finite number >= 0, got {value}")
+    if not 0 < config.tag_fraction <= 1:
+        raise UsageError(f"tag_fraction must be in (0, 1], got {config.tag_fraction}")
+    if config.consistency_loss not in CONSISTENCY_LOSSES:
+        raise UsageError(
+            f"consistency_loss must be one of {', '.join(CONSISTENCY_LOSSES)}, "
+            f"not {config.consistency_loss!r}"
+        )
+
+
+def config_to_toml(config: TDGANTrainConfig) -> str:
+    """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
+    lines = ["# ganedit TDGAN training run (written by ganedit; `ganedit train tdgan --resume RUN_DIR`)"]
+    lines += [f"{f.name} = {_toml_value(getattr(config, f.name))}" for f in dataclasses.fields(config)]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def _value_name(value: Any) -> str:
+    """A vocabulary value as the checkpoint stores it: degrees rounded to integer strings ("0", "12"),
+    names as they are. What users type after ``--tag azimuth=``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(round(value))
+    return str(value)
+
+
+class TaggedPairs:
+    """The training pairs and the fixed sample views of a tagged image set (the chairs layout).
+
+    The index is read once; images are decoded on demand (a rendered set can hold hundreds of thousands).
+    Step k's pairs are drawn from ``numpy.random.default_rng((seed, k))``: a pure function of the step,
+    so resuming or reading differently cannot change them.
+    """
+
+    def __init__(self, root: Path, size: int, tags: Sequence[str], seed: int, tag_fraction: float) -> None:
+        self.root = Path(root)
+        self.size = size
+        self.seed = seed
+        index_path = self.root / INDEX_NAME
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(
+                f"{root} is not a tagged image set (no {INDEX_NAME}); "
+                "make one with ganedit train render-chairs"
+            ) from None
+        except (OSError, ValueError) as e:
+            raise UsageError(f"cannot read {index_path}: {e}") from None
+        vocabulary = index.get("vocabulary") if isinstance(index, dict) else None
+        if not isinstance(vocabulary, dict) or not isinstance(index.get("images"), list):
+            raise UsageError(f"{index_path} has no vocabulary and images lists")
+        unknown = [t for t in tags if t not in vocabulary]
+        if unknown:
+            raise UsageError(
+                f"tag type(s) {', '.join(map(repr, unknown))} are not in {index_path}; "
+                f"its tag types: {', '.join(vocabulary)}"
+            )
+        self.vocabulary: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+            (t, tuple(_value_name(v) for v in vocabulary[t])) for t in tags
+        )
+        for name, values in self.vocabulary:
+            if len(set(values)) != len(values):
+                raise UsageError(f"tag {name!r}: values {list(values)} are not distinct once rounded")
+        sizes = index.get("sizes")
+        if isinstance(sizes, list) and size not in sizes:
+            raise UsageError(f"{root} holds images of size(s) {sizes}, not {size}; set size to one of them")
+        renderer = index.get("renderer") if isinstance(index.get("renderer"), dict) else {}
+        background = renderer.get("background", (240, 240, 240))
+        self.background = tuple(int(c) for c in background)
+
+        self.files: list[str] = []
+        self.identity_of: list[str] = []
+        tag_rows: list[list[int]] = []
+        eval_files: list[int] = []
+        try:
+            for entry in index["images"]:
+                row = [int(entry[t]) for t in tags]
+                for (name, values), i in zip(self.vocabulary, row, strict=True):
+                    if not 0 <= i < len(values):
+                        raise UsageError(f"{index_path}: {entry['file']} has {name} index {i} out of range")
+                if entry.get("split", "train") == "eval":
+                    eval_files.append(len(self.files))
+                elif entry.get("split", "train") != "train":
+                    continue
+                self.files.append(str(entry["file"]))
+                self.identity_of.append(str(entry["identity"]))
+                tag_rows.append(row)
+        except (KeyError, TypeError, ValueError) as e:
+            raise UsageError(f"{index_path}: malformed image entry ({e!r})") from None
+        self.tags = np.asarray(tag_rows, dtype=np.int64).reshape(-1, len(tags))
+        eval_set = set(eval_files)
+        by_identity: dict[str, list[int]] = {}
+        for i, identity in enumerate(self.identity_of):
+            if i not in eval_set:
+                by_identity.setdefault(identity, []).append(i)
+        self.train_groups = [by_identity[k] for k in sorted(by_identity) if len(by_identity[k]) >= 2]
+        if not self.train_groups:
+            raise UsageError(f"{root} has no training identity with 2 or more images (split 'train')")
+        # semi-supervised: a seeded choice of identities keep their tags
+        n = len(self.train_groups)
+        keep = max(1, math.ceil(tag_fraction * n))
+        order = np.random.default_rng((seed, 0x7A65)).permutation(n)
+        self.group_tagged = np.zeros(n, dtype=bool)
+        self.group_tagged[order[:keep]] = True
+        eval_ids: dict[str, list[int]] = {}
+        for i in eval_files:
+            eval_ids.setdefault(self.identity_of[i], []).append(i)
+        self.eval_groups = [eval_ids[k] for k in sorted(eval_ids)]
+        files_hash = hashlib.blake2b(digest_size=8)
+        for group in self.train_groups:
+            for i in group:
+                files_hash.update(f"{self.files[i]}:{self.tags[i].tolist()}\n".encode())
+        self.description = {
+            "root": str(self.root),
+            "size": size,
+            "train_identities": n,
+            "tagged_identities": keep,
+            "train_images": sum(len(g) for g in self.train_groups),
+            "eval_identities": len(self.eval_groups),
+            "digest": files_hash.hexdigest(),
+        }
+
+    def image(self, i: int) -> Tensor:
+        """Image `i` as a 3 x size x size tensor in [-1, 1]."""
+        path = self.root / str(self.size) / self.files[i]
+        try:
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"cannot read training image {path}: {e}") from None
+        if rgb.shape[:2] != (self.size, self.size):
+            raise UsageError(f"{path} is {rgb.shape[1]} x {rgb.shape[0]} px, not {self.size} x {self.size}")
+        return torch.from_numpy(rgb).permute(2, 0, 1).div(127.5).sub(1)
+
+    def batch(self, step: int, batch_size: int) -> dict[str, Tensor]:
+        """Step `step`'s pairs: x_a, x_b (N x 3 x S x S), their tag indices (N x T), ``tagged`` (N bool)
+        and ``index`` (N x 2 image numbers)."""
+        rng = np.random.default_rng((self.seed, step))
+        a_idx, b_idx, tagged = [], [], []
+        for _ in range(batch_size):
+            g = int(rng.integers(len(self.train_groups)))
+            group = self.train_groups[g]
+            a = group[int(rng.integers(len(group)))]
+            b = a
+            for _attempt in range(8):  # prefer other tags; an identity may have few views
+                b = group[int(rng.integers(len(group)))]
+                if b != a and not np.array_equal(self.tags[a], self.tags[b]):
+                    break
+            a_idx.append(a)
+            b_idx.append(b)
+            tagged.append(bool(self.group_tagged[g]))
+        return {
+            "x_a": torch.stack([self.image(i) for i in a_idx]),
+            "x_b": torch.stack([self.image(i) for i in b_idx]),
+            "t_a": torch.from_numpy(self.tags[a_idx]),
+            "t_b": torch.from_numpy(self.tags[b_idx]),
+            "tagged": torch.tensor(tagged),
+            "index": torch.tensor([a_idx, b_idx]).T.contiguous(),
+        }
+
+    def sample_views(self, identities: int, targets: int) -> dict[str, Any] | None:
+        """Fixed views for the sample grids: per eval identity (train ones when there is no eval split)
+        its first image as input, and `targets` target tag rows that change only the azimuth (the first
+        modelled tag type when azimuth is not modelled), each with the genuine image where it exists."""
+        groups = self.eval_groups or self.train_groups
+        groups = groups[:identities]
+        if not groups or targets < 1:
+            return None
+        names = [name for name, _ in self.vocabulary]
+        column = names.index("azimuth") if "azimuth" in names else 0
+        n_values = len(self.vocabulary[column][1])
+        picks = sorted({round(k * n_values / targets) % n_values for k in range(targets)})
+        inputs, target_rows, truths = [], [], []
+        for group in groups:
+            first = group[0]
+            lookup = {tuple(self.tags[i].tolist()): i for i in group}
+            inputs.append(first)
+            rows = []
+            for value in picks:
+                row = self.tags[first].copy()
+                row[column] = value
+                rows.append(row)
+                truths.append(lookup.get(tuple(row.tolist())))
+            target_rows.append(np.stack(rows))
+        return {
+            "x": torch.stack([self.image(i) for i in inputs]),
+            "targets": torch.from_numpy(np.stack(target_rows)),  # identities x targets x T
+            "truth": [None if i is None else self.image(i) for i in truths],  # row-major
+        }
+
+
+# ----------------------------------------------------------------------------------------------- loop
+
+_LOSS_NAMES = (
+    "loss_d",
+    "loss_g",
+    "consistency",
+    "reconstruction",
+    "rerender",
+    "code_reconstruction",
+    "identity",
+    "adversarial",
+    "d_real_prob",
+    "d_fake_prob",
+)
+
+
+def _masked_mean(per_image: Tensor, mask: Tensor) -> Tensor:
+    return (per_image * mask).sum() / mask.sum().clamp_min(1)
+
+
+def _l1(a: Tensor, b: Tensor) -> Tensor:
+    """Per-image mean absolute difference."""
+    return (a - b).abs().flatten(1).mean(1)
+
+
+class _Run:
+    def __init__(self, config: TDGANTrainConfig, resume: bool, on_log: Callable[[dict], None] | None) -> None:
+        self.config = config
+        self.on_log = on_log
+        self.run_dir = Path(config.out)
+        self.device = _device(config.device, _Dist())
+        torch.set_num_threads(config.threads or os.cpu_count() or 1)
+        self.state_file: Path | None = None
+        if resume:
+            self.state_file = st.latest_state(self.run_dir / "state")
+            if self.state_file is None:
+                raise UsageError(
+                    f"{self.run_dir} has no saved state to resume from (no state/step-*.safetensors)"
+                )
+            saved = resume_config(self.run_dir)
+            changed = [
+                f.name
+                for f in dataclasses.fields(config)
+                if f.name not in RESUME_MUTABLE and getattr(config, f.name) != getattr(saved, f.name)
+            ]
+            if changed:
+                detail = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(config, k)!r})" for k in changed)
+                raise UsageError(f"cannot change {detail} when resuming {self.run_dir}; start a new run")
+        elif st.latest_state(self.run_dir / "state") is not None:
+            raise UsageError(
+                f"{self.run_dir} already holds a training run; resume it (--resume {self.run_dir}) "
+                "or choose another --out"
+            )
+        self.data = TaggedPairs(Path(config.data), config.size, config.tags, config.seed, config.tag_fraction)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
+
+        torch.manual_seed(config.seed)
+        self.model_config = TDGANConfig(
+            tags=self.data.vocabulary,
+            image_size=config.size,
+            identity_dim=config.identity_dim,
+            tag_dim=config.tag_dim,
+            ngf=config.ngf,
+            ndf=config.ndf,
+            background=self.data.background,  # type: ignore[arg-type]
+        )
+        self.model = TDGAN(self.model_config).to(self.device)
+        self.discriminator = Discriminator(self.model_config).to(self.device)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.step = 0
+        self.digest = ""
+        self.elapsed = 0.0
+        if self.state_file is not None:
+            self._restore(self.state_file)
+        self.views = self.data.sample_views(config.sample_identities, config.sample_targets)
+
+    # ------------------------------------------------------------------------------------- state
+
+    def _restore(self, path: Path) -> None:
+        tensors, meta = st.load_state(path)
+        if meta.get("data", {}).get("digest") not in (None, self.data.description["digest"]):
+            raise UsageError(
+                f"the training data in {self.config.data} differs from the data the run in {self.run_dir} "
+                "started with; the batches could not be the same"
+            )
+        try:
+            self.model.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("M.")})
+            self.discriminator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
+            self.opt_g.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_g"], "opt_g"))
+            self.opt_d.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_d"], "opt_d"))
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path}: state does not match this run's models ({e})") from None
+        for opt in (self.opt_g, self.opt_d):  # Adam keeps its moments on the parameters' device
+            for entries in opt.state.values():
+                for key, value in entries.items():
+                    if isinstance(value, Tensor) and key != "step":
+                        entries[key] = value.to(self.device)
+        st.restore_rng_state(tensors)
+        self.step = int(meta["step"])
+        self.digest = str(meta["data_digest"])
+        self.elapsed = float(meta.get("elapsed_s", 0.0))
+
+    def save(self) -> Path:
+        tensors: dict[str, Tensor] = {}
+        tensors.update({f"M.{k}": v for k, v in self.model.state_dict().items()})
+        tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
+        opt_g, meta_g = st.flatten_optimizer(self.opt_g.state_dict(), "opt_g")
+        opt_d, meta_d = st.flatten_optimizer(self.opt_d.state_dict(), "opt_d")
+        tensors.update(opt_g)
+        tensors.update(opt_d)
+        tensors.update(st.rng_state_tensors())
+        meta = {
+            "task": "rerender",
+            "data_digest": self.digest,
+            "elapsed_s": self.elapsed,
+            "opt_g": meta_g,
+            "opt_d": meta_d,
+            "model_config": config_to_dict(self.model_config),
+            "config": json.loads(json.dumps(dataclasses.asdict(self.config))),
+            "data": self.data.description,
+        }
+        path = st.save_state(self.run_dir / "state", self.step, tensors, meta, keep=self.config.keep_states)
+        self._emit({"event": "save", "step": self.step, "path": str(path)}, to_file=False)
+        return path
+
+    def _emit(self, record: dict[str, Any], *, to_file: bool = True) -> None:
+        if to_file:
+            with (self.run_dir / "log.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.on_log is not None:
+            self.on_log(record)
+
+    def _truncate_log(self) -> None:
+        """A resumed run drops the log lines written after its state was saved: they are redone."""
+        path = self.run_dir / "log.jsonl"
+        if not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                if int(json.loads(line).get("step", 0)) <= self.step:
+                    kept.append(line)
+            except (ValueError, AttributeError):
+                continue
+        write_atomic(path, ("\n".join(kept) + "\n").encode() if kept else b"")
+
+    # ------------------------------------------------------------------------------------- step
+
+    def train_step(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """One D update, then one update of R, g and G together; returns the losses as one tensor."""
+        cfg = self.config
+        model = self.model
+        x_a, x_b = batch["x_a"].to(self.device), batch["x_b"].to(self.device)
+        t_a, t_b = batch["t_a"].to(self.device), batch["t_b"].to(self.device)
+        tagged = batch["tagged"].to(self.device).float()
+        n = x_a.shape[0]
+        m = tagged[:, None]
+
+        # R on both images in one batch (shared batch-norm statistics)
+        identity, codes = model.disentangler(torch.cat([x_a, x_b]))
+        id_a, id_b = identity[:n], identity[n:]
+        c_a, c_b = [c[:n] for c in codes], [c[n:] for c in codes]
+        g_a = model.tag_mapper(model.one_hot(t_a))
+        g_b = model.tag_mapper(model.one_hot(t_b))
+        # untagged pairs: R's codes stand in for g's (their tag indices are placeholders)
+        src_a = [m * g + (1 - m) * c for g, c in zip(g_a, c_a, strict=True)]
+        src_b = [m * g + (1 - m) * c for g, c in zip(g_b, c_b, strict=True)]
+        out = model.generator(
+            torch.cat([id_a, id_a, id_a]),
+            [torch.cat(parts) for parts in zip(src_a, src_b, c_a, strict=True)],
+        )
+        rec_g, rerender, rec_r = out[:n], out[n : 2 * n], out[2 * n :]
+        fake = torch.cat([rerender, rec_r])
+        real = torch.cat([x_a, x_b])
+
+        # D: real vs generated, one batch
+        _requires_grad(self.discriminator, True)
+        logits = self.discriminator(torch.cat([real, fake.detach()]))
+        loss_d = F.binary_cross_entropy_with_logits(
+            logits, torch.cat([torch.ones(2 * n), torch.zeros(2 * n)]).to(logits)
+        )
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+
+        # R, g, G through the updated D (frozen for this pass)
+        _requires_grad(self.discriminator, False)
+        fake_logits = self.discriminator(fake)
+        adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+        distance = F.l1_loss if cfg.consistency_loss == "l1" else F.mse_loss
+        per_image = torch.zeros(n, device=self.device)
+        for c, g in [*zip(c_a, g_a, strict=True), *zip(c_b, g_b, strict=True)]:
+            per_image = per_image + distance(c, g, reduction="none").mean(1)
+        consistency = _masked_mean(per_image / (2 * len(codes)), tagged)  # mean over tag types and a, b
+        reconstruction = _masked_mean(_l1(rec_g, x_a), tagged)
+        rerender_l1 = _l1(rerender, x_b).mean()
+        code_reconstruction = _l1(rec_r, x_a).mean()
+        spread = identity.var(0, unbiased=False).mean()
+        identity_loss = (id_a - id_b).pow(2).mean() / (spread + 1e-8)
+        loss_g = (
+            cfg.w_consistency * consistency
+            + cfg.w_reconstruction * reconstruction
+            + cfg.w_rerender * rerender_l1
+            + cfg.w_code_reconstruction * code_reconstruction
+            + cfg.w_identity * identity_loss
+            + cfg.w_adversarial * adversarial
+        )
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        _requires_grad(self.discriminator, True)
+
+        with torch.no_grad():
+            probs = torch.sigmoid(logits.detach())
+            return torch.stack(
+                [
+                    loss_d.detach(),
+                    loss_g.detach(),
+                    consistency.detach(),
+                    reconstruction.detach(),
+                    rerender_l1.detach(),
+                    code_reconstruction.detach(),
+                    identity_loss.detach(),
+                    adversarial.detach(),
+                    probs[: 2 * n].mean(),
+                    probs[2 * n :].mean(),
+                ]
+            ).float()
+
+    # ------------------------------------------------------------------------------------ samples
+
+    @torch.no_grad()
+    def sample(self) -> dict[str, Any] | None:
+        """Re-render the fixed sample views (eval mode); write the grid; L1 against the genuine images."""
+        if self.views is None:
+            return None
+        x, targets, truth = self.views["x"], self.views["targets"], self.views["truth"]
+        k, t = targets.shape[0], targets.shape[1]
+        self.model.eval()
+        try:
+            xs = x.repeat_interleave(t, dim=0).to(self.device)
+            out = self.model.rerender(xs, targets.reshape(k * t, -1).to(self.device)).float().cpu()
+        finally:
+            self.model.train()
+        out = out.clamp(-1, 1)
+        errors = [
+            float(_l1(out[i : i + 1], g[None]).item()) / 2 for i, g in enumerate(truth) if g is not None
+        ]
+        path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
+        _write_rerender_grid(path, x, out.reshape(k, t, *out.shape[1:]), truth)
+        record: dict[str, Any] = {"event": "sample", "step": self.step, "grid": str(path)}
+        if errors:
+            record["sample_rerender_l1"] = round(sum(errors) / len(errors), 6)  # on the [0, 1] scale
+        self._emit(record)
+        return record
+
+    # -------------------------------------------------------------------------------------- run
+
+    def run(self) -> Path:
+        cfg = self.config
+        self._truncate_log()
+        if self.step >= cfg.steps:
+            return self._finish()
+        self._emit(
+            {
+                "event": "start",
+                "step": self.step,
+                "steps": cfg.steps,
+                "device": str(self.device),
+                "data": self.data.description,
+                "resumed": self.state_file is not None,
+            },
+            to_file=False,
+        )
+        sums = torch.zeros(len(_LOSS_NAMES), device=self.device)
+        count = 0
+        tick = time.perf_counter()
+        last_saved = self.step if self.state_file is not None else -1
+        consistent = True
+        with _Interrupt() as interrupt:
+            try:
+                while self.step < cfg.steps:
+                    batch = self.data.batch(self.step, cfg.batch_size)
+                    fingerprint = _fingerprint(batch)
+                    consistent = False
+                    losses = self.train_step(batch)
+                    self.step += 1
+                    self.digest = hashlib.blake2b(
+                        f"{self.digest}{fingerprint}".encode(), digest_size=8
+                    ).hexdigest()
+                    consistent = True
+                    sums += losses
+                    count += 1
+                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                        values = (sums / count).tolist()
+                        now = time.perf_counter()
+                        self.elapsed += now - tick
+                        record: dict[str, Any] = {
+                            "event": "log",
+                            "step": self.step,
+                            **{k: round(v, 6) for k, v in zip(_LOSS_NAMES, values, strict=True)},
+                            "steps_per_s": round(count / max(now - tick, 1e-9), 4),
+                            "elapsed_s": round(self.elapsed, 2),
+                            "batch": fingerprint,
+                            "data_digest": self.digest,
+                        }
+                        if not all(math.isfinite(v) for v in values[:2]):
+                            raise GaneditError(
+                                f"training diverged at step {self.step} (loss is not finite); "
+                                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
+                            )
+                        tick, sums, count = now, torch.zeros_like(sums), 0
+                        self._emit(record)
+                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                        self.sample()
+                    if cfg.save_every and self.step % cfg.save_every == 0:
+                        self.save()
+                        last_saved = self.step
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                if consistent and last_saved != self.step:
+                    self.save()
+                if consistent:
+                    self._finish()
+                raise
+        if last_saved != self.step:
+            self.save()
+        if cfg.sample_every and self.step % cfg.sample_every:
+            self.sample()
+        return self._finish()
+
+    def _finish(self) -> Path:
+        path = export(self.run_dir, self.run_dir / MODEL_NAME)
+        self._emit({"event": "done", "step": self.step, "model": str(path)}, to_file=False)
+        return path
+
+
+def _fingerprint(batch: Mapping[str, Tensor]) -> str:
+    """A short hash of a batch's image numbers, tags and pixels."""
+    h = hashlib.blake2b(digest_size=8)
+    for key in ("index", "tagged", "t_a", "t_b", "x_a", "x_b"):
+        h.update(batch[key].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _write_rerender_grid(path: Path, x: Tensor, out: Tensor, truth: Sequence[Tensor | None]) -> Path:
+    """Two rows per identity: input | re-renders, then (blank) | the genuine images at those tags (blank
+    where the set has none). White gaps, like `ganedit.train.grid`."""
+    k, t, _, h, w = out.shape
+    gap = 2
+    rows, cols = 2 * k, t + 1
+    canvas = torch.ones(3, rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap)
+
+    def put(r: int, c: int, image: Tensor) -> None:
+        y0, x0 = r * (h + gap), c * (w + gap)
+        canvas[:, y0 : y0 + h, x0 : x0 + w] = image.detach().float().cpu().clamp(-1, 1).add(1).div(2)
+
+    for i in range(k):
+        put(2 * i, 0, x[i])
+        for j in range(t):
+            put(2 * i, j + 1, out[i, j])
+            genuine = truth[i * t + j]
+            if genuine is not None:
+                put(2 * i + 1, j + 1, genuine)
+    pixels = canvas.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    write_atomic(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+def train(
+    config: TDGANTrainConfig, *, resume: bool = False, on_log: Callable[[dict], None] | None = None
+) -> Path:
+    """Train (or with `resume`, continue) the TDGAN run in ``config.out``; returns RUN_DIR/model.safetensors.
+
+    `on_log` receives dicts with an ``event`` key: ``start``, ``log`` (mean losses over the last
+    ``log_every`` steps, steps/s, the batch fingerprint and running ``data_digest``), ``sample`` (grid
+    path, mean L1 of the re-renders against the genuine images), ``save`` (state path), ``done`` (model
+    path). Ctrl-C finishes the current step, saves the state and the model, and re-raises
+    KeyboardInterrupt.
+    """
+    validate(config)
+    return _Run(config, resume, on_log).run()
+
+
+def export(run_dir: Path, out: Path | None = None) -> Path:
+    """Write the TDGAN (R + g + G) of `run_dir`'s latest state as a ``rerender`` checkpoint (default
+    RUN_DIR/model.safetensors); the tag vocabulary is in its config and, as JSON, in ``ganedit.tags``."""
+    run_dir = Path(run_dir)
+    path = st.latest_state(run_dir / "state")
+    if path is None:
+        raise UsageError(f"{run_dir} has no saved training state to export (no state/step-*.safetensors)")
+    tensors, meta = st.load_state(path)
+    try:
+        model = TDGAN(TDGANConfig(**meta["model_config"]))
+        model.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("M.")}, strict=True)
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: cannot rebuild the TDGAN ({e})") from None
+    out = Path(out) if out is not None else run_dir / MODEL_NAME
+    extra = {
+        "ganedit.tags": json.dumps({name: list(values) for name, values in model.config.tags}),
+        "ganedit.train.framework": "TDGAN (Wang et al. 2017): tag consistency, (re-)rendering L1, "
+        "identity consistency, adversarial",
+        "ganedit.train.steps": str(meta["step"]),
+        "ganedit.train.config": json.dumps(meta.get("config", {}), sort_keys=True),
+        "ganedit.train.data": json.dumps(meta.get("data", {}), sort_keys=True),
+        "ganedit.train.data_digest": str(meta.get("data_digest", "")),
+    }
+    save_checkpoint(out, model, task="rerender", extra=extra)
+    return out
