@@ -28,17 +28,17 @@ from ganedit.hub import (
 from ganedit.registry import ModelSpec
 
 DATA = b"ganedit-weights\0" * 512  # 8 KiB of "checkpoint"
-REPO = "acme/pan-derain"
+REPO = "acme/hub-test-derain"
 
 
 def make_spec(
     data: bytes = DATA, *, revision: str | None = None, repo_id: str | None = REPO, **kw: object
 ) -> ModelSpec:
     fields: dict[str, object] = {
-        "name": "pan-derain",
+        "name": "hub-test-derain",
         "task": "derain",
         "arch": "pan",
-        "file": "pan-derain.safetensors",
+        "file": "hub-test-derain.safetensors",
         "sha256": hashlib.sha256(data).hexdigest(),
         "repo_id": repo_id,
         "revision": revision if repo_id else None,
@@ -108,7 +108,7 @@ def test_resolve_path_hashes_an_explicit_file(tmp_path: Path) -> None:
 
 
 def test_first_resolve_downloads_second_makes_no_request(fake: FakeHub, cache: Path) -> None:
-    rev = fake.add(REPO, "pan-derain.safetensors", DATA)
+    rev = fake.add(REPO, "hub-test-derain.safetensors", DATA)
     spec = make_spec(revision=rev)
     opts = options(fake, cache)
 
@@ -133,33 +133,33 @@ def test_first_resolve_downloads_second_makes_no_request(fake: FakeHub, cache: P
 
 
 def test_the_pinned_revision_is_requested_not_main(plain: FakeHub, cache: Path) -> None:
-    old = plain.add(REPO, "pan-derain.safetensors", DATA)
-    newer = plain.add(REPO, "pan-derain.safetensors", b"retrained weights")  # now "main"
+    old = plain.add(REPO, "hub-test-derain.safetensors", DATA)
+    newer = plain.add(REPO, "hub-test-derain.safetensors", b"retrained weights")  # now "main"
     assert old != newer
 
     got = resolve(make_spec(revision=old), options(plain, cache))
 
     assert got.path.read_bytes() == DATA
-    path = plain.resolve_path(REPO, "pan-derain.safetensors", old)
+    path = plain.resolve_path(REPO, "hub-test-derain.safetensors", old)
     assert plain.counts == {("HEAD", path): 1, ("GET", path): 1}
     assert got.path.parent.name == old  # stored under the pinned commit's snapshot
 
 
 def test_token_is_sent_when_given(plain: FakeHub, cache: Path) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     resolve(make_spec(revision=rev), options(plain, cache, token="hf_secret"))
     assert plain.requests[0].headers.get("authorization") == "Bearer hf_secret"
 
 
 def test_no_token_is_sent_with_token_false(plain: FakeHub, cache: Path) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     resolve(make_spec(revision=rev), options(plain, cache))
     assert all("authorization" not in r.headers for r in plain.requests)
 
 
 def test_files_in_a_repo_subfolder(plain: FakeHub, cache: Path) -> None:
-    rev = plain.add(REPO, "v1/pan-derain.safetensors", DATA)
-    spec = make_spec(revision=rev, file="v1/pan-derain.safetensors")
+    rev = plain.add(REPO, "v1/hub-test-derain.safetensors", DATA)
+    spec = make_spec(revision=rev, file="v1/hub-test-derain.safetensors")
     assert resolve(spec, options(plain, cache)).source == "download"
     assert resolve(spec, options(plain, cache)).source == "cache"
 
@@ -170,16 +170,16 @@ def test_files_in_a_repo_subfolder(plain: FakeHub, cache: Path) -> None:
 def test_a_file_next_to_a_user_registry_beats_cache_and_download(
     plain: FakeHub, cache: Path, tmp_path: Path
 ) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     registry_file = tmp_path / "reg" / "mine.toml"
     (tmp_path / "reg").mkdir()
-    (tmp_path / "reg" / "pan-derain.safetensors").write_bytes(DATA)
+    (tmp_path / "reg" / "hub-test-derain.safetensors").write_bytes(DATA)
     spec = make_spec(revision=rev, origin=registry_file)
 
     got = resolve(spec, options(plain, cache))
 
     assert got.source == "bundled"
-    assert got.path == tmp_path / "reg" / "pan-derain.safetensors"
+    assert got.path == tmp_path / "reg" / "hub-test-derain.safetensors"
     assert plain.count() == 0
     assert not cache.exists() or files_in(cache) == []
 
@@ -187,24 +187,24 @@ def test_a_file_next_to_a_user_registry_beats_cache_and_download(
 def test_the_package_copy_beats_cache_and_download(
     plain: FakeHub, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     spec = make_spec(revision=rev)
     resolve(spec, options(plain, cache))  # now cached too
     plain.reset()
 
     package = tmp_path / "site-packages" / "ganedit"
     (package / "weights").mkdir(parents=True)
-    (package / "weights" / "pan-derain.safetensors").write_bytes(DATA)
+    (package / "weights" / "hub-test-derain.safetensors").write_bytes(DATA)
     monkeypatch.setattr(ganedit, "__file__", str(package / "__init__.py"))
 
-    assert bundled_path(spec) == package / "weights" / "pan-derain.safetensors"
+    assert bundled_path(spec) == package / "weights" / "hub-test-derain.safetensors"
     got = resolve(spec, options(plain, cache))
-    assert (got.source, got.path) == ("bundled", package / "weights" / "pan-derain.safetensors")
+    assert (got.source, got.path) == ("bundled", package / "weights" / "hub-test-derain.safetensors")
     assert plain.count() == 0
 
 
 def test_a_damaged_bundled_file_is_refused_and_left_alone(tmp_path: Path) -> None:
-    local = tmp_path / "pan-derain.safetensors"
+    local = tmp_path / "hub-test-derain.safetensors"
     local.write_bytes(b"not the weights")
     spec = make_spec(repo_id=None, origin=tmp_path / "reg.toml")
     with pytest.raises(
@@ -219,7 +219,7 @@ def test_no_repo_id_and_no_local_file_says_how_to_get_it(tmp_path: Path) -> None
     with pytest.raises(WeightsUnavailableError, match="no repo_id") as info:
         resolve(spec, HubOptions(offline=False))
     assert "--weights PATH" in str(info.value)
-    assert str(tmp_path / "pan-derain.safetensors") in str(info.value)
+    assert str(tmp_path / "hub-test-derain.safetensors") in str(info.value)
     assert info.value.exit_code == 3
     assert cached_path(spec) is None
 
@@ -228,7 +228,7 @@ def test_no_repo_id_and_no_local_file_says_how_to_get_it(tmp_path: Path) -> None
 
 
 def test_a_corrupted_download_is_refused_and_evicted(fake: FakeHub, cache: Path) -> None:
-    rev = fake.add(REPO, "pan-derain.safetensors", DATA, corrupt=True)
+    rev = fake.add(REPO, "hub-test-derain.safetensors", DATA, corrupt=True)
     spec = make_spec(revision=rev)
 
     with pytest.raises(ChecksumError, match=r"downloaded weights file .* removed it from the cache") as info:
@@ -238,14 +238,14 @@ def test_a_corrupted_download_is_refused_and_evicted(fake: FakeHub, cache: Path)
     assert cached_path(spec, options(fake, cache)) is None
 
     # The hub is fixed: a retry downloads afresh and succeeds.
-    fake.add(REPO, "pan-derain.safetensors", DATA, revision=rev)
+    fake.add(REPO, "hub-test-derain.safetensors", DATA, revision=rev)
     fake.reset()
     assert resolve(spec, options(fake, cache)).source == "download"
     assert fake.count("GET") == 1
 
 
 def test_a_tampered_cache_file_is_refused_and_evicted(plain: FakeHub, cache: Path) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     spec = make_spec(revision=rev)
     path = resolve(spec, options(plain, cache)).path
     blob = path.resolve()
@@ -263,7 +263,7 @@ def test_a_tampered_cache_file_is_refused_and_evicted(plain: FakeHub, cache: Pat
 
 
 def test_a_wrong_size_is_refused(plain: FakeHub, cache: Path) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     spec = make_spec(revision=rev, size=len(DATA) + 1)
     with pytest.raises(ChecksumError, match=f"has {len(DATA)} bytes instead of {len(DATA) + 1}"):
         resolve(spec, options(plain, cache))
@@ -276,7 +276,7 @@ def test_a_wrong_size_is_refused(plain: FakeHub, cache: Path) -> None:
 def _assert_helpful(error: WeightsUnavailableError) -> None:
     message = str(error)
     assert error.exit_code == 3
-    assert "ganedit weights pull pan-derain" in message
+    assert "ganedit weights pull hub-test-derain" in message
     assert "--weights PATH" in message
     assert "\n" not in message
 
@@ -284,9 +284,9 @@ def _assert_helpful(error: WeightsUnavailableError) -> None:
 @pytest.mark.parametrize(
     "case",
     [
-        (REPO, None, "other.safetensors", "file pan-derain.safetensors is not in acme/pan-derain@"),
-        ("acme/missing", None, "pan-derain.safetensors", "repository acme/missing was not found"),
-        (REPO, "f" * 40, "pan-derain.safetensors", f"revision {'f' * 40} was not found"),
+        (REPO, None, "other.safetensors", "file hub-test-derain.safetensors is not in acme/hub-test-derain@"),
+        ("acme/missing", None, "hub-test-derain.safetensors", "repository acme/missing was not found"),
+        (REPO, "f" * 40, "hub-test-derain.safetensors", f"revision {'f' * 40} was not found"),
     ],
     ids=["entry", "repo", "revision"],
 )
@@ -322,7 +322,7 @@ def test_a_forbidden_answer(plain: FakeHub, cache: Path) -> None:
 
 
 def test_offline_with_an_empty_cache_makes_no_request(plain: FakeHub, cache: Path) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     with pytest.raises(WeightsUnavailableError, match="offline mode is on") as info:
         resolve(make_spec(revision=rev), options(plain, cache, offline=True))
     _assert_helpful(info.value)
@@ -332,7 +332,7 @@ def test_offline_with_an_empty_cache_makes_no_request(plain: FakeHub, cache: Pat
 def test_offline_none_reads_hf_hub_offline(
     plain: FakeHub, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     spec = make_spec(revision=rev)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsUnavailableError, match="offline"):
@@ -370,7 +370,7 @@ def test_connection_failures_map_to_weights_unavailable(cache: Path, monkeypatch
 
 def test_an_invalid_repo_id_is_a_registry_error(cache: Path) -> None:
     spec = make_spec(repo_id="acme/bad--name", revision="f" * 40)
-    with pytest.raises(RegistryError, match="model 'pan-derain'"):
+    with pytest.raises(RegistryError, match="model 'hub-test-derain'"):
         resolve(spec, HubOptions(cache_dir=cache, endpoint="http://127.0.0.1:9", offline=False, token=False))
 
 
@@ -387,7 +387,7 @@ def test_importing_registry_and_hub_stays_light() -> None:
 
 
 def test_nothing_is_written_outside_the_test_cache(plain: FakeHub, cache: Path, tmp_path: Path) -> None:
-    rev = plain.add(REPO, "pan-derain.safetensors", DATA)
+    rev = plain.add(REPO, "hub-test-derain.safetensors", DATA)
     resolve(make_spec(revision=rev), options(plain, cache))
     assert {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*")} <= {"hf"}
     assert not (tmp_path / "hf" / ".agent_harnesses.json").exists()
