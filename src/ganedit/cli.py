@@ -62,6 +62,7 @@ def main() -> None:
       derain        remove rain streaks
       inpaint       fill masked areas (white = fill)
       sketch2photo  turn a line drawing into a photo
+      rerender      re-render an object at other tags (pose, lighting)
     \b
     Every task command takes files, folders (-r to recurse) or '-' for stdin, writes to -o (a folder,
     a file, or '-' for stdout), skips outputs that exist (so a re-run resumes), and keeps EXIF, ICC
@@ -390,6 +391,200 @@ for _task in TASKS.values():
         main.add_command(edit_command(_task))
 
 
+@main.command(
+    "rerender",
+    context_settings=CONTEXT,
+    epilog="\b\nExamples:\n"
+    + "\n".join(
+        f"  {line}"
+        for line in (
+            "ganedit rerender chair.png --tag azimuth=30 --snap --tag light=left -o out/",
+            "ganedit rerender chairs/ --tag azimuth=all --gif --sheet -o turntables/",
+            "ganedit rerender chair.png --tag azimuth=0,90,180 --tag light=all -o out/ --json",
+            "ganedit models show tdgan-chairs              # the tags and values a model knows",
+        )
+    ),
+)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("-r", "--recursive", is_flag=True, help="Search folders recursively; mirror the tree under -o.")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="NAME=VALUE[,VALUE...]",
+    help="Target tag value(s), or NAME=all; repeatable. Every combination is rendered. Tags not given "
+    "keep the value the model reads off the input.",
+)
+@click.option("--snap", is_flag=True, help="Round a number to the nearest value the model knows (30 -> 35).")
+@click.option("--sheet", is_flag=True, help="Also write STEM_sheet.png: all renders of an input in a grid.")
+@click.option("--gif", is_flag=True, help="Also write STEM.gif: the renders as an animation (a turntable).")
+@click.option(
+    "--gif-ms", type=click.IntRange(min=10), default=120, show_default=True, help="GIF frame duration (ms)."
+)
+@click.option(
+    "--model", "model", metavar="NAME", help=f"Registered model to use. [{_registered_names('rerender')}]"
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A local .safetensors checkpoint instead of a registered model.",
+)
+@registry_option
+@offline_option
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist (default: skip them).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No notes (errors still go to stderr).")
+def rerender_command(
+    inputs: tuple[str, ...],
+    output: str,
+    recursive: bool,
+    tags: tuple[str, ...],
+    snap: bool,
+    sheet: bool,
+    gif: bool,
+    gif_ms: int,
+    model: str | None,
+    weights: str | None,
+    registry: tuple[str, ...],
+    offline: bool,
+    device: str,
+    overwrite: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Re-render objects at other tags such as pose or lighting (TDGAN).
+
+    Writes one PNG per combination of the --tag values, named STEM_TAG-VALUE_....png.
+    """
+    import time
+
+    from . import api
+    from . import rerender as rr
+    from .errors import ImageError
+    from .images import discover, read_picture
+
+    started = time.monotonic()
+    if model and weights:
+        raise UsageError("give --model or --weights, not both")
+    out_root = Path(output)
+    if out_root.exists() and not out_root.is_dir():
+        raise UsageError(f"{output}: -o must be a folder (it is a file)")
+    discovery = discover([Path(i) for i in inputs], recursive=recursive)
+    resolved_out = out_root.resolve()
+    found = [f for f in discovery.files if resolved_out not in f.path.resolve().parents]
+    notes = list(discovery.notes)
+    if len(found) < len(discovery.files):
+        notes.append(f"skipped {len(discovery.files) - len(found)} file(s) inside the output folder")
+    name, resolved, _ = api.locate(
+        weights or model, task="rerender", registry_files=_registry_files(registry), hub=_hub_options(offline)
+    )
+    config = rr.read_config(resolved.path)
+    if not tags:
+        valid = "; ".join(f"{n} ({', '.join(v)})" for n, v in config.tags)
+        raise UsageError(f"give at least one --tag NAME=VALUE (or NAME=all); tags of {name}: {valid}")
+    sweep = rr.parse_tag_options(tags, config, snap=snap)
+    columns = rr.sheet_columns(sweep)
+
+    # Plan every output before touching an image: name clashes are usage errors.
+    owners: dict[Path, Path] = {}
+    plan: list[tuple[Path, list[Path], Path | None, Path | None]] = []
+    for f in found:
+        folder = out_root / f.rel.parent
+        stem = f.rel.stem
+        renders = [folder / rr.output_name(stem, target) for target in sweep]
+        sheet_path = folder / rr.output_name(f"{stem}_sheet", {}) if sheet else None
+        gif_path = folder / rr.output_name(stem, {}, ".gif") if gif else None
+        for path in [*renders, sheet_path, gif_path]:
+            if path is None:
+                continue
+            if path in owners:
+                raise UsageError(f"{f.path} and {owners[path]} would both write {path}; rename one")
+            owners[path] = f.path
+        plan.append((f.path, renders, sheet_path, gif_path))
+    if not quiet:
+        for note in notes:
+            click.echo(f"ganedit: {note}", err=True)
+
+    renderer: rr.Rerenderer | None = None
+    entries: list[dict[str, Any]] = []
+    for source, renders, sheet_path, gif_path in plan:
+        extras = [p for p in (sheet_path, gif_path) if p is not None]
+        todo = [p for p in [*renders, *extras] if overwrite or not p.exists()]
+        entry: dict[str, Any] = {"input": str(source), "status": "skipped", "outputs": [], "existing": []}
+        entry["existing"] = [str(p) for p in [*renders, *extras] if p not in todo]
+        entries.append(entry)
+        if not todo:
+            continue
+        try:
+            picture = read_picture(source)
+            if renderer is None:
+                renderer = rr.Rerenderer.open(resolved.path, name=name, sha256=resolved.sha256, device=device)
+            inferred = renderer.infer_tags(picture.pixels)
+            entry["inferred"] = inferred
+            need_all = any(p in todo for p in extras)
+            wanted = [i for i, p in enumerate(renders) if need_all or p in todo]
+            images = dict(
+                zip(
+                    wanted,
+                    renderer.render(picture.pixels, [sweep[i] for i in wanted], inferred=inferred),
+                    strict=True,
+                )
+            )
+            for i in wanted:
+                if renders[i] in todo:
+                    rr.write_png(renders[i], images[i])
+                    entry["outputs"].append(str(renders[i]))
+            frames = [images[i] for i in range(len(renders))] if need_all else []
+            if sheet_path is not None and sheet_path in todo:
+                grid = rr.contact_sheet(frames, columns, background=config.background)
+                rr.write_png(sheet_path, grid)
+                entry["outputs"].append(str(sheet_path))
+            if gif_path is not None and gif_path in todo:
+                rr.write_gif(gif_path, frames, gif_ms)
+                entry["outputs"].append(str(gif_path))
+            entry["status"] = "ok"
+        except ImageError as error:
+            entry["status"] = "failed"
+            entry["error"] = str(error)
+            if not quiet:
+                click.echo(f"ganedit: failed: {error}", err=True)
+
+    counts = {s: sum(e["status"] == s for e in entries) for s in ("ok", "skipped", "failed")}
+    seconds = time.monotonic() - started
+    if as_json:
+        report = {
+            "task": "rerender",
+            "model": name,
+            "sha256": resolved.sha256,
+            "device": str(renderer.device) if renderer is not None else None,
+            "sweep": sweep,
+            "counts": counts,
+            "seconds": round(seconds, 3),
+            "entries": entries,
+        }
+        click.echo(json.dumps(report, indent=2))
+    if not quiet or counts["failed"]:
+        where = f" with {name} on {renderer.device}" if renderer is not None else ""
+        click.echo(
+            f"ganedit rerender: {counts['ok']} done, {counts['skipped']} skipped (outputs exist), "
+            f"{counts['failed']} failed in {seconds:.1f} s{where}",
+            err=True,
+        )
+    if counts["failed"]:
+        click.echo("failed files:", err=True)
+        for e in entries:
+            if e["status"] == "failed":
+                click.echo(f"  {e['error']}", err=True)
+        sys.exit(1)
+
+
 # ------------------------------------------------------------------------------------- models / weights
 
 
@@ -494,11 +689,20 @@ def models_show(name: str, as_json: bool, registry: tuple[str, ...]) -> None:
         ckpt = read_info(local)
         info["checkpoint"] = {"arch": ckpt.arch, "task": ckpt.task, "arch_config": ckpt.arch_config}
         info["checkpoint_metadata"] = ckpt.metadata
+        if ckpt.arch == "tdgan":
+            from .rerender import read_config
+
+            info["tags"] = {tag: list(values) for tag, values in read_config(local).tags}
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
     for key, value in info.items():
         if key == "checkpoint_metadata":
+            continue
+        if key == "tags":
+            click.echo(f"{key:>12}:")
+            for tag, values in value.items():
+                click.echo(f"{'':>14}{tag}: {', '.join(values)}")
             continue
         click.echo(f"{key:>12}: {json.dumps(value) if isinstance(value, dict) else value}")
 

@@ -1,0 +1,386 @@
+"""Re-rendering objects at other tags with a TDGAN checkpoint (``ganedit rerender``).
+
+    rr = Rerenderer.load("tdgan-chairs")                  # or a .safetensors path
+    sweep = parse_tag_options(["azimuth=0,90", "light=all"], rr.config, snap=False)
+    images = rr.render(pixels, sweep)                       # one image per {tag: value} in the sweep
+
+A sweep names values for some tags only; every other tag keeps the value the model reads off the input
+(`Rerenderer.infer_tags`: the value whose g code is nearest, in L1 as trained, to R(x)'s tag code).
+
+Library code: no printing; errors are `UsageError` (bad ``--tag``), `CheckpointError` or `ImageError`.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from .errors import CheckpointError, ImageError, UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .archs.tdgan import TDGAN, TDGANConfig
+    from .hub import HubOptions
+
+TASK = "rerender"
+ARCH = "tdgan"
+CIRCULAR_TAGS = frozenset({"azimuth", "yaw", "heading"})  # --snap wraps these at 360 (350 -> 0)
+_UNSAFE = re.compile(r"[^A-Za-z0-9.+-]+")
+
+__all__ = [
+    "Rerenderer",
+    "contact_sheet",
+    "output_name",
+    "parse_tag_options",
+    "prepare",
+    "read_config",
+    "sheet_columns",
+    "write_gif",
+]
+
+
+# --------------------------------------------------------------------------------------------------------
+# --tag parsing
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _valid_tags(config: TDGANConfig) -> str:
+    return "; ".join(f"{name} ({', '.join(values)})" for name, values in config.tags)
+
+
+def _match_value(tag: str, text: str, values: tuple[str, ...], *, snap: bool) -> str:
+    if text in values:
+        return text
+    number = _number(text)
+    numeric = [(_number(v), v) for v in values]
+    if number is not None:
+        for value_number, value in numeric:
+            if value_number is not None and value_number == number:  # "35.0" means "35"
+                return value
+    if snap and number is not None and all(n is not None for n, _ in numeric):
+        circular = tag.lower() in CIRCULAR_TAGS
+
+        def distance(n: float) -> float:
+            d = abs(n - number)
+            return min(d % 360, 360 - d % 360) if circular else d
+
+        return min(numeric, key=lambda nv: distance(nv[0]))[1]  # type: ignore[arg-type]
+    hint = ""
+    if number is not None and not snap and all(n is not None for n, _ in numeric):
+        hint = " (--snap rounds a number to the nearest value)"
+    raise UsageError(
+        f"--tag {tag}={text}: unknown value {text!r}; valid values of {tag}: {', '.join(values)}{hint}"
+    )
+
+
+def parse_tag_options(options: Sequence[str], config: TDGANConfig, *, snap: bool) -> list[dict[str, str]]:
+    """``--tag NAME=VALUE[,VALUE...]`` / ``NAME=all`` options -> the sweep: every combination of the given
+    values, as ``{tag: value}`` dicts with tags in vocabulary order (the last tag varies fastest).
+
+    Tags not given are absent from the dicts (the input's own value is kept). A tag given twice has its
+    values merged. No option gives ``[{}]``. Unknown names and values raise `UsageError` naming the
+    valid ones; with ``snap``, a number is rounded to the nearest numeric value of its tag.
+    """
+    vocabulary = dict(config.tags)
+    chosen: dict[str, list[str]] = {}
+    for option in options:
+        name, eq, spec = option.partition("=")
+        name, spec = name.strip(), spec.strip()
+        if not eq or not name or not spec:
+            raise UsageError(
+                f"--tag {option!r}: expected NAME=VALUE[,VALUE...] or NAME=all; tags: {_valid_tags(config)}"
+            )
+        if name not in vocabulary:
+            raise UsageError(f"--tag {option!r}: unknown tag {name!r}; valid tags: {_valid_tags(config)}")
+        values = vocabulary[name]
+        if spec.lower() == "all" and "all" not in values:
+            picked = list(values)
+        else:
+            parts = [p.strip() for p in spec.split(",")]
+            if any(not p for p in parts):
+                raise UsageError(
+                    f"--tag {option!r}: empty value; valid values of {name}: {', '.join(values)}"
+                )
+            picked = [_match_value(name, p, values, snap=snap) for p in parts]
+        merged = chosen.setdefault(name, [])
+        merged.extend(v for v in picked if v not in merged)
+    names = [name for name in config.tag_names if name in chosen]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(chosen[n] for n in names))]
+
+
+def sheet_columns(sweep: Sequence[dict[str, str]]) -> int:
+    """Columns for a contact sheet of a sweep: one per value of the fastest-varying tag (one row per
+    combination of the others); a long single-tag sweep is wrapped into a near-square grid."""
+    if not sweep:
+        return 1
+    names = list(sweep[0])
+    for name in reversed(names):
+        count = len({target[name] for target in sweep})
+        if count > 1:
+            return count if count <= 16 else math.ceil(math.sqrt(len(sweep)))
+    return 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# Names and files
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("._") or "_"
+
+
+def output_name(stem: str, target: dict[str, str], suffix: str = ".png") -> str:
+    """``chair`` + {azimuth: 35, light: left} -> ``chair_azimuth-35_light-left.png`` (safe characters)."""
+    parts = [_safe(stem)] + [f"{_safe(name)}-{_safe(value)}" for name, value in target.items()]
+    return "_".join(parts) + suffix
+
+
+def contact_sheet(
+    images: Sequence[np.ndarray],
+    columns: int,
+    *,
+    gap: int = 2,
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> np.ndarray:
+    """Same-size H x W x 3 uint8 images in a grid of `columns`, row by row, `gap` px apart."""
+    if not images:
+        raise ValueError("a contact sheet needs at least one image")
+    h, w = images[0].shape[:2]
+    if any(im.shape[:2] != (h, w) for im in images):
+        raise ValueError("contact sheet images must all have the same size")
+    columns = max(1, min(columns, len(images)))
+    rows = math.ceil(len(images) / columns)
+    sheet = np.empty((rows * h + (rows + 1) * gap, columns * w + (columns + 1) * gap, 3), np.uint8)
+    sheet[:] = np.asarray(background, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, columns)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        sheet[y : y + h, x : x + w] = im[:, :, :3]
+    return sheet
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def write_png(path: Path, pixels: np.ndarray) -> None:
+    from .images import write_atomic
+
+    write_atomic(path, encode_png(pixels))
+
+
+def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) -> None:
+    """An endlessly looping GIF of the frames (e.g. an azimuth sweep: a turntable), written atomically."""
+    from .images import write_atomic
+
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    images = [Image.fromarray(f[:, :, :3]) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=duration_ms,
+        loop=0,
+        disposal=2,
+    )
+    write_atomic(Path(path), buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------------------
+# Model
+
+
+def _config_from_dict(arch_config: dict[str, object], where: str) -> TDGANConfig:
+    from .archs.tdgan import TDGANConfig
+
+    try:
+        return TDGANConfig(**arch_config)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: bad TDGAN config ({e})") from None
+
+
+def read_config(path: Path) -> TDGANConfig:
+    """The TDGAN config (tag vocabulary included) of a rerender checkpoint, from its header only.
+
+    The arch config is authoritative; ``ganedit.tags`` (JSON) is only a fallback when the config carries
+    no tags.
+    """
+    from .checkpoint import read_info
+
+    info = read_info(Path(path))
+    if info.arch != ARCH or info.task != TASK:
+        raise CheckpointError(
+            f"{path} is a {info.task!r} ({info.arch}) checkpoint, not a {TASK!r} ({ARCH}) one"
+        )
+    arch_config = dict(info.arch_config)
+    if not arch_config.get("tags") and info.metadata.get("ganedit.tags"):
+        try:
+            arch_config["tags"] = list(json.loads(info.metadata["ganedit.tags"]).items())
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise CheckpointError(f"{path}: ganedit.tags is not a JSON object ({e})") from None
+    return _config_from_dict(arch_config, str(path))
+
+
+def prepare(pixels: np.ndarray, size: int, background: tuple[int, int, int]) -> np.ndarray:
+    """Any H x W x C (C in 1..4, uint8/uint16) image -> size x size x 3 uint8 RGB: alpha composited on
+    `background`, padded to a centred square with it, resized with Lanczos."""
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageError(f"cannot re-render an image of shape {a.shape}")
+    f = a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
+    channels = f.shape[2]
+    colour = f[:, :, :3] if channels >= 3 else np.repeat(f[:, :, :1], 3, axis=2)
+    bg = np.asarray(background, np.float32) / 255.0
+    if channels in (2, 4):
+        alpha = f[:, :, -1:]
+        colour = colour * alpha + bg * (1.0 - alpha)
+    rgb = np.clip(np.rint(colour * 255.0), 0, 255).astype(np.uint8)
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    square = np.empty((side, side, 3), np.uint8)
+    square[:] = np.asarray(background, np.uint8)
+    y, x = (side - h) // 2, (side - w) // 2
+    square[y : y + h, x : x + w] = rgb
+    if side != size:
+        square = np.array(Image.fromarray(square).resize((size, size), Image.Resampling.LANCZOS))
+    return square
+
+
+class Rerenderer:
+    """A loaded TDGAN: re-renders images at target tags. Arrays in (H x W x C), arrays out (S x S x 3)."""
+
+    def __init__(
+        self,
+        model: TDGAN,
+        *,
+        name: str,
+        sha256: str | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+    ) -> None:
+        import torch
+
+        self.model = model.to(device).eval()
+        self.config: TDGANConfig = model.config
+        self.name = name
+        self.sha256 = sha256
+        self.device = torch.device(device)
+        self.batch_size = max(1, batch_size)
+
+    @classmethod
+    def open(
+        cls, path: Path, *, name: str | None = None, sha256: str | None = None, device: str = "auto"
+    ) -> Rerenderer:
+        """Load a rerender checkpoint file (already located and verified)."""
+        from .checkpoint import load_checkpoint
+        from .editor import select_device
+
+        dev = select_device(device)
+        model, _ = load_checkpoint(Path(path), task=TASK, arch=ARCH, device=dev)
+        return cls(model, name=name or Path(path).name, sha256=sha256, device=dev)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str | Path | None = None,
+        *,
+        device: str = "auto",
+        registry_files: Sequence[Path] = (),
+        hub: HubOptions | None = None,
+    ) -> Rerenderer:
+        """A registered model name, a checkpoint path, or (None) the default rerender model."""
+        from .api import locate
+
+        name, weights, _ = locate(name_or_path, task=TASK, registry_files=registry_files, hub=hub)
+        return cls.open(weights.path, name=name, sha256=weights.sha256, device=device)
+
+    # ---------------------------------------------------------------------------------------------------
+
+    def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        import torch
+
+        square = prepare(pixels, self.config.image_size, self.config.background)
+        x = torch.from_numpy(square).permute(2, 0, 1).float().div(127.5).sub(1.0)
+        return x.unsqueeze(0).to(self.device)
+
+    def _infer_indices(self, x: torch.Tensor) -> list[int]:
+        import torch
+
+        with torch.inference_mode():
+            _, codes = self.model.disentangler(x)
+            indices = []
+            for code, mapper in zip(codes, self.model.tag_mapper.maps, strict=True):
+                value_codes = mapper.weight.t()  # n_values x tag_dim: g(one-hot of each value)
+                distance = (code[:1] - value_codes).abs().mean(dim=1)  # L1, as the consistency loss
+                indices.append(int(distance.argmin()))
+        return indices
+
+    def infer_tags(self, pixels: np.ndarray) -> dict[str, str]:
+        """The value of every tag that the model reads off the image (vocabulary order)."""
+        indices = self._infer_indices(self._tensor(pixels))
+        return {name: values[i] for (name, values), i in zip(self.config.tags, indices, strict=True)}
+
+    def render(
+        self, pixels: np.ndarray, targets: Sequence[dict[str, str]], *, inferred: dict[str, str] | None = None
+    ) -> list[np.ndarray]:
+        """The object in `pixels` re-rendered at each target (S x S x 3 uint8 each, in order).
+
+        Tags a target leaves out keep the input's own (inferred) value. Unknown tags or values raise
+        `UsageError`.
+        """
+        import torch
+
+        x = self._tensor(pixels)
+        if inferred is None:
+            indices = self._infer_indices(x)
+            inferred = {name: values[i] for (name, values), i in zip(self.config.tags, indices, strict=True)}
+        own = inferred
+        vocabulary = dict(self.config.tags)
+        rows: list[list[int]] = []
+        for target in targets:
+            unknown = sorted(set(target) - set(vocabulary))
+            if unknown:
+                raise UsageError(f"unknown tag {unknown[0]!r}; valid tags: {_valid_tags(self.config)}")
+            row = []
+            for name, values in self.config.tags:
+                value = target.get(name, own[name])
+                if value not in values:
+                    raise UsageError(
+                        f"unknown value {value!r} of tag {name}; valid values: {', '.join(values)}"
+                    )
+                row.append(values.index(value))
+            rows.append(row)
+        out: list[np.ndarray] = []
+        with torch.inference_mode():
+            for start in range(0, len(rows), self.batch_size):
+                chunk = torch.tensor(
+                    rows[start : start + self.batch_size], dtype=torch.long, device=self.device
+                )
+                y = self.model.rerender(x.expand(len(chunk), -1, -1, -1), chunk)
+                y = y.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+                out.extend(y.permute(0, 2, 3, 1).cpu().numpy())
+        return [np.ascontiguousarray(im[:, :, :3]) for im in out]

@@ -1,0 +1,290 @@
+"""`ganedit rerender` and ganedit.rerender: --tag parsing, sweeps, names, sheets, GIFs, per-file failures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from ganedit.archs.tdgan import TDGAN, TDGANConfig
+from ganedit.checkpoint import save_checkpoint
+from ganedit.cli import main
+from ganedit.errors import UsageError
+from ganedit.rerender import (
+    Rerenderer,
+    contact_sheet,
+    output_name,
+    parse_tag_options,
+    prepare,
+    read_config,
+    sheet_columns,
+)
+
+CONFIG = TDGANConfig(
+    tags=(("azimuth", ("0", "90", "180", "270")), ("light", ("front", "left"))),
+    image_size=16,
+    identity_dim=4,
+    tag_dim=2,
+    ngf=4,
+    ndf=4,
+)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tdgan.safetensors"
+    save_checkpoint(path, TDGAN(CONFIG), task="rerender")
+    return path
+
+
+def _photo(path: Path, size: tuple[int, int] = (20, 12), mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(0)
+    channels = len(mode)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8), mode).save(path)
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# ------------------------------------------------------------------------------------------ library
+
+
+def test_parse_sweep_in_vocabulary_order() -> None:
+    sweep = parse_tag_options(["light=all", "azimuth=0,90"], CONFIG, snap=False)
+    assert sweep == [
+        {"azimuth": "0", "light": "front"},
+        {"azimuth": "0", "light": "left"},
+        {"azimuth": "90", "light": "front"},
+        {"azimuth": "90", "light": "left"},
+    ]
+    assert parse_tag_options([], CONFIG, snap=False) == [{}]
+    assert parse_tag_options(["azimuth=90.0"], CONFIG, snap=False) == [{"azimuth": "90"}]
+    assert parse_tag_options(["azimuth=0", "azimuth=0,180"], CONFIG, snap=False) == [
+        {"azimuth": "0"},
+        {"azimuth": "180"},
+    ]
+    assert sheet_columns(parse_tag_options(["azimuth=all", "light=all"], CONFIG, snap=False)) == 2
+    assert sheet_columns(parse_tag_options(["azimuth=all"], CONFIG, snap=False)) == 4
+
+
+def test_parse_errors_name_the_choices() -> None:
+    with pytest.raises(UsageError, match=r"unknown tag 'pose'.*azimuth \(0, 90, 180, 270\); light"):
+        parse_tag_options(["pose=30"], CONFIG, snap=False)
+    with pytest.raises(UsageError, match=r"valid values of light: front, left"):
+        parse_tag_options(["light=back"], CONFIG, snap=True)
+    with pytest.raises(UsageError, match=r"--snap"):
+        parse_tag_options(["azimuth=100"], CONFIG, snap=False)
+    with pytest.raises(UsageError, match=r"NAME=VALUE"):
+        parse_tag_options(["azimuth"], CONFIG, snap=False)
+
+
+def test_snap_rounds_to_nearest_and_wraps_azimuth() -> None:
+    assert parse_tag_options(["azimuth=100"], CONFIG, snap=True) == [{"azimuth": "90"}]
+    assert parse_tag_options(["azimuth=350"], CONFIG, snap=True) == [{"azimuth": "0"}]
+    assert parse_tag_options(["azimuth=-80"], CONFIG, snap=True) == [{"azimuth": "270"}]
+
+
+def test_output_name_is_safe() -> None:
+    assert output_name("chair", {"azimuth": "35", "light": "left"}) == "chair_azimuth-35_light-left.png"
+    assert output_name("my chair", {"light": "top/left"}, ".gif") == "my_chair_light-top_left.gif"
+
+
+def test_prepare_composites_alpha_and_pads_with_background() -> None:
+    rgba = np.zeros((4, 8, 4), np.uint8)  # fully transparent, wider than tall
+    out = prepare(rgba, 16, (240, 240, 240))
+    assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+    assert np.all(np.abs(out.astype(int) - 240) <= 1)
+    gray16 = np.full((10, 10, 1), 65535, np.uint16)
+    assert prepare(gray16, 16, (0, 0, 0)).min() >= 254
+
+
+def test_rerenderer_renders_and_infers(checkpoint: Path) -> None:
+    assert read_config(checkpoint) == CONFIG
+    rr = Rerenderer.load(checkpoint, device="cpu")
+    pixels = np.asarray(Image.open(_photo(checkpoint.parent / "in.png")))
+    inferred = rr.infer_tags(pixels)
+    assert set(inferred) == {"azimuth", "light"}
+    assert inferred["azimuth"] in CONFIG.values("azimuth")
+    targets = [{"azimuth": "0"}, {"azimuth": "90", "light": "left"}]
+    images = rr.render(pixels, targets)
+    assert [im.shape for im in images] == [(16, 16, 3)] * 2
+    assert all(im.dtype == np.uint8 for im in images)
+    full = dict(inferred, azimuth="0")
+    assert np.array_equal(rr.render(pixels, [full])[0], images[0])  # missing tags keep the inferred value
+    with pytest.raises(UsageError, match="valid values"):
+        rr.render(pixels, [{"azimuth": "45"}])
+
+
+def test_contact_sheet_layout() -> None:
+    tiles = [np.full((4, 4, 3), i * 40, np.uint8) for i in range(5)]
+    sheet = contact_sheet(tiles, 2, gap=1, background=(7, 7, 7))
+    assert sheet.shape == (3 * 4 + 4, 2 * 4 + 3, 3)
+    assert sheet[1, 1, 0] == 0 and sheet[1, 6, 0] == 40 and sheet[11, 1, 0] == 160 and sheet[11, 6, 0] == 7
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def test_sweep_writes_one_file_per_combination(checkpoint: Path, tmp_path: Path) -> None:
+    src = _photo(tmp_path / "chair.png")
+    out = tmp_path / "out"
+    code, stdout, stderr = invoke(
+        "rerender", str(src), "--weights", str(checkpoint), "--device", "cpu",
+        "--tag", "azimuth=0,90", "--tag", "light=all", "-o", str(out), "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert _names(out) == [
+        "chair_azimuth-0_light-front.png",
+        "chair_azimuth-0_light-left.png",
+        "chair_azimuth-90_light-front.png",
+        "chair_azimuth-90_light-left.png",
+    ]
+    for p in out.iterdir():
+        with Image.open(p) as im:
+            assert im.size == (16, 16) and im.mode == "RGB"
+    report = json.loads(stdout)
+    assert report["counts"] == {"ok": 1, "skipped": 0, "failed": 0}
+    assert len(report["entries"][0]["outputs"]) == 4
+    assert set(report["entries"][0]["inferred"]) == {"azimuth", "light"}
+
+
+def test_all_values_and_rerun_skips(checkpoint: Path, tmp_path: Path) -> None:
+    src = _photo(tmp_path / "chair.png", mode="RGBA")
+    out = tmp_path / "out"
+    args = ["rerender", str(src), "--weights", str(checkpoint), "--device", "cpu", "--tag", "azimuth=all"]
+    code, _, stderr = invoke(*args, "-o", str(out))
+    assert code == 0, stderr
+    assert _names(out) == [f"chair_azimuth-{a}.png" for a in ("0", "180", "270", "90")]
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    (out / "chair_azimuth-90.png").unlink()
+    code, stdout, stderr = invoke(*args, "-o", str(out), "--json")
+    assert code == 0, stderr
+    entry = json.loads(stdout)["entries"][0]
+    assert entry["outputs"] == [str(out / "chair_azimuth-90.png")] and len(entry["existing"]) == 3
+    assert all(
+        p.stat().st_mtime_ns == stamp[p.name] for p in out.iterdir() if p.name != "chair_azimuth-90.png"
+    )
+    code, stdout, _ = invoke(*args, "-o", str(out), "--json")
+    assert json.loads(stdout)["counts"] == {"ok": 0, "skipped": 1, "failed": 0}
+    code, stdout, _ = invoke(*args, "-o", str(out), "--json", "--overwrite")
+    assert json.loads(stdout)["counts"]["ok"] == 1
+
+
+def test_unknown_tag_and_value_are_usage_errors(checkpoint: Path, tmp_path: Path) -> None:
+    src = _photo(tmp_path / "chair.png")
+    base = ["rerender", str(src), "--weights", str(checkpoint), "-o", str(tmp_path / "out")]
+    code, _, stderr = invoke(*base, "--tag", "pose=30")
+    assert code == 2
+    assert (
+        "unknown tag 'pose'" in stderr
+        and "azimuth (0, 90, 180, 270)" in stderr
+        and "light (front, left)" in stderr
+    )
+    code, _, stderr = invoke(*base, "--tag", "azimuth=100")
+    assert code == 2 and "valid values of azimuth: 0, 90, 180, 270" in stderr
+    code, _, stderr = invoke(*base)
+    assert code == 2 and "--tag" in stderr and "azimuth" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_error_comes_before_reading_images(checkpoint: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    code, _, stderr = invoke(
+        "rerender", str(bad), "--weights", str(checkpoint), "--tag", "light=back", "-o", str(tmp_path / "o")
+    )
+    assert code == 2 and "broken.png" not in stderr
+
+
+def test_snap_option(checkpoint: Path, tmp_path: Path) -> None:
+    src = _photo(tmp_path / "chair.png")
+    out = tmp_path / "out"
+    code, _, stderr = invoke(
+        "rerender", str(src), "--weights", str(checkpoint), "--device", "cpu",
+        "--tag", "azimuth=100", "--snap", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert _names(out) == ["chair_azimuth-90.png"]
+
+
+def test_sheet_and_gif(checkpoint: Path, tmp_path: Path) -> None:
+    src = _photo(tmp_path / "chair.jpg")
+    out = tmp_path / "out"
+    code, _, stderr = invoke(
+        "rerender", str(src), "--weights", str(checkpoint), "--device", "cpu",
+        "--tag", "azimuth=all", "--tag", "light=all", "--sheet", "--gif", "-o", str(out), "-q",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert len(list(out.glob("chair_azimuth-*_light-*.png"))) == 8
+    with Image.open(out / "chair_sheet.png") as sheet:
+        assert sheet.size == (2 * 16 + 3 * 2, 4 * 16 + 5 * 2)  # 2 columns (light) x 4 rows (azimuth)
+    with Image.open(out / "chair.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames >= 2 and gif.size == (16, 16)
+
+
+def test_corrupt_input_fails_alone(checkpoint: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _photo(folder / "good.png")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "out"
+    code, stdout, stderr = invoke(
+        "rerender", str(folder), "--weights", str(checkpoint), "--device", "cpu",
+        "--tag", "light=all", "-o", str(out), "--json",
+    )  # fmt: skip
+    assert code == 1
+    assert "bad.png" in stderr
+    assert _names(out) == ["good_light-front.png", "good_light-left.png"]
+    statuses = {Path(e["input"]).name: e["status"] for e in json.loads(stdout)["entries"]}
+    assert statuses == {"bad.png": "failed", "good.png": "ok"}
+
+
+def test_recursive_mirrors_tree(checkpoint: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    _photo(folder / "a.png")
+    _photo(folder / "sub" / "b.png")
+    out = tmp_path / "out"
+    code, _, stderr = invoke(
+        "rerender", str(folder), "-r", "--weights", str(checkpoint), "--device", "cpu",
+        "--tag", "light=left", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert (out / "a_light-left.png").is_file() and (out / "sub" / "b_light-left.png").is_file()
+
+
+def test_models_show_lists_tags(checkpoint: Path, tmp_path: Path) -> None:
+    registry = tmp_path / "weights.toml"
+    local = tmp_path / checkpoint.name
+    local.write_bytes(checkpoint.read_bytes())
+    registry.write_text(
+        '[models."tiny-tdgan"]\n'
+        'task = "rerender"\narch = "tdgan"\n'
+        f'file = "{local.name}"\nsha256 = "{hashlib.sha256(local.read_bytes()).hexdigest()}"\n'
+    )
+    code, stdout, stderr = invoke("models", "show", "tiny-tdgan", "--registry", str(registry))
+    assert code == 0, stderr
+    assert "azimuth: 0, 90, 180, 270" in stdout and "light: front, left" in stdout
+    code, stdout, _ = invoke("models", "show", "tiny-tdgan", "--registry", str(registry), "--json")
+    assert json.loads(stdout)["tags"] == {"azimuth": ["0", "90", "180", "270"], "light": ["front", "left"]}
+    src = _photo(tmp_path / "chair.png")
+    code, _, stderr = invoke(
+        "rerender", str(src), "--registry", str(registry), "--model", "tiny-tdgan", "--device", "cpu",
+        "--tag", "azimuth=180", "-o", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert _names(tmp_path / "out") == ["chair_azimuth-180.png"]
