@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
 from ganedit.checkpoint import load_checkpoint, read_info
@@ -33,7 +35,7 @@ def table(name: str, fields: dict[str, object]) -> str:
         elif isinstance(value, int):
             lines.append(f"{key} = {value}")
         else:
-            lines.append(f'{key} = "{value}"')
+            lines.append(f"{key} = {json.dumps(str(value))}")  # a JSON string is a valid TOML basic string
     return "\n".join(lines) + "\n"
 
 
@@ -54,7 +56,8 @@ def main() -> None:
         raise SystemExit(f"{args.checkpoint} is {size / 1e6:.1f} MB, over the 20 MB budget (shipped models)")
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     target = WEIGHTS / f"{args.name}.safetensors"
-    shutil.copyfile(args.checkpoint, target)
+    if args.checkpoint.resolve() != target.resolve():  # re-registering the shipped file is fine
+        shutil.copyfile(args.checkpoint, target)
     target.chmod(0o644)
     sha256 = hashlib.sha256(target.read_bytes()).hexdigest()
 
@@ -80,7 +83,10 @@ def main() -> None:
         if f'task = "{info.task}"' in block:
             blocks[i] = re.sub(r"^default = true\n", "", block, flags=re.M)
     text = "".join(blocks).rstrip("\n") + "\n\n" + table(args.name, fields)
-    REGISTRY.write_text(text)
+    tomllib.loads(text)  # never leave a registry every ganedit command would refuse
+    temporary = REGISTRY.with_suffix(".toml.tmp")
+    temporary.write_text(text)
+    temporary.replace(REGISTRY)
     print(f"{target.relative_to(ROOT)}  {size} bytes  sha256 {sha256}")
 
 

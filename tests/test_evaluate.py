@@ -112,3 +112,60 @@ def test_eval_needs_a_model(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_main, ["eval", "--data", str(tmp_path)])
     assert result.exit_code == 2
     assert "MODEL" in result.output
+
+
+def test_tiny_images_are_a_usage_error_naming_the_file(tmp_path: Path) -> None:
+    weights = make_checkpoint(tmp_path / "tiny.safetensors", "derain", seed=1)
+    data = tmp_path / "tiny"
+    data.mkdir()
+    Image.fromarray(_photo(0, 8, 40)).save(data / "thin.png")
+    result = CliRunner().invoke(cli_main, ["eval", "--weights", str(weights), "--data", str(data)])
+    assert result.exit_code == 2
+    assert "thin.png" in result.output and "SSIM window" in result.output
+
+
+def test_limit_counts_only_pairs_that_are_measured(tmp_path: Path) -> None:
+    weights = make_checkpoint(tmp_path / "tiny.safetensors", "inpaint", seed=1)
+    data = tmp_path / "pairs"
+    (data / "mask").mkdir(parents=True)
+    (data / "target").mkdir()
+    for name, hole in (("a", False), ("b", True)):
+        Image.fromarray(_photo(1, 48, 48)).save(data / "target" / f"{name}.png")
+        mask = np.zeros((48, 48), np.uint8)
+        if hole:
+            mask[10:30, 10:30] = 255
+        Image.fromarray(mask).save(data / "mask" / f"{name}.png")
+    args = ["eval", "--weights", str(weights), "--data", str(data), "--limit", "1", "--json"]
+    result = CliRunner().invoke(cli_main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [r["name"] for r in report["per_image"]] == ["b"]
+    assert "empty mask skipped" in report["protocol"]
+
+
+def test_identical_images_give_strict_json(tmp_path: Path) -> None:
+    weights = make_checkpoint(tmp_path / "tiny.safetensors", "derain", seed=1)
+    data = tmp_path / "same"
+    (data / "input").mkdir(parents=True)
+    (data / "target").mkdir()
+    Image.fromarray(_photo(2, 48, 48)).save(data / "input" / "x.png")
+    Image.fromarray(_photo(2, 48, 48)).save(data / "target" / "x.png")
+    args = ["eval", "--weights", str(weights), "--data", str(data), "--json"]
+    result = CliRunner().invoke(cli_main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert report["per_image"][0]["baseline_psnr"] is None  # the input is the target: infinite PSNR
+
+
+def test_a_tdgan_checkpoint_is_refused_by_the_pan_commands(tmp_path: Path) -> None:
+    from ganedit.archs.tdgan import TDGAN, TDGANConfig
+    from ganedit.checkpoint import save_checkpoint
+
+    config = TDGANConfig(
+        tags=(("pose", ("0", "90")),), image_size=16, identity_dim=4, tag_dim=2, ngf=4, ndf=4
+    )
+    save_checkpoint(tmp_path / "td.safetensors", TDGAN(config), task="rerender")
+    args = ["eval", "--weights", str(tmp_path / "td.safetensors"), "--data", str(tmp_path)]
+    result = CliRunner().invoke(cli_main, args)
+    assert result.exit_code == 2
+    assert "rerender" in result.output and "Traceback" not in result.output

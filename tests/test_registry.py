@@ -215,7 +215,7 @@ def test_default_for_a_task_without_models_says_how_to_get_one() -> None:
     with pytest.raises(WeightsUnavailableError, match="no model is registered for task 'rerender'") as info:
         _registry(entry("a")).default_for("rerender")
     assert "--weights PATH" in str(info.value)
-    assert "ganedit train tdgan --task rerender" in str(info.value)
+    assert "ganedit train tdgan --data DIR --out RUN_DIR" in str(info.value)
     assert info.value.exit_code == 3
 
 

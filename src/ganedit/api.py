@@ -87,6 +87,14 @@ def load(
     from .editor import Editor, select_device
 
     dev = select_device(device)
+    from .checkpoint import read_info
+
+    found = read_info(weights.path)
+    if found.arch != "pan":
+        raise UsageError(
+            f"{name!r} is a {found.task!r} ({found.arch}) checkpoint; edit with it through "
+            f"`ganedit {found.task}` (ganedit.rerender in Python), not this command"
+        )
     model, info = load_checkpoint(weights.path, task=expected_task, device=dev)
     return Editor(
         model,

@@ -1074,8 +1074,8 @@ def eval_command(
     """PSNR and SSIM against ground truth, next to a baseline on the same images.
 
     \b
-    Baselines: derain - the rainy input unchanged; inpaint - a smooth (harmonic) fill of the hole,
-    both measured inside the hole; sketch2photo - the mean colour of each photo.
+    Baselines: derain - the rainy input unchanged (whole image); inpaint - a smooth (harmonic) fill of
+    the hole (measured inside the hole); sketch2photo - the mean colour of each photo (whole image).
     \b
     Examples:
       ganedit eval pan-derain --data data/photos/holdout
@@ -1097,7 +1097,7 @@ def eval_command(
     )
     result = evaluate(editor, Path(data), seed=seed, limit=limit, size=size)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return
     click.echo(f"{result.model} ({result.task}) on {result.images} images of {data}")
     click.echo(f"  protocol: {result.protocol}")

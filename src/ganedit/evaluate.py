@@ -36,7 +36,7 @@ from PIL import Image
 from .editor import Editor
 from .errors import UsageError
 from .images import discover, read_mask, read_picture
-from .metrics import psnr, ssim
+from .metrics import SSIM_WINDOW, psnr, ssim
 
 __all__ = ["EvalResult", "ImageScore", "evaluate", "harmonic_fill", "load_pairs"]
 
@@ -81,6 +81,11 @@ class EvalResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; a PSNR of identical images (infinite) becomes null, so the JSON stays strict."""
+
+        def num(value: float) -> float | None:
+            return round(value, 4) if math.isfinite(value) else None
+
         return {
             "model": self.model,
             "task": self.task,
@@ -89,14 +94,14 @@ class EvalResult:
             "protocol": self.protocol,
             "baseline": self.baseline,
             "seconds": round(self.seconds, 2),
-            "metrics": {k: round(v, 4) for k, v in self.metrics.items()},
+            "metrics": {k: num(v) for k, v in self.metrics.items()},
             "per_image": [
                 {
                     "name": s.name,
-                    "psnr": round(s.psnr, 4),
-                    "ssim": round(s.ssim, 4),
-                    "baseline_psnr": round(s.baseline_psnr, 4),
-                    "baseline_ssim": round(s.baseline_ssim, 4),
+                    "psnr": num(s.psnr),
+                    "ssim": num(s.ssim),
+                    "baseline_psnr": num(s.baseline_psnr),
+                    "baseline_ssim": num(s.baseline_ssim),
                 }
                 for s in self.per_image
             ],
@@ -180,6 +185,7 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
         raise UsageError(f"--data {data} is not a folder")
     paired = (data / "target").is_dir() and ((data / "input").is_dir() or (data / "mask").is_dir())
     pairs: list[Pair] = []
+    empty_masks = 0
     if paired:
         targets = {
             f.rel.with_suffix("").as_posix(): f.path
@@ -195,7 +201,9 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
         missing = [s for s in stems if s not in others]
         if missing:
             raise UsageError(f"{data}: target/{missing[0]}.* has no {kind}/{missing[0]}.* (matched by stem)")
-        for stem in stems[:limit]:
+        for stem in stems:
+            if limit is not None and len(pairs) >= limit:
+                break
             target = _fit(_rgb8(read_picture(targets[stem]).pixels), size, Image.Resampling.LANCZOS)
             if task == "inpaint":
                 full = read_picture(targets[stem]).pixels
@@ -205,6 +213,7 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
                     > 127
                 )
                 if not m.any():
+                    empty_masks += 1
                     continue  # nothing to fill, nothing to measure
                 pairs.append(Pair(stem, np.where(m[:, :, None], 0, target).astype(np.uint8), target, m))
             else:
@@ -213,6 +222,8 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
                     raise UsageError(f"{data}: input/{stem} and target/{stem} differ in size")
                 pairs.append(Pair(stem, _fit(source, size, Image.Resampling.LANCZOS), target))
         protocol = f"paired folder ({kind}/ + target/), short side <= {size} px, centre crop <= {size}^2"
+        if empty_masks:
+            protocol += f"; {empty_masks} pair(s) with an empty mask skipped"
     else:
         files = discover([data], recursive=True).files
         for found in files[:limit]:
@@ -225,7 +236,15 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
         }[task]
         protocol = f"clean photos, {what} synthesised with seed {seed}; short side <= {size} px, centre crop"
     if not pairs:
-        raise UsageError(f"{data}: no evaluation images found")
+        why = "every mask is empty" if empty_masks else "no evaluation images found"
+        raise UsageError(f"{data}: {why}")
+    for pair in pairs:
+        if min(pair.target.shape[:2]) < SSIM_WINDOW:
+            height, width = pair.target.shape[:2]
+            raise UsageError(
+                f"{data}: {pair.name} is {width} x {height} px, smaller than the "
+                f"{SSIM_WINDOW} x {SSIM_WINDOW} SSIM window; remove it or use larger images"
+            )
     return pairs, protocol
 
 

@@ -92,9 +92,15 @@ class Registry:
         if not specs:
             raise WeightsUnavailableError(
                 f"no model is registered for task {task!r}: pass --weights PATH with a checkpoint, "
-                f"or train one with `ganedit train {get_task(task).arch} --task {task}`"
+                f"or train one with {_train_hint(task)}"
             )
         return next((spec for spec in specs if spec.default), specs[0])
+
+
+def _train_hint(task: str) -> str:
+    if get_task(task).arch == "tdgan":
+        return "`ganedit train tdgan --data DIR --out RUN_DIR`"
+    return f"`ganedit train pan --task {task}`"
 
 
 def bundled_registry_path() -> Path:
