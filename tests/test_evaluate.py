@@ -157,7 +157,7 @@ def test_identical_images_give_strict_json(tmp_path: Path) -> None:
     assert report["per_image"][0]["baseline_psnr"] is None  # the input is the target: infinite PSNR
 
 
-def test_a_tdgan_checkpoint_is_refused_by_the_pan_commands(tmp_path: Path) -> None:
+def test_a_tdgan_checkpoint_on_a_photo_folder_is_a_usage_error(tmp_path: Path) -> None:
     from ganedit.archs.tdgan import TDGAN, TDGANConfig
     from ganedit.checkpoint import save_checkpoint
 

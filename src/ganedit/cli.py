@@ -1056,6 +1056,12 @@ def train_render_chairs(
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthesised degradation.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
+@click.option(
+    "--classifier",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Rerender models: the tag classifier judging the re-renders (default: DATA/classifier-SIZE"
+    ".safetensors, trained on DATA's train split when missing).",
+)
 @registry_option
 @offline_option
 def eval_command(
@@ -1068,6 +1074,7 @@ def eval_command(
     seed: int,
     device: str,
     as_json: bool,
+    classifier: str | None,
     registry: tuple[str, ...],
     offline: bool,
 ) -> None:
@@ -1080,6 +1087,10 @@ def eval_command(
     Examples:
       ganedit eval pan-derain --data data/photos/holdout
       ganedit eval --weights runs/derain/model.safetensors --data testset/ --json
+    \b
+    Rerender (TDGAN) models: DATA is a tagged image set (tags.json); held-out identities are re-rendered
+    to every azimuth and light and compared with their true renders (baseline: the input unchanged), at
+    the model's image size (--size is not used); --limit counts identities.
     """
     from . import api
     from .evaluate import evaluate
@@ -1088,6 +1099,17 @@ def eval_command(
         raise UsageError("give MODEL or --weights, not both")
     if not (model or weights or task):
         raise UsageError("name a MODEL, or give --weights PATH or --task")
+    if task is None:
+        from .checkpoint import read_info
+
+        name, located, _ = api.locate(
+            weights or model, registry_files=_registry_files(registry), hub=_hub_options(offline)
+        )
+        if read_info(located.path).task == "rerender":
+            _eval_rerender(
+                name, located.path, located.sha256, Path(data), classifier, device, seed, limit, as_json
+            )
+            return
     editor = api.load(
         weights or model,
         task=task,
@@ -1104,3 +1126,80 @@ def eval_command(
     click.echo(f"  baseline: {result.baseline}")
     for key, value in result.metrics.items():
         click.echo(f"  {key:>16}: {value:.4f}")
+
+
+def _eval_rerender(
+    name: str,
+    path: Path,
+    sha256: str | None,
+    data: Path,
+    classifier_path: str | None,
+    device: str,
+    seed: int,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender`, printed."""
+    from .evaluate_tdgan import evaluate_rerender, load_classifier, save_classifier, train_classifier
+    from .rerender import Rerenderer
+
+    if not (data / "tags.json").is_file():
+        raise UsageError(
+            f"{name} is a rerender (tdgan) checkpoint: --data must be a tagged image set (DATA/tags.json, "
+            f"as `ganedit train render-chairs` writes); {data} has no tags.json"
+        )
+    rr = Rerenderer.open(path, name=name, sha256=sha256, device=device)
+    size = rr.config.image_size
+    if classifier_path is not None:
+        judge = load_classifier(Path(classifier_path))
+    else:
+        cache = data / f"classifier-{size}.safetensors"
+        if cache.is_file():
+            click.echo(f"using the tag classifier {cache}", err=True)
+            judge = load_classifier(cache)
+        else:
+            click.echo(
+                f"no --classifier: training a tag classifier on the train split of {data} "
+                f"({size} px), cached to {cache}",
+                err=True,
+            )
+            judge = train_classifier(data, size, split="train", seed=0)
+            save_classifier(cache, judge)
+    result = evaluate_rerender(rr, data, classifier=judge, size=size, seed=seed, limit=limit)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
+        return
+
+    def f(value: float | None, digits: int = 2) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    o = result["overall"]
+    click.echo(
+        f"{result['model']} (rerender) on {result['identities']} held-out identities of {data}: "
+        f"{result['sources']} source views, {result['renders']} re-renders"
+    )
+    click.echo(f"  protocol: {result['protocol']}")
+    click.echo(f"  baseline: {result['baseline']}")
+    click.echo(
+        f"  azimuth sweep (offset != 0, {o['count']}): PSNR {f(o['psnr'])} dB "
+        f"(baseline {f(o['baseline_psnr'])})"
+        f", SSIM {f(o['ssim'], 4)} (baseline {f(o['baseline_ssim'], 4)})"
+    )
+    lt = result["light"]
+    if lt["count"]:
+        click.echo(
+            f"  light sweep (other light, {lt['count']}): PSNR {f(lt['psnr'])} dB (baseline "
+            f"{f(lt['baseline_psnr'])}), SSIM {f(lt['ssim'], 4)} (baseline {f(lt['baseline_ssim'], 4)})"
+        )
+    click.echo("  offset  degrees   psnr  base_psnr    ssim  base_ssim")
+    for row in result["per_offset"]:
+        degrees = "-" if row["degrees"] is None else f"{row['degrees']:.0f}"
+        click.echo(
+            f"  {row['offset']:>6} {degrees:>8} {f(row['psnr']):>6} {f(row['baseline_psnr']):>10} "
+            f"{f(row['ssim'], 4):>7} {f(row['baseline_ssim'], 4):>10}"
+        )
+    accuracy = ", ".join(f"{k} {v:.3f}" for k, v in result["tag_accuracy"].items()) or "-"
+    click.echo(f"  tag accuracy of the re-renders (classifier): {accuracy}")
+    judge_acc = result["classifier"]["on_true_renders"]
+    own = ", ".join(f"{k} {v:.3f}" for k, v in judge_acc.items() if k != "images") or "-"
+    click.echo(f"  classifier's own accuracy on the {judge_acc['images']} true target renders: {own}")
