@@ -35,7 +35,7 @@ from PIL import Image
 
 from .editor import Editor
 from .errors import UsageError
-from .images import discover, read_mask, read_picture
+from .images import discover, read_mask, read_picture, rgb8
 from .metrics import SSIM_WINDOW, psnr, ssim
 
 __all__ = ["EvalResult", "ImageScore", "evaluate", "harmonic_fill", "load_pairs"]
@@ -121,16 +121,6 @@ class Pair:
 # ----------------------------------------------------------------------------------------- geometry
 
 
-def _rgb8(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
-    if pixels.shape[2] in (2, 4):
-        pixels = pixels[:, :, :-1]
-    if pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels)
-
-
 def _fit(pixels: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
     """Reduce so the short side is at most `size` (never enlarge), then centre-crop to at most size^2."""
     height, width = pixels.shape[:2]
@@ -204,7 +194,7 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
         for stem in stems:
             if limit is not None and len(pairs) >= limit:
                 break
-            target = _fit(_rgb8(read_picture(targets[stem]).pixels), size, Image.Resampling.LANCZOS)
+            target = _fit(rgb8(read_picture(targets[stem]).pixels), size, Image.Resampling.LANCZOS)
             if task == "inpaint":
                 full = read_picture(targets[stem]).pixels
                 hole, _ = read_mask(others[stem], (full.shape[1], full.shape[0]))
@@ -217,7 +207,7 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
                     continue  # nothing to fill, nothing to measure
                 pairs.append(Pair(stem, np.where(m[:, :, None], 0, target).astype(np.uint8), target, m))
             else:
-                source = _rgb8(read_picture(others[stem]).pixels)
+                source = rgb8(read_picture(others[stem]).pixels)
                 if source.shape[:2] != read_picture(targets[stem]).pixels.shape[:2]:
                     raise UsageError(f"{data}: input/{stem} and target/{stem} differ in size")
                 pairs.append(Pair(stem, _fit(source, size, Image.Resampling.LANCZOS), target))
@@ -227,7 +217,7 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
     else:
         files = discover([data], recursive=True).files
         for found in files[:limit]:
-            clean = _fit(_rgb8(read_picture(found.path).pixels), size, Image.Resampling.LANCZOS)
+            clean = _fit(rgb8(read_picture(found.path).pixels), size, Image.Resampling.LANCZOS)
             pairs.append(_synthesise(task, clean, found.rel.as_posix(), seed))
         what = {
             "derain": f"rain (sample_rain_params, strength log-uniform {RAIN_STRENGTH})",

@@ -95,6 +95,7 @@ __all__ = [
     "output_format",
     "read_mask",
     "read_picture",
+    "rgb8",
     "write_atomic",
 ]
 
@@ -810,6 +811,18 @@ def _decode_tiff16(data: bytes, layout: _WideTiff, label: str) -> tuple[np.ndarr
 
 # --------------------------------------------------------------------------------------------------------
 # Masks
+
+
+def rgb8(pixels: np.ndarray) -> np.ndarray:
+    """H x W x {1,2,3,4} uint8|uint16 -> H x W x 3 uint8 (alpha dropped, grey repeated): what the
+    training and evaluation code compares, whatever the file held."""
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    if pixels.shape[2] in (2, 4):
+        pixels = pixels[:, :, :-1]
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels)
 
 
 def read_mask(source: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:

@@ -42,7 +42,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import ImageError, UsageError
-from ..images import discover, read_mask, read_picture
+from ..images import discover, read_mask, read_picture, rgb8
 from . import synth
 
 __all__ = [
@@ -191,17 +191,6 @@ def _scan(root: Path, options: DataOptions) -> tuple[str, list[_Entry]]:
 # ------------------------------------------------------------------------------------------ decoding
 
 
-def _rgb8(pixels: np.ndarray) -> np.ndarray:
-    """H x W x {1,2,3,4} uint8|uint16 -> H x W x 3 uint8 (alpha dropped, grey repeated)."""
-    if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
-    if pixels.shape[2] in (2, 4):
-        pixels = pixels[:, :, :-1]
-    if pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels)
-
-
 def _shrink(pixels: np.ndarray, factor: float, resample: Image.Resampling) -> np.ndarray:
     if factor <= 1.0:
         return pixels
@@ -214,7 +203,7 @@ def _shrink(pixels: np.ndarray, factor: float, resample: Image.Resampling) -> np
 
 
 def _decode(entry: _Entry, base_scale: float) -> Source:
-    target = _rgb8(read_picture(entry.target).pixels)
+    target = rgb8(read_picture(entry.target).pixels)
     inp = None
     if entry.split is not None:  # side-by-side A|B
         half = target.shape[1] // 2
@@ -224,7 +213,7 @@ def _decode(entry: _Entry, base_scale: float) -> Source:
         target, inp = (right, left) if entry.split == "right" else (left, right)
         target, inp = np.ascontiguousarray(target), np.ascontiguousarray(inp)
     elif entry.input is not None:
-        inp = _rgb8(read_picture(entry.input).pixels)
+        inp = rgb8(read_picture(entry.input).pixels)
         if inp.shape[:2] != target.shape[:2]:
             raise ImageError(
                 f"{entry.input}: {inp.shape[1]} x {inp.shape[0]} differs from its target "
