@@ -169,7 +169,7 @@ def test_cli_eval_rerender(checkpoint: Path, dataset: Path, monkeypatch: pytest.
     assert payload["task"] == "rerender" and payload["identities"] == 1
     assert {"overall", "per_offset", "light", "tag_accuracy", "classifier"} <= set(payload)
     assert "training a tag classifier" in result.stderr
-    assert (dataset / f"classifier-{SIZE}.safetensors").is_file()
+    assert (dataset / f"classifier-{SIZE}-{et.CLASSIFIER_STEPS}steps.safetensors").is_file()
 
     text = runner.invoke(main, args[:-1], catch_exceptions=False)
     assert text.exit_code == 0, text.stderr

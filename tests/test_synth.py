@@ -146,6 +146,17 @@ def test_sampled_rain_covers_a_wide_range_of_looks() -> None:
     assert max(p.haze for p in params) > 0.3 and min(p.haze for p in params) < 0.02
 
 
+def test_the_veil_is_smooth_and_the_scene_is_not_dimmed() -> None:
+    """The veil follows scene depth, so within a training crop it is nearly uniform; a per-crop grid that
+    changed every few dozen pixels could not be told apart from the scene. Sampled looks never dim it."""
+    assert all(p.darken == 0.0 for p in (sample_rain_params(seed) for seed in range(50)))
+    faint = RainLayer(density=1e-5, length=2, angle=0, width=0.6, blur=0, brightness=0.01)
+    params = RainParams(layers=(faint,), haze=0.5, light=(1.0, 1.0, 1.0))
+    veiled = add_rain(torch.zeros(3, 96, 96), 3, params=params)
+    assert veiled.mean().item() == pytest.approx(0.5, abs=0.1)  # black scene: the veil itself
+    assert (veiled.amax() - veiled.amin()).item() <= 2 * 0.5 * params.veil_variation + 0.02
+
+
 def test_rain_params_reject_out_of_range_values() -> None:
     with pytest.raises(ValueError, match="density"):
         RainLayer(density=0.0, length=10, angle=0, width=1, blur=0, brightness=0.5)

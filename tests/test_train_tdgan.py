@@ -149,6 +149,29 @@ def test_two_step_run_writes_config_log_state_samples_and_a_rerender_checkpoint(
         train(_config(toy, run))
 
 
+def test_cli_export_rebuilds_a_tdgan_checkpoint_from_the_latest_state(toy: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ganedit.cli import main
+
+    run = tmp_path / "run"
+    train(_config(toy, run))
+    out = tmp_path / "exported.safetensors"
+    result = CliRunner().invoke(main, ["train", "export", str(run), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    model, info = load_checkpoint(out, task="rerender")
+    assert info.arch == "tdgan" and info.metadata["ganedit.train.steps"] == "2"
+    reference, _ = load_checkpoint(run / "model.safetensors", task="rerender")
+    for (name, a), (_, b) in zip(model.state_dict().items(), reference.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+    empty = tmp_path / "not-a-run"
+    empty.mkdir()
+    failed = CliRunner().invoke(main, ["train", "export", str(empty)])
+    assert failed.exit_code == 2 and "not a training run folder" in failed.stderr
+
+
 def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(toy: Path, tmp_path: Path) -> None:
     steps = 5
 

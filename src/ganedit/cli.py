@@ -955,10 +955,20 @@ def train_tdgan(
     "-o", "--output", type=click.Path(dir_okay=False), help="Checkpoint path [RUN_DIR/model.safetensors]."
 )
 def train_export(run_dir: str, output: str | None) -> None:
-    """Export a checkpoint from a run's latest saved state (e.g. of an interrupted run)."""
-    from .train import pan as pan_training
+    """Export a checkpoint from a run's latest saved state (e.g. of an interrupted run): a PAN run or a
+    TDGAN run, told apart by its config.toml."""
+    import tomllib
 
-    click.echo(str(pan_training.export(Path(run_dir), Path(output) if output else None)))
+    from .train import pan as pan_training
+    from .train import tdgan as tdgan_training
+
+    run = Path(run_dir)
+    try:
+        config = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"{run} is not a training run folder (config.toml: {e})") from None
+    trainer = tdgan_training if "tags" in config and "task" not in config else pan_training
+    click.echo(str(trainer.export(run, Path(output) if output else None)))
 
 
 @train.command("render-chairs", context_settings=CONTEXT)
@@ -1059,8 +1069,8 @@ def train_render_chairs(
 @click.option(
     "--classifier",
     type=click.Path(exists=True, dir_okay=False),
-    help="Rerender models: the tag classifier judging the re-renders (default: DATA/classifier-SIZE"
-    ".safetensors, trained on DATA's train split when missing).",
+    help="Rerender models: the tag classifier judging the re-renders (default: DATA/classifier-SIZE-"
+    "STEPSsteps.safetensors, trained on DATA's train split when missing).",
 )
 @registry_option
 @offline_option
@@ -1140,7 +1150,13 @@ def _eval_rerender(
     as_json: bool,
 ) -> None:
     """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender`, printed."""
-    from .evaluate_tdgan import evaluate_rerender, load_classifier, save_classifier, train_classifier
+    from .evaluate_tdgan import (
+        CLASSIFIER_STEPS,
+        evaluate_rerender,
+        load_classifier,
+        save_classifier,
+        train_classifier,
+    )
     from .rerender import Rerenderer
 
     if not (data / "tags.json").is_file():
@@ -1153,7 +1169,7 @@ def _eval_rerender(
     if classifier_path is not None:
         judge = load_classifier(Path(classifier_path))
     else:
-        cache = data / f"classifier-{size}.safetensors"
+        cache = data / f"classifier-{size}-{CLASSIFIER_STEPS}steps.safetensors"
         if cache.is_file():
             click.echo(f"using the tag classifier {cache}", err=True)
             judge = load_classifier(cache)

@@ -235,16 +235,18 @@ class UNet(nn.Module):
         return h
 
 
-def smooth_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def smooth_fill(x: torch.Tensor, mask: torch.Tensor, sweeps: int = 8) -> torch.Tensor:
     """Fill the holes (mask == 1) of `x` smoothly from their surroundings by push-pull interpolation
     (Gortler et al., "The Lumigraph", SIGGRAPH 1996). Push: average the known pixels down a pyramid
     (4 x 4 windows, stride 2: overlapping, so the coarse levels are smooth, not blocky), tracking the
     fraction of each window that is known. Pull: from the coarsest level back up, a pixel keeps its own
     average in proportion to its confidence min(1, 32 x known fraction) and takes the rest from the
-    upsampled coarser level. Known pixels are returned exactly. With 5-50 % holes it comes within about
-    0.2 dB (8 holdout photos) to 0.4 dB (8 evaluation photos) of the PSNR in the hole of the harmonic
-    fill `ganedit eval` uses as its baseline (a plain 2 x 2 push-pull: ~1.9 dB below), at the cost of
-    about one extra pass over the image.
+    upsampled coarser level, then `sweeps` Jacobi sweeps of Laplace's equation relax the unknown part of
+    the level (a multigrid-style smoother: the pull alone leaves kinks where the levels meet). Known pixels
+    are returned exactly. With 5-50 % holes (16 holdout photos, 256 px) the PSNR in the hole, relative to
+    the harmonic fill `ganedit eval` uses as its baseline, is -0.21 dB with no sweeps, -0.03 dB with 2,
+    +0.03 dB with 8 (the default) and +0.04 dB with 16; a plain 2 x 2 push-pull is ~1.9 dB below. Cost:
+    a few cheap depthwise 3 x 3 passes per level, small next to the network.
 
     Why: an inpainting net that starts from this fill and learns a residual (zero at initialisation)
     begins as a good smooth-fill baseline instead of as grey holes, so a short training run on a CPU
@@ -259,10 +261,16 @@ def smooth_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         weight = F.avg_pool2d(weight, 4, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
     # coarsest level: the mean of the known pixels (0, mid-grey, when nothing is known)
     fill = value / weight.clamp_min(1e-6)
+    laplace = torch.tensor([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], dtype=x.dtype, device=x.device)
+    laplace = laplace.expand(x.shape[1], 1, 3, 3)
     for value, weight in reversed(levels):
         up = F.interpolate(fill, size=value.shape[-2:], mode="bilinear", align_corners=False)
         confidence = (weight * 32.0).clamp(max=1.0)
-        fill = confidence * (value / weight.clamp_min(1e-6)) + (1 - confidence) * up
+        own = value / weight.clamp_min(1e-6)
+        fill = confidence * own + (1 - confidence) * up
+        for _ in range(sweeps):
+            neighbours = F.conv2d(F.pad(fill, (1, 1, 1, 1), mode="replicate"), laplace, groups=x.shape[1])
+            fill = confidence * own + (1 - confidence) * neighbours
     return torch.where(mask.bool(), fill, x)
 
 

@@ -173,6 +173,8 @@ class RainParams:
     layers: tuple[RainLayer, ...]
     haze: float = 0.0
     """Mean opacity of the veil of scattered light, in [0, 0.9]; it varies smoothly across the image."""
+    veil_variation: float = 0.15
+    """Relative spatial variation of the veil, in [0, 1]: ``haze * (1 ± veil_variation)`` over ~256 px cells."""
     darken: float = 0.0
     """Fraction by which the scene is dimmed under the overcast sky, in [0, 0.9]."""
     light: tuple[float, float, float] = (0.9, 0.9, 0.9)
@@ -186,6 +188,10 @@ class RainParams:
         _require(0.0 <= self.haze <= 0.9, f"RainParams.haze must be in [0, 0.9], got {self.haze}")
         _require(0.0 <= self.darken <= 0.9, f"RainParams.darken must be in [0, 0.9], got {self.darken}")
         _require(
+            0.0 <= self.veil_variation <= 1.0,
+            f"RainParams.veil_variation must be in [0, 1], got {self.veil_variation}",
+        )
+        _require(
             len(self.light) == 3 and all(0.0 <= v <= 1.0 for v in self.light),
             f"RainParams.light must be three values in [0, 1], got {self.light}",
         )
@@ -197,7 +203,7 @@ def sample_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     1-4 layers, each at a random depth: near layers get long, thick, sparse, bright and defocused streaks,
     far layers short, thin, dense and dim ones, with independent jitter on every quantity so that thin
     long streaks or thick short ones also occur. A third of the showers fall near-vertically, the rest at
-    up to ±40°; a global "heaviness" drives streak coverage, haze and darkening together, from a light
+    up to ±40°; a global "heaviness" drives streak coverage and haze together, from a light
     drizzle to a downpour. ``scale`` multiplies all lengths in px (use ``min(H, W) / 256``).
     """
     g = as_generator(rng)
@@ -232,10 +238,12 @@ def sample_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     )
     grey = _uniform(g, 0.7, 1.0)
     blue = _uniform(g, 0.0, 0.06)
+    # No dimming of the scene: a darker overcast scene is not something a de-raining model can or should
+    # undo (its clean photo was taken under the same sky), and a global brightness change is ambiguous to a
+    # network that sees a patch. The veil stays, and is smooth (see `add_rain`).
     return RainParams(
         layers=layers,
-        haze=heaviness * _uniform(g, 0.0, 0.5),
-        darken=heaviness * _uniform(g, 0.0, 0.3),
+        haze=heaviness * _uniform(g, 0.0, 0.4),
         light=(grey - blue, grey - blue / 2, min(1.0, grey + blue)),
     )
 
@@ -319,9 +327,13 @@ def add_rain(clean: Tensor, rng: Rng, *, params: RainParams | None = None) -> Te
         alpha = 1.0 - (1.0 - alpha) * (1.0 - _streak_layer(layer, height, width, g, device))
     rainy = scene + alpha * (light - scene)
 
-    coarse = torch.rand(1, 1, 4, 4, generator=g, device=g.device).to(device)
-    variation = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)[0]
-    veil = (params.haze * (0.6 + 0.8 * variation)).clamp(0.0, 0.95)
+    # The veil is light scattered by drops between the camera and the scene: it follows the depth of the
+    # scene, so it changes slowly, over cells of ~256 px, not over a fixed grid per image (a per-crop grid
+    # made the veil vary every ~24 px in 96 px training crops, which no model can tell from the scene).
+    cells = 2 + max(height, width) // 256
+    coarse = torch.rand(1, 1, cells, cells, generator=g, device=g.device).to(device)
+    variation = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=True)[0]
+    veil = (params.haze * (1.0 + params.veil_variation * (2.0 * variation - 1.0))).clamp(0.0, 0.95)
     rainy = rainy + veil * (light - rainy)
     return rainy.clamp(0.0, 1.0).to(clean.dtype)
 
