@@ -174,7 +174,7 @@ class RainParams:
     haze: float = 0.0
     """Mean opacity of the veil of scattered light, in [0, 0.9]; it varies smoothly across the image."""
     veil_variation: float = 0.15
-    """Relative spatial variation of the veil, in [0, 1]: ``haze * (1 ± veil_variation)`` over ~256 px cells."""
+    """Relative spatial variation of the veil in [0, 1]: ``haze * (1 ± veil_variation)``, ~256 px cells."""
     darken: float = 0.0
     """Fraction by which the scene is dimmed under the overcast sky, in [0, 0.9]."""
     light: tuple[float, float, float] = (0.9, 0.9, 0.9)
