@@ -180,7 +180,12 @@ def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
         ]
 
     straight = tmp_path / "straight"
-    train(_config("derain", photos, straight, steps=steps, save_every=0))
+    # with a learning-rate decay over the last 4 steps: the schedule must resume exactly too
+    train(_config("derain", photos, straight, steps=steps, save_every=0, lr_decay_steps=4))
+    logged = [
+        r["lr"] for r in map(json.loads, (straight / "log.jsonl").read_text().splitlines()) if "lr" in r
+    ]
+    assert logged == pytest.approx([2e-4, 2e-4, 2e-4, 1.5e-4, 1e-4, 0.5e-4])
 
     resumed = tmp_path / "resumed"
 
@@ -190,7 +195,10 @@ def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
 
     # save_every=2: the interrupt at step 3 must save a state of its own (step 3), not fall back to 2
     with pytest.raises(KeyboardInterrupt):
-        train(_config("derain", photos, resumed, steps=steps, save_every=2), on_log=interrupt_at_3)
+        train(
+            _config("derain", photos, resumed, steps=steps, save_every=2, lr_decay_steps=4),
+            on_log=interrupt_at_3,
+        )
     assert st.latest_state(resumed / "state").name == "step-00000003.safetensors"
     assert (resumed / "model.safetensors").is_file()  # exported on the way out too
 
@@ -216,6 +224,14 @@ def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
     more = resume_config(resumed, steps=steps + 1)
     train(more, resume=True)
     assert read_info(resumed / "model.safetensors").metadata["ganedit.train.steps"] == str(steps + 1)
+
+
+def test_learning_rate_schedule_is_constant_then_linear_to_zero() -> None:
+    from ganedit.train.pan import scheduled_lr
+
+    assert [scheduled_lr(1.0, s, 10, 4) for s in range(10)] == [1, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25]
+    assert [scheduled_lr(1.0, s, 10, 0) for s in range(10)] == [1.0] * 10
+    assert scheduled_lr(1.0, 12, 10, 4) == 0.0  # past the end (a run extended without more decay)
 
 
 def test_state_has_no_pickle_and_optimizer_round_trips(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ __all__ = [
     "export",
     "load_config",
     "resume_config",
+    "scheduled_lr",
     "train",
 ]
 
@@ -92,6 +93,7 @@ class PANTrainConfig:
     batch_size: int = 4  # per process
     crop: int = 96  # px; a multiple of the generator's 2**depth
     lr: float = 2e-4
+    lr_decay_steps: int = 0  # the last N steps decay lr linearly to 0 (pix2pix's n_epochs_decay)
     beta1: float = 0.5
     beta2: float = 0.999
     lambdas: tuple[float, float, float, float] = (5.0, 1.5, 1.5, 1.0)
@@ -157,6 +159,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 RESUME_MUTABLE = frozenset(
     {
         "steps",
+        "lr_decay_steps",
         "save_every",
         "sample_every",
         "log_every",
@@ -169,6 +172,16 @@ RESUME_MUTABLE = frozenset(
         "out",
     }
 )
+
+
+def scheduled_lr(lr: float, step: int, steps: int, decay_steps: int) -> float:
+    """The learning rate of the step after `step`: constant, then over the last `decay_steps` of `steps`
+    linearly down towards 0 (pix2pix's schedule). A function of the step alone, so a resumed run follows
+    the same schedule as a straight one."""
+    if decay_steps <= 0:
+        return lr
+    remaining = steps - step
+    return lr * min(1.0, max(remaining, 0) / decay_steps)
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -355,7 +368,7 @@ def validate(config: PANTrainConfig) -> None:
     for name in positive:
         if getattr(config, name) < 1:
             raise UsageError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("save_every", "sample_every", "workers", "threads", "val_samples"):
+    for name in ("save_every", "sample_every", "workers", "threads", "val_samples", "lr_decay_steps"):
         if getattr(config, name) < 0:
             raise UsageError(f"{name} must be 0 or more, got {getattr(config, name)}")
     if not (config.lr > 0 and 0 <= config.beta1 < 1 and 0 <= config.beta2 < 1):
@@ -952,6 +965,10 @@ class _Run:
                     batch = next(batches)
                     fingerprint = _fingerprint(batch)
                     consistent = False
+                    lr = scheduled_lr(cfg.lr, self.step, cfg.steps, cfg.lr_decay_steps)
+                    for opt in (self.opt_g, self.opt_d):
+                        for group in opt.param_groups:
+                            group["lr"] = lr
                     losses = self.train_step(batch)
                     self.step += 1
                     self.digest = hashlib.blake2b(
@@ -969,6 +986,7 @@ class _Run:
                             "step": self.step,
                             **{k: round(v, 6) for k, v in zip(_LOSS_NAMES, values, strict=True)},
                             "steps_per_s": round(count / max(now - tick, 1e-9), 4),
+                            "lr": lr,
                             "elapsed_s": round(self.elapsed, 2),
                             "batch": fingerprint,
                             "data_digest": self.digest,

@@ -70,7 +70,16 @@ from ..checkpoint import save_checkpoint
 from ..errors import CheckpointError, GaneditError, UsageError
 from ..images import write_atomic
 from . import state as st
-from .pan import _device, _Dist, _Interrupt, _parse_override, _read_toml, _requires_grad, _toml_value
+from .pan import (
+    _device,
+    _Dist,
+    _Interrupt,
+    _parse_override,
+    _read_toml,
+    _requires_grad,
+    _toml_value,
+    scheduled_lr,
+)
 
 __all__ = [
     "TDGANTrainConfig",
@@ -100,6 +109,7 @@ class TDGANTrainConfig:
     steps: int = 20000
     batch_size: int = 16  # pairs per step (2 x batch_size images)
     lr: float = 2e-4
+    lr_decay_steps: int = 0  # the last N steps decay lr linearly to 0 (pix2pix's n_epochs_decay)
     beta1: float = 0.5
     beta2: float = 0.999
     consistency_loss: str = "l1"  # "l1" | "l2": f1/f2 between R's tag codes and g(tags)
@@ -126,7 +136,18 @@ class TDGANTrainConfig:
 
 # Fields a resumed run may change (the rest would change the run it continues).
 RESUME_MUTABLE = frozenset(
-    {"steps", "save_every", "sample_every", "log_every", "keep_states", "threads", "device", "data", "out"}
+    {
+        "steps",
+        "lr_decay_steps",
+        "save_every",
+        "sample_every",
+        "log_every",
+        "keep_states",
+        "threads",
+        "device",
+        "data",
+        "out",
+    }
 )
 
 
@@ -219,7 +240,14 @@ def validate(config: TDGANTrainConfig) -> None:
     for name in ("steps", "batch_size", "identity_dim", "tag_dim", "ngf", "ndf", "log_every", "keep_states"):
         if getattr(config, name) < 1:
             raise UsageError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("save_every", "sample_every", "threads", "sample_identities", "sample_targets"):
+    for name in (
+        "save_every",
+        "sample_every",
+        "threads",
+        "sample_identities",
+        "sample_targets",
+        "lr_decay_steps",
+    ):
         if getattr(config, name) < 0:
             raise UsageError(f"{name} must be 0 or more, got {getattr(config, name)}")
     if config.size < 16 or config.size & (config.size - 1):
@@ -715,6 +743,10 @@ class _Run:
                     batch = self.data.batch(self.step, cfg.batch_size)
                     fingerprint = _fingerprint(batch)
                     consistent = False
+                    lr = scheduled_lr(cfg.lr, self.step, cfg.steps, cfg.lr_decay_steps)
+                    for opt in (self.opt_g, self.opt_d):
+                        for group in opt.param_groups:
+                            group["lr"] = lr
                     losses = self.train_step(batch)
                     self.step += 1
                     self.digest = hashlib.blake2b(
@@ -732,6 +764,7 @@ class _Run:
                             "step": self.step,
                             **{k: round(v, 6) for k, v in zip(_LOSS_NAMES, values, strict=True)},
                             "steps_per_s": round(count / max(now - tick, 1e-9), 4),
+                            "lr": lr,
                             "elapsed_s": round(self.elapsed, 2),
                             "batch": fingerprint,
                             "data_digest": self.digest,
