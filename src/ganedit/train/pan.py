@@ -32,11 +32,8 @@ import hashlib
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import time
-import tomllib
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +49,16 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, GaneditError, UsageError
 from ..images import write_atomic
 from . import state as st
+from .common import (
+    Dist,
+    Interrupt,
+    parse_override,
+    pick_device,
+    read_toml,
+    requires_grad,
+    scheduled_lr,
+    toml_value,
+)
 from .data import DIRECTIONS, LAYOUTS, DataOptions, TrainingData, open_training_data
 from .grid import write_grid
 from .losses import (
@@ -174,16 +181,6 @@ RESUME_MUTABLE = frozenset(
 )
 
 
-def scheduled_lr(lr: float, step: int, steps: int, decay_steps: int) -> float:
-    """The learning rate of the step after `step`: constant, then over the last `decay_steps` of `steps`
-    linearly down towards 0 (pix2pix's schedule). A function of the step alone, so a resumed run follows
-    the same schedule as a straight one."""
-    if decay_steps <= 0:
-        return lr
-    remaining = steps - step
-    return lr * min(1.0, max(remaining, 0) / decay_steps)
-
-
 # --------------------------------------------------------------------------------------------- config
 
 
@@ -252,21 +249,6 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     raise bad(str(hint))  # pragma: no cover - every field type is handled above
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` (``--set``): the value is read as TOML (numbers, true/false, [lists], "strings"),
-    and taken as a plain string when it is not valid TOML (``data=photos/`` needs no quotes)."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise UsageError(f"--set expects KEY=VALUE (e.g. --set lr=1e-4), got {text!r}")
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
-
-
 def _apply(values: dict[str, Any], key: str, value: Any, where: str) -> None:
     """Set `key` (possibly dotted, ``generator.ngf``) in the merged raw values, checking it."""
     head, _, rest = key.partition(".")
@@ -284,17 +266,6 @@ def _apply(values: dict[str, Any], key: str, value: Any, where: str) -> None:
         values["generator"] = merged
     else:
         values[head] = _coerce(head, value, where)
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read config file {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"config file {path} is not valid TOML: {e}") from None
 
 
 def _build(values: Mapping[str, Any]) -> PANTrainConfig:
@@ -319,7 +290,7 @@ def load_config(
         raise UsageError(f"unknown PAN task {task!r}; PAN tasks: {', '.join(PAN_TASKS)}")
     values: dict[str, Any] = {"task": task, **TASK_DEFAULTS[task]}
     if config_file is not None:
-        for key, value in _read_toml(Path(config_file)).items():
+        for key, value in read_toml(Path(config_file)).items():
             if key == "task" and value != task:
                 raise UsageError(f"config file {config_file} is for task {value!r}, not {task!r}")
             _apply(values, key, value, str(config_file))
@@ -327,14 +298,14 @@ def load_config(
         if value is not None:
             _apply(values, key, value, "the command line")
     for text in overrides:
-        key, value = _parse_override(text)
+        key, value = parse_override(text)
         _apply(values, key, value, f"--set {text}")
     return _build(values)
 
 
 def config_file_task(path: Path) -> str:
     """The ``task`` a config file names (for ``--config FILE`` without ``--task``)."""
-    task = _read_toml(path).get("task")
+    task = read_toml(path).get("task")
     if not isinstance(task, str):
         raise UsageError(f"{path} names no task; give --task ({', '.join(PAN_TASKS)})")
     return task
@@ -348,14 +319,14 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: An
     if not path.is_file():
         raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
     values: dict[str, Any] = {}
-    for key, value in _read_toml(path).items():
+    for key, value in read_toml(path).items():
         _apply(values, key, value, str(path))
     values["out"] = str(run_dir)
     for key, value in cli_values.items():
         if value is not None:
             _apply(values, key, value, "the command line")
     for text in overrides:
-        key, value = _parse_override(text)
+        key, value = parse_override(text)
         _apply(values, key, value, f"--set {text}")
     return _build(values)
 
@@ -405,24 +376,6 @@ def validate(config: PANTrainConfig) -> None:
     config.data_options()  # raises UsageError for bad data settings
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
 def config_to_toml(config: PANTrainConfig) -> str:
     """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
     lines = ["# ganedit PAN training run (written by ganedit; `ganedit train pan --resume RUN_DIR`)"]
@@ -430,96 +383,14 @@ def config_to_toml(config: PANTrainConfig) -> str:
         value = getattr(config, f.name)
         if f.name == "generator" or value is None:
             continue
-        lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append(f"{f.name} = {toml_value(value)}")
     lines.append("")
     lines.append("[generator]  # overrides of ganedit.archs.pan.preset(task)")
-    lines.extend(f"{k} = {_toml_value(v)}" for k, v in sorted(config.generator.items()))
+    lines.extend(f"{k} = {toml_value(v)}" for k, v in sorted(config.generator.items()))
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------- setup
-
-
-@dataclass
-class _Dist:
-    """The distributed context: world of one unless launched by torchrun with WORLD_SIZE > 1."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    local_world_size: int = 1
-    owns_group: bool = False
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> _Dist:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
-            return cls()
-        return cls(
-            rank=int(os.environ.get("RANK", "0")),
-            world_size=world,
-            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-            local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world))),
-        )
-
-    def init(self, device: torch.device) -> None:
-        if not self.active:
-            return
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-            self.owns_group = True
-
-    def any(self, flag: bool, device: torch.device) -> bool:
-        """True on every rank if `flag` is true on any (all ranks must call it at the same point)."""
-        if not self.active:
-            return flag
-        import torch.distributed as dist
-
-        t = torch.tensor([1.0 if flag else 0.0], device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item() > 0)
-
-    def barrier(self) -> None:
-        if self.active:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.owns_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-            self.owns_group = False
-
-
-def _device(spec: str, dist: _Dist) -> torch.device:
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", dist.local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise UsageError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("device cuda was asked for but no CUDA GPU is available")
-        if device.index is None:
-            device = torch.device("cuda", dist.local_rank % torch.cuda.device_count())
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("device mps was asked for but MPS is not available")
-    return device
 
 
 def _cpu_has_native_bf16() -> bool:
@@ -545,42 +416,13 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cpu" and _cpu_has_native_bf16() else None
 
 
-def _set_threads(config: PANTrainConfig, dist: _Dist, device: torch.device) -> int:
+def _set_threads(config: PANTrainConfig, dist: Dist, device: torch.device) -> int:
     threads = config.threads
     if threads == 0:
         cores = os.cpu_count() or 1
         threads = max(1, cores // dist.local_world_size) if device.type == "cpu" else min(4, cores)
     torch.set_num_threads(threads)
     return threads
-
-
-def _requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-class _Interrupt:
-    """Turns the first Ctrl-C into a flag the loop checks between steps, so the state saved on the way
-    out is a consistent one (never half a step: D updated and T not). A second Ctrl-C interrupts at once.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Closer:
@@ -635,13 +477,13 @@ _LOSS_NAMES = (
 
 class _Run:
     def __init__(
-        self, config: PANTrainConfig, dist: _Dist, resume: bool, on_log: Callable[[dict], None] | None
+        self, config: PANTrainConfig, dist: Dist, resume: bool, on_log: Callable[[dict], None] | None
     ) -> None:
         self.config = config
         self.dist = dist
         self.on_log = on_log
         self.run_dir = Path(config.out)
-        self.device = _device(config.device, dist)
+        self.device = pick_device(config.device, dist)
         dist.init(self.device)
         self.threads = _set_threads(config, dist, self.device)
         self.amp = _autocast_dtype(config.precision, self.device)
@@ -822,7 +664,7 @@ class _Run:
 
         # D: real vs generated in one batch (shared batch-norm statistics: the taps compare the two in one
         # feature space); T(x) detached, D's loss does not train T.
-        _requires_grad(self.discriminator, True)
+        requires_grad(self.discriminator, True)
         with self._autocast():
             logits, taps = self.d_train(torch.cat([y, fake.detach()]))
         real_taps, fake_taps = split_taps(taps, n)
@@ -841,7 +683,7 @@ class _Run:
         # T: through the updated D, whose parameters are frozen (no weight gradients to compute) but whose
         # hidden layers stay connected to T(x): the perceptual gradient reaches T. The plain module, not
         # the DDP wrapper: D's parameters get no gradient here, which DDP's reducer would wait for.
-        _requires_grad(self.discriminator, False)
+        requires_grad(self.discriminator, False)
         with self._autocast():
             logits, taps = self.discriminator(torch.cat([y, fake]))
         real_taps, fake_taps = split_taps(taps, n)
@@ -859,7 +701,7 @@ class _Run:
         self.opt_g.zero_grad(set_to_none=True)
         g.total.backward()
         self.opt_g.step()
-        _requires_grad(self.discriminator, True)
+        requires_grad(self.discriminator, True)
 
         with torch.no_grad():
             probs = torch.sigmoid(logits.float().detach())
@@ -959,7 +801,7 @@ class _Run:
         tick = time.perf_counter()
         last_saved = self.step if self.state_file is not None else -1
         consistent = True
-        with _Interrupt() as interrupt, contextlib.closing(_Closer(batches)):
+        with Interrupt() as interrupt, contextlib.closing(_Closer(batches)):
             try:
                 while self.step < cfg.steps:
                     batch = next(batches)
@@ -1039,7 +881,7 @@ def train(
     Ctrl-C finishes the current step, saves the state and the model, and re-raises KeyboardInterrupt.
     """
     validate(config)
-    dist = _Dist.from_env()
+    dist = Dist.from_env()
     try:
         return _Run(config, dist, resume, on_log).run()
     finally:

@@ -70,15 +70,15 @@ from ..checkpoint import save_checkpoint
 from ..errors import CheckpointError, GaneditError, UsageError
 from ..images import write_atomic
 from . import state as st
-from .pan import (
-    _device,
-    _Dist,
-    _Interrupt,
-    _parse_override,
-    _read_toml,
-    _requires_grad,
-    _toml_value,
+from .common import (
+    Dist,
+    Interrupt,
+    parse_override,
+    pick_device,
+    read_toml,
+    requires_grad,
     scheduled_lr,
+    toml_value,
 )
 
 __all__ = [
@@ -204,7 +204,7 @@ def _merge(values: dict[str, Any], overrides: Sequence[str], cli_values: Mapping
         if value is not None:
             values[key] = _coerce(key, value, "the command line")
     for text in overrides:
-        key, value = _parse_override(text)
+        key, value = parse_override(text)
         values[key] = _coerce(key, value, f"--set {text}")
 
 
@@ -216,7 +216,7 @@ def load_config(
     Unknown keys anywhere raise UsageError naming the key and where it came from."""
     values: dict[str, Any] = {}
     if config_file is not None:
-        for key, value in _read_toml(Path(config_file)).items():
+        for key, value in read_toml(Path(config_file)).items():
             values[key] = _coerce(key, value, str(config_file))
     _merge(values, overrides, cli_values)
     return _build(values)
@@ -229,7 +229,7 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: An
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
-    values = {key: _coerce(key, value, str(path)) for key, value in _read_toml(path).items()}
+    values = {key: _coerce(key, value, str(path)) for key, value in read_toml(path).items()}
     values["out"] = str(run_dir)
     _merge(values, overrides, cli_values)
     return _build(values)
@@ -273,7 +273,7 @@ def validate(config: TDGANTrainConfig) -> None:
 def config_to_toml(config: TDGANTrainConfig) -> str:
     """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
     lines = ["# ganedit TDGAN training run (written by ganedit; `ganedit train tdgan --resume RUN_DIR`)"]
-    lines += [f"{f.name} = {_toml_value(getattr(config, f.name))}" for f in dataclasses.fields(config)]
+    lines += [f"{f.name} = {toml_value(getattr(config, f.name))}" for f in dataclasses.fields(config)]
     return "\n".join(lines) + "\n"
 
 
@@ -485,7 +485,7 @@ class _Run:
         self.config = config
         self.on_log = on_log
         self.run_dir = Path(config.out)
-        self.device = _device(config.device, _Dist())
+        self.device = pick_device(config.device, Dist())
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
         self.state_file: Path | None = None
         if resume:
@@ -634,7 +634,7 @@ class _Run:
         real = torch.cat([x_a, x_b])
 
         # D: real vs generated, one batch
-        _requires_grad(self.discriminator, True)
+        requires_grad(self.discriminator, True)
         logits = self.discriminator(torch.cat([real, fake.detach()]))
         loss_d = F.binary_cross_entropy_with_logits(
             logits, torch.cat([torch.ones(2 * n), torch.zeros(2 * n)]).to(logits)
@@ -644,7 +644,7 @@ class _Run:
         self.opt_d.step()
 
         # R, g, G through the updated D (frozen for this pass)
-        _requires_grad(self.discriminator, False)
+        requires_grad(self.discriminator, False)
         fake_logits = self.discriminator(fake)
         adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
         distance = F.l1_loss if cfg.consistency_loss == "l1" else F.mse_loss
@@ -668,7 +668,7 @@ class _Run:
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        _requires_grad(self.discriminator, True)
+        requires_grad(self.discriminator, True)
 
         with torch.no_grad():
             probs = torch.sigmoid(logits.detach())
@@ -737,7 +737,7 @@ class _Run:
         tick = time.perf_counter()
         last_saved = self.step if self.state_file is not None else -1
         consistent = True
-        with _Interrupt() as interrupt:
+        with Interrupt() as interrupt:
             try:
                 while self.step < cfg.steps:
                     batch = self.data.batch(self.step, cfg.batch_size)
