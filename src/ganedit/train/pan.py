@@ -28,12 +28,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-import hashlib
 import json
-import math
 import os
 import sys
-import time
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,8 +47,9 @@ from ..errors import CheckpointError, GaneditError, UsageError
 from ..images import write_atomic
 from . import state as st
 from .common import (
+    MODEL_NAME,
     Dist,
-    Interrupt,
+    TrainingRun,
     parse_override,
     pick_device,
     read_toml,
@@ -84,7 +82,6 @@ __all__ = [
 PAN_TASKS = ("derain", "inpaint", "sketch2photo")
 PRECISIONS = ("auto", "fp32", "bf16")
 CONFIG_NAME = "config.toml"
-MODEL_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -425,28 +422,6 @@ def _set_threads(config: PANTrainConfig, dist: Dist, device: torch.device) -> in
     return threads
 
 
-class _Closer:
-    """Stops a data-loader iterator's worker processes now, rather than whenever it is collected (an
-    exception's traceback would keep it, and its workers, alive)."""
-
-    def __init__(self, iterator: Iterator[Any]) -> None:
-        self.iterator = iterator
-
-    def close(self) -> None:
-        shutdown = getattr(self.iterator, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()
-
-
-def _fingerprint(batch: Mapping[str, Tensor]) -> str:
-    """A short hash of a batch's sample indices and pixels."""
-    h = hashlib.blake2b(digest_size=8)
-    for key in ("index", "input", "target", "mask"):
-        if key in batch:
-            h.update(batch[key].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def _psnr(a: Tensor, b: Tensor) -> Tensor:
     """Per-image PSNR in dB of N x C x H x W tensors in [-1, 1] (peak 1 on the [0, 1] scale)."""
     mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2).flatten(1).mean(1)
@@ -475,44 +450,29 @@ _LOSS_NAMES = (
 # ----------------------------------------------------------------------------------------------- loop
 
 
-class _Run:
+class _Run(TrainingRun):
+    """A PAN run: generator T and the discriminator D with its taps H1..H4, under DDP when distributed."""
+
+    loss_names = _LOSS_NAMES
+    fingerprint_keys = ("index", "input", "target", "mask")
+    config: PANTrainConfig
+
     def __init__(
         self, config: PANTrainConfig, dist: Dist, resume: bool, on_log: Callable[[dict], None] | None
     ) -> None:
-        self.config = config
-        self.dist = dist
-        self.on_log = on_log
-        self.run_dir = Path(config.out)
+        super().__init__(config, dist, on_log)
         self.device = pick_device(config.device, dist)
         dist.init(self.device)
         self.threads = _set_threads(config, dist, self.device)
         self.amp = _autocast_dtype(config.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once
-        self.state_file: Path | None = None
-        if resume:
-            self.state_file = st.latest_state(self.run_dir / "state")
-            if self.state_file is None:
-                raise UsageError(
-                    f"{self.run_dir} has no saved state to resume from (no state/step-*.safetensors)"
-                )
-            saved = resume_config(self.run_dir)
-            changed = [
-                f.name
-                for f in dataclasses.fields(config)
-                if f.name not in RESUME_MUTABLE and getattr(config, f.name) != getattr(saved, f.name)
-            ]
-            if changed:
-                detail = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(config, k)!r})" for k in changed)
-                raise UsageError(
-                    f"cannot change {detail} when resuming {self.run_dir}; start a new run "
-                    "(optionally with init = its model.safetensors)"
-                )
-        elif st.latest_state(self.run_dir / "state") is not None:
-            raise UsageError(
-                f"{self.run_dir} already holds a training run; resume it (--resume {self.run_dir}) "
-                "or choose another --out"
-            )
+        self._find_state(
+            resume,
+            resume_config,
+            RESUME_MUTABLE,
+            "start a new run (optionally with init = its model.safetensors)",
+        )
         if dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
@@ -537,12 +497,9 @@ class _Run:
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
 
-        self.step = 0
-        self.digest = ""
-        self.elapsed = 0.0
         self.saved_description: dict[str, Any] = {}
         if self.state_file is not None:
-            self._restore(self.state_file)
+            self.saved_description = dict(self._restore(self.state_file).get("data", {}))
         # DDP after restoring (it broadcasts rank 0's weights at construction)
         self.g_train: nn.Module = self.generator
         self.d_train: nn.Module = self.discriminator
@@ -569,80 +526,26 @@ class _Run:
 
     # ------------------------------------------------------------------------------------- state
 
-    def _restore(self, path: Path) -> None:
-        tensors, meta = st.load_state(path)
-        gen = {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
-        dis = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
-        try:
-            self.generator.load_state_dict(gen, strict=True)
-            self.discriminator.load_state_dict(dis, strict=True)
-            self.opt_g.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_g"], "opt_g"))
-            self.opt_d.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_d"], "opt_d"))
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{path}: state does not match this run's models ({e})") from None
-        # Adam keeps its moments on the parameters' device
-        for opt in (self.opt_g, self.opt_d):
-            for entries in opt.state.values():
-                for key, value in entries.items():
-                    if isinstance(value, Tensor) and key != "step":
-                        entries[key] = value.to(self.device)
-        st.restore_rng_state(tensors)
-        self.step = int(meta["step"])
-        self.digest = str(meta["data_digest"])
-        self.elapsed = float(meta.get("elapsed_s", 0.0))
-        self.saved_description = dict(meta.get("data", {}))
+    def networks(self) -> dict[str, nn.Module]:
+        return {"G": self.generator, "D": self.discriminator}
 
-    def save(self) -> Path | None:
-        if not self.dist.main:
-            return None
-        tensors: dict[str, Tensor] = {}
-        tensors.update({f"G.{k}": v for k, v in self.generator.state_dict().items()})
-        tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
-        opt_g, meta_g = st.flatten_optimizer(self.opt_g.state_dict(), "opt_g")
-        opt_d, meta_d = st.flatten_optimizer(self.opt_d.state_dict(), "opt_d")
-        tensors.update(opt_g)
-        tensors.update(opt_d)
-        tensors.update(st.rng_state_tensors())
-        meta = {
+    def state_meta(self) -> dict[str, Any]:
+        return {
             "task": self.config.task,
-            "data_digest": self.digest,
-            "elapsed_s": self.elapsed,
-            "opt_g": meta_g,
-            "opt_d": meta_d,
             "generator_config": config_to_dict(self.generator.config),
             "discriminator_config": dataclasses.asdict(self.discriminator.config),
-            "config": json.loads(json.dumps(dataclasses.asdict(self.config))),
-            "data": self.data.description,
             "world_size": self.dist.world_size,
         }
-        path = st.save_state(self.run_dir / "state", self.step, tensors, meta, keep=self.config.keep_states)
-        self._emit({"event": "save", "step": self.step, "path": str(path)}, to_file=False)
-        return path
 
-    # ---------------------------------------------------------------------------------- logging
+    def export_model(self, path: Path) -> Path:
+        return export(self.run_dir, path)
 
-    def _emit(self, record: dict[str, Any], *, to_file: bool = True) -> None:
-        if not self.dist.main:
-            return
-        if to_file:
-            with (self.run_dir / "log.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
-        if self.on_log is not None:
-            self.on_log(record)
-
-    def _truncate_log(self) -> None:
-        """A resumed run drops the log lines written after its state was saved: they are redone."""
-        path = self.run_dir / "log.jsonl"
-        if not self.dist.main or not path.is_file():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                if int(json.loads(line).get("step", 0)) <= self.step:
-                    kept.append(line)
-            except (ValueError, AttributeError):
-                continue
-        write_atomic(path, ("\n".join(kept) + "\n").encode() if kept else b"")
+    def start_details(self) -> dict[str, Any]:
+        return {
+            "precision": str(self.amp).replace("torch.", "") if self.amp else "fp32",
+            "threads": self.threads,
+            "world_size": self.dist.world_size,
+        }
 
     # ------------------------------------------------------------------------------------- step
 
@@ -725,7 +628,7 @@ class _Run:
     # ------------------------------------------------------------------------------- validation
 
     @torch.no_grad()
-    def validate(self) -> dict[str, Any] | None:
+    def sample(self) -> dict[str, Any] | None:
         """PSNR of T(x) and of x against y on the fixed validation samples; writes the sample grid."""
         if self.val_batch is None:
             return None
@@ -764,7 +667,8 @@ class _Run:
 
     # -------------------------------------------------------------------------------------- run
 
-    def loader_iter(self) -> Iterator[dict[str, Tensor]]:
+    def batches(self) -> Iterator[dict[str, Tensor]]:
+        """A data-loader iterator from `step` on: rank r's shard of every step's samples."""
         loader = self.data.loader(
             self.config.batch_size,
             start_step=self.step,
@@ -774,100 +678,6 @@ class _Run:
             pin=self.device.type == "cuda",
         )
         return iter(loader)
-
-    def run(self) -> Path:
-        cfg = self.config
-        self._truncate_log()
-        if self.step >= cfg.steps:
-            self.dist.barrier()
-            return self._finish()
-        self._emit(
-            {
-                "event": "start",
-                "step": self.step,
-                "steps": cfg.steps,
-                "device": str(self.device),
-                "precision": str(self.amp).replace("torch.", "") if self.amp else "fp32",
-                "threads": self.threads,
-                "world_size": self.dist.world_size,
-                "data": self.data.description,
-                "resumed": self.state_file is not None,
-            },
-            to_file=False,
-        )
-        batches = self.loader_iter()
-        sums = torch.zeros(len(_LOSS_NAMES), device=self.device)
-        count = 0
-        tick = time.perf_counter()
-        last_saved = self.step if self.state_file is not None else -1
-        consistent = True
-        with Interrupt() as interrupt, contextlib.closing(_Closer(batches)):
-            try:
-                while self.step < cfg.steps:
-                    batch = next(batches)
-                    fingerprint = _fingerprint(batch)
-                    consistent = False
-                    lr = scheduled_lr(cfg.lr, self.step, cfg.steps, cfg.lr_decay_steps)
-                    for opt in (self.opt_g, self.opt_d):
-                        for group in opt.param_groups:
-                            group["lr"] = lr
-                    losses = self.train_step(batch)
-                    self.step += 1
-                    self.digest = hashlib.blake2b(
-                        f"{self.digest}{fingerprint}".encode(), digest_size=8
-                    ).hexdigest()
-                    consistent = True
-                    sums += losses
-                    count += 1
-                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                        values = (sums / count).tolist()
-                        now = time.perf_counter()
-                        self.elapsed += now - tick
-                        record: dict[str, Any] = {
-                            "event": "log",
-                            "step": self.step,
-                            **{k: round(v, 6) for k, v in zip(_LOSS_NAMES, values, strict=True)},
-                            "steps_per_s": round(count / max(now - tick, 1e-9), 4),
-                            "lr": lr,
-                            "elapsed_s": round(self.elapsed, 2),
-                            "batch": fingerprint,
-                            "data_digest": self.digest,
-                        }
-                        if not math.isfinite(values[0]) or not math.isfinite(values[5]):
-                            raise GaneditError(
-                                f"training diverged at step {self.step} (loss is not finite); "
-                                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
-                            )
-                        tick, sums, count = now, torch.zeros_like(sums), 0
-                        self._emit(record)
-                    if cfg.sample_every and self.step % cfg.sample_every == 0:
-                        self.validate()
-                    if cfg.save_every and self.step % cfg.save_every == 0:
-                        self.save()
-                        last_saved = self.step
-                    if self.dist.any(interrupt.requested, self.device):
-                        raise KeyboardInterrupt
-            except KeyboardInterrupt:
-                if consistent and last_saved != self.step:
-                    self.save()
-                if consistent:
-                    self._finish(barrier=False)
-                raise
-        if last_saved != self.step:
-            self.save()
-        if cfg.sample_every and self.step % cfg.sample_every:
-            self.validate()
-        self.dist.barrier()
-        return self._finish()
-
-    def _finish(self, barrier: bool = True) -> Path:
-        path = self.run_dir / MODEL_NAME
-        if self.dist.main:
-            export(self.run_dir, path)
-            self._emit({"event": "done", "step": self.step, "model": str(path)}, to_file=False)
-        if barrier:
-            self.dist.barrier()
-        return path
 
 
 def train(

@@ -51,9 +51,8 @@ import io
 import json
 import math
 import os
-import time
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,23 +60,23 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..archs import config_to_dict
 from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
 from ..checkpoint import save_checkpoint
-from ..errors import CheckpointError, GaneditError, UsageError
+from ..errors import CheckpointError, UsageError
 from ..images import write_atomic
 from . import state as st
 from .common import (
+    MODEL_NAME,
     Dist,
-    Interrupt,
+    TrainingRun,
     parse_override,
     pick_device,
     read_toml,
     requires_grad,
-    scheduled_lr,
     toml_value,
 )
 
@@ -92,7 +91,6 @@ __all__ = [
 ]
 
 CONFIG_NAME = "config.toml"
-MODEL_NAME = "model.safetensors"
 INDEX_NAME = "tags.json"
 CONSISTENCY_LOSSES = ("l1", "l2")
 
@@ -480,34 +478,18 @@ def _l1(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).abs().flatten(1).mean(1)
 
 
-class _Run:
+class _Run(TrainingRun):
+    """A TDGAN run: R, g and G in one model (one optimizer) against the discriminator D; one process."""
+
+    loss_names = _LOSS_NAMES
+    fingerprint_keys = ("index", "tagged", "t_a", "t_b", "x_a", "x_b")
+    config: TDGANTrainConfig
+
     def __init__(self, config: TDGANTrainConfig, resume: bool, on_log: Callable[[dict], None] | None) -> None:
-        self.config = config
-        self.on_log = on_log
-        self.run_dir = Path(config.out)
-        self.device = pick_device(config.device, Dist())
+        super().__init__(config, Dist(), on_log)
+        self.device = pick_device(config.device, self.dist)
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
-        self.state_file: Path | None = None
-        if resume:
-            self.state_file = st.latest_state(self.run_dir / "state")
-            if self.state_file is None:
-                raise UsageError(
-                    f"{self.run_dir} has no saved state to resume from (no state/step-*.safetensors)"
-                )
-            saved = resume_config(self.run_dir)
-            changed = [
-                f.name
-                for f in dataclasses.fields(config)
-                if f.name not in RESUME_MUTABLE and getattr(config, f.name) != getattr(saved, f.name)
-            ]
-            if changed:
-                detail = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(config, k)!r})" for k in changed)
-                raise UsageError(f"cannot change {detail} when resuming {self.run_dir}; start a new run")
-        elif st.latest_state(self.run_dir / "state") is not None:
-            raise UsageError(
-                f"{self.run_dir} already holds a training run; resume it (--resume {self.run_dir}) "
-                "or choose another --out"
-            )
+        self._find_state(resume, resume_config, RESUME_MUTABLE, "start a new run")
         self.data = TaggedPairs(Path(config.data), config.size, config.tags, config.seed, config.tag_fraction)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
@@ -527,82 +509,32 @@ class _Run:
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
-        self.step = 0
-        self.digest = ""
-        self.elapsed = 0.0
         if self.state_file is not None:
             self._restore(self.state_file)
         self.views = self.data.sample_views(config.sample_identities, config.sample_targets)
 
     # ------------------------------------------------------------------------------------- state
 
-    def _restore(self, path: Path) -> None:
-        tensors, meta = st.load_state(path)
+    def check_state(self, meta: Mapping[str, Any]) -> None:
         if meta.get("data", {}).get("digest") not in (None, self.data.description["digest"]):
             raise UsageError(
                 f"the training data in {self.config.data} differs from the data the run in {self.run_dir} "
                 "started with; the batches could not be the same"
             )
-        try:
-            self.model.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("M.")})
-            self.discriminator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
-            self.opt_g.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_g"], "opt_g"))
-            self.opt_d.load_state_dict(st.unflatten_optimizer(tensors, meta["opt_d"], "opt_d"))
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{path}: state does not match this run's models ({e})") from None
-        for opt in (self.opt_g, self.opt_d):  # Adam keeps its moments on the parameters' device
-            for entries in opt.state.values():
-                for key, value in entries.items():
-                    if isinstance(value, Tensor) and key != "step":
-                        entries[key] = value.to(self.device)
-        st.restore_rng_state(tensors)
-        self.step = int(meta["step"])
-        self.digest = str(meta["data_digest"])
-        self.elapsed = float(meta.get("elapsed_s", 0.0))
 
-    def save(self) -> Path:
-        tensors: dict[str, Tensor] = {}
-        tensors.update({f"M.{k}": v for k, v in self.model.state_dict().items()})
-        tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
-        opt_g, meta_g = st.flatten_optimizer(self.opt_g.state_dict(), "opt_g")
-        opt_d, meta_d = st.flatten_optimizer(self.opt_d.state_dict(), "opt_d")
-        tensors.update(opt_g)
-        tensors.update(opt_d)
-        tensors.update(st.rng_state_tensors())
-        meta = {
-            "task": "rerender",
-            "data_digest": self.digest,
-            "elapsed_s": self.elapsed,
-            "opt_g": meta_g,
-            "opt_d": meta_d,
-            "model_config": config_to_dict(self.model_config),
-            "config": json.loads(json.dumps(dataclasses.asdict(self.config))),
-            "data": self.data.description,
-        }
-        path = st.save_state(self.run_dir / "state", self.step, tensors, meta, keep=self.config.keep_states)
-        self._emit({"event": "save", "step": self.step, "path": str(path)}, to_file=False)
-        return path
+    def networks(self) -> dict[str, nn.Module]:
+        return {"M": self.model, "D": self.discriminator}
 
-    def _emit(self, record: dict[str, Any], *, to_file: bool = True) -> None:
-        if to_file:
-            with (self.run_dir / "log.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
-        if self.on_log is not None:
-            self.on_log(record)
+    def state_meta(self) -> dict[str, Any]:
+        return {"task": "rerender", "model_config": config_to_dict(self.model_config)}
 
-    def _truncate_log(self) -> None:
-        """A resumed run drops the log lines written after its state was saved: they are redone."""
-        path = self.run_dir / "log.jsonl"
-        if not path.is_file():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                if int(json.loads(line).get("step", 0)) <= self.step:
-                    kept.append(line)
-            except (ValueError, AttributeError):
-                continue
-        write_atomic(path, ("\n".join(kept) + "\n").encode() if kept else b"")
+    def export_model(self, path: Path) -> Path:
+        return export(self.run_dir, path)
+
+    def batches(self) -> Iterator[dict[str, Tensor]]:
+        """Step `step`'s pairs, read when the loop asks for them (`TaggedPairs.batch`)."""
+        while True:
+            yield self.data.batch(self.step, self.config.batch_size)
 
     # ------------------------------------------------------------------------------------- step
 
@@ -713,100 +645,6 @@ class _Run:
             record["sample_rerender_l1"] = round(sum(errors) / len(errors), 6)  # on the [0, 1] scale
         self._emit(record)
         return record
-
-    # -------------------------------------------------------------------------------------- run
-
-    def run(self) -> Path:
-        cfg = self.config
-        self._truncate_log()
-        if self.step >= cfg.steps:
-            return self._finish()
-        self._emit(
-            {
-                "event": "start",
-                "step": self.step,
-                "steps": cfg.steps,
-                "device": str(self.device),
-                "data": self.data.description,
-                "resumed": self.state_file is not None,
-            },
-            to_file=False,
-        )
-        sums = torch.zeros(len(_LOSS_NAMES), device=self.device)
-        count = 0
-        tick = time.perf_counter()
-        last_saved = self.step if self.state_file is not None else -1
-        consistent = True
-        with Interrupt() as interrupt:
-            try:
-                while self.step < cfg.steps:
-                    batch = self.data.batch(self.step, cfg.batch_size)
-                    fingerprint = _fingerprint(batch)
-                    consistent = False
-                    lr = scheduled_lr(cfg.lr, self.step, cfg.steps, cfg.lr_decay_steps)
-                    for opt in (self.opt_g, self.opt_d):
-                        for group in opt.param_groups:
-                            group["lr"] = lr
-                    losses = self.train_step(batch)
-                    self.step += 1
-                    self.digest = hashlib.blake2b(
-                        f"{self.digest}{fingerprint}".encode(), digest_size=8
-                    ).hexdigest()
-                    consistent = True
-                    sums += losses
-                    count += 1
-                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                        values = (sums / count).tolist()
-                        now = time.perf_counter()
-                        self.elapsed += now - tick
-                        record: dict[str, Any] = {
-                            "event": "log",
-                            "step": self.step,
-                            **{k: round(v, 6) for k, v in zip(_LOSS_NAMES, values, strict=True)},
-                            "steps_per_s": round(count / max(now - tick, 1e-9), 4),
-                            "lr": lr,
-                            "elapsed_s": round(self.elapsed, 2),
-                            "batch": fingerprint,
-                            "data_digest": self.digest,
-                        }
-                        if not all(math.isfinite(v) for v in values[:2]):
-                            raise GaneditError(
-                                f"training diverged at step {self.step} (loss is not finite); "
-                                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
-                            )
-                        tick, sums, count = now, torch.zeros_like(sums), 0
-                        self._emit(record)
-                    if cfg.sample_every and self.step % cfg.sample_every == 0:
-                        self.sample()
-                    if cfg.save_every and self.step % cfg.save_every == 0:
-                        self.save()
-                        last_saved = self.step
-                    if interrupt.requested:
-                        raise KeyboardInterrupt
-            except KeyboardInterrupt:
-                if consistent and last_saved != self.step:
-                    self.save()
-                if consistent:
-                    self._finish()
-                raise
-        if last_saved != self.step:
-            self.save()
-        if cfg.sample_every and self.step % cfg.sample_every:
-            self.sample()
-        return self._finish()
-
-    def _finish(self) -> Path:
-        path = export(self.run_dir, self.run_dir / MODEL_NAME)
-        self._emit({"event": "done", "step": self.step, "model": str(path)}, to_file=False)
-        return path
-
-
-def _fingerprint(batch: Mapping[str, Tensor]) -> str:
-    """A short hash of a batch's image numbers, tags and pixels."""
-    h = hashlib.blake2b(digest_size=8)
-    for key in ("index", "tagged", "t_a", "t_b", "x_a", "x_b"):
-        h.update(batch[key].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _write_rerender_grid(path: Path, x: Tensor, out: Tensor, truth: Sequence[Tensor | None]) -> Path:
