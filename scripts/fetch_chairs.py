@@ -20,11 +20,10 @@ usage: python scripts/fetch_chairs.py [--data-dir DIR] [--force]
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
+
+from _debian import Apt, FetchError, deb_field, extract, find_deb  # scripts/_debian.py
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("sweethome3d-furniture", "sweethome3d")
@@ -34,77 +33,13 @@ EXPECTED = {
 }
 
 
-class FetchError(Exception):
-    """A package could not be fetched or unpacked; the message says which and why."""
-
-
-def run(command: list[str], *, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError as error:
-        raise FetchError(
-            f"{command[0]} not found: this script needs a Debian-like system with apt"
-        ) from error
-
-
-def deb_field(deb: Path, name: str) -> str:
-    result = run(["dpkg-deb", "-f", str(deb), name])
-    if result.returncode != 0:
-        raise FetchError(f"{deb.name}: not a readable .deb ({result.stderr.strip()}); delete it and re-run")
-    return result.stdout.strip()
-
-
-def existing_deb(debs: Path, package: str) -> Path | None:
-    """The newest-named .deb of ``package`` already in ``debs`` (checked with dpkg-deb), if any."""
-    found = [deb for deb in sorted(debs.glob(f"{package}_*.deb")) if deb_field(deb, "Package") == package]
-    return found[-1] if found else None
-
-
-class Apt:
-    """apt-cache / apt-get download with a single ``apt-get update`` when a package is unknown."""
-
-    def __init__(self) -> None:
-        self.updated = False
-
-    def candidate(self, package: str) -> str:
-        for attempt in range(2):
-            result = run(["apt-cache", "show", "--no-all-versions", package])
-            match = re.search(r"^Version:\s*(\S+)", result.stdout, re.MULTILINE)
-            if result.returncode == 0 and match:
-                return match.group(1)
-            if attempt == 0 and not self.updated:
-                print("apt-get update ...", flush=True)
-                update = run(["apt-get", "update"])
-                self.updated = True
-                if update.returncode != 0:
-                    raise FetchError(f"apt-get update failed (root needed?): {update.stderr.strip()[-300:]}")
-        raise FetchError(f"{package}: not known to apt (apt-cache show failed even after apt-get update)")
-
-    def download(self, package: str, debs: Path) -> Path:
-        version = self.candidate(package)
-        command = ["apt-get", "download", f"{package}={version}"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            command[1:1] = ["-o", "APT::Sandbox::User=root"]
-        print(f"  apt-get download {package}={version}", flush=True)
-        result = run(command, cwd=debs)
-        deb = existing_deb(debs, package)
-        if result.returncode != 0 or deb is None:
-            raise FetchError(
-                f"{package}: apt-get download failed (no network, or no Debian main in the apt sources?): "
-                f"{result.stderr.strip()[-300:]}"
-            )
-        return deb
-
-
 def unpack(deb: Path, target: Path, *, force: bool) -> bool:
     """``dpkg-deb -x`` the package into ``target`` unless its marker says it is there; True if unpacked."""
     marker = target / f".unpacked-{deb.name}"
     if marker.is_file() and not force:
         return False
     target.mkdir(parents=True, exist_ok=True)
-    result = run(["dpkg-deb", "-x", str(deb), str(target)])
-    if result.returncode != 0:
-        raise FetchError(f"{deb.name}: dpkg-deb -x failed: {result.stderr.strip()[-300:]}")
+    extract(deb, target)
     marker.write_text(f"{deb_field(deb, 'Package')} {deb_field(deb, 'Version')}\n", encoding="utf-8")
     return True
 
@@ -122,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     for package in PACKAGES:
         try:
-            deb = existing_deb(debs, package)
+            deb = find_deb(debs, package)
             if deb is None:
-                deb = apt.download(package, debs)
+                deb = apt.download(package, apt.candidate(package), debs)
             else:
                 print(f"{package}: {deb.name} already in {debs} (not downloaded again)")
             if unpack(deb, target, force=args.force):

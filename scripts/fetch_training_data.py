@@ -36,13 +36,14 @@ import os
 import pickle
 import re
 import struct
-import subprocess
 import sys
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from _debian import Apt, FetchError, extract  # scripts/_debian.py
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UMASK = os.umask(0)
@@ -62,10 +63,6 @@ MANIFEST_COLUMNS = (
     "copyright",
     "note",
 )
-
-
-class FetchError(Exception):
-    """A package could not be fetched or unpacked; the message says which and why."""
 
 
 # ------------------------------------------------------------------------------------------ selection
@@ -470,70 +467,6 @@ def license_for(stanzas: list[CopyrightStanza], upstream_path: str, package: str
     return license_name, found.holder
 
 
-# ----------------------------------------------------------------------------------------------- apt
-
-
-def run(command: list[str], *, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-
-
-class Apt:
-    """apt-cache / apt-get download with a single ``apt-get update`` when a package is unknown."""
-
-    def __init__(self) -> None:
-        self.updated = False
-
-    def candidate(self, package: str) -> str:
-        """The version ``apt-get download`` would fetch; runs ``apt-get update`` once if needed."""
-        for attempt in range(2):
-            result = run(["apt-cache", "show", "--no-all-versions", package])
-            match = re.search(r"^Version:\s*(\S+)", result.stdout, re.MULTILINE)
-            if result.returncode == 0 and match:
-                return match.group(1)
-            if attempt == 0 and not self.updated:
-                self.update()
-        raise FetchError(f"{package}: not known to apt (apt-cache show failed even after apt-get update)")
-
-    def update(self) -> None:
-        print("apt-get update ...", flush=True)
-        result = run(["apt-get", "update"])
-        self.updated = True
-        if result.returncode != 0:
-            raise FetchError(f"apt-get update failed (root needed?): {result.stderr.strip()[-300:]}")
-
-    def download(self, package: str, version: str, debs: Path) -> Path:
-        """The package's .deb in ``debs``, downloaded unless already there."""
-        debs.mkdir(parents=True, exist_ok=True)
-        existing = find_deb(debs, package, version)
-        if existing:
-            return existing
-        command = ["apt-get", "download", f"{package}={version}"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            # As root, apt drops to the _apt user, who cannot write into our folder; say so explicitly
-            # instead of a warning on every download.
-            command[1:1] = ["-o", "APT::Sandbox::User=root"]
-        print(f"  apt-get download {package}={version}", flush=True)
-        result = run(command, cwd=debs)
-        deb = find_deb(debs, package, version)
-        if result.returncode != 0 or deb is None:
-            raise FetchError(f"{package}: apt-get download failed: {result.stderr.strip()[-300:]}")
-        return deb
-
-
-def deb_field(deb: Path, name: str) -> str:
-    result = run(["dpkg-deb", "-f", str(deb), name])
-    if result.returncode != 0:
-        raise FetchError(f"{deb.name}: not a readable .deb: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
-def find_deb(debs: Path, package: str, version: str) -> Path | None:
-    for deb in sorted(debs.glob(f"{package}_*.deb")):
-        if deb_field(deb, "Package") == package and deb_field(deb, "Version") == version:
-            return deb
-    return None
-
-
 # ---------------------------------------------------------------------------------------- packages
 
 
@@ -673,9 +606,7 @@ def process(source: Source, version: str, deb: Path, photos: Path, scratch_paren
     rows = []
     with tempfile.TemporaryDirectory(dir=scratch_parent, prefix=".unpack-") as scratch:
         tree = Path(scratch)
-        result = run(["dpkg-deb", "-x", str(deb), str(tree)])
-        if result.returncode != 0:
-            raise FetchError(f"{deb.name}: dpkg-deb -x failed: {result.stderr.strip()}")
+        extract(deb, tree)
         copyright_file = tree / "usr/share/doc" / source.package / "copyright"
         stanzas: list[CopyrightStanza] = []
         if copyright_file.is_file():

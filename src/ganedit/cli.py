@@ -811,6 +811,66 @@ def _training_logger(quiet: bool) -> tuple[Callable[[dict[str, Any]], None], Cal
     return on_log, progress.stop
 
 
+def _train_run_options(device_help: str, *own: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The options `train pan` and `train tdgan` share, with the command's `own` options (those listed
+    between --steps and --device) in their place."""
+    options = [
+        click.option(
+            "--out",
+            type=click.Path(file_okay=False),
+            help="Run folder: config, resumable state, samples, model.",
+        ),
+        click.option(
+            "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config file."
+        ),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override a config value (repeatable).",
+        ),
+        click.option("--steps", type=click.IntRange(min=1), help="Total optimisation steps."),
+        *own,
+        click.option("--device", help=device_help),
+        click.option(
+            "--resume",
+            "resume_dir",
+            type=click.Path(exists=True, file_okay=False),
+            help="Continue the run in this folder where it stopped (its config.toml is reused).",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="No progress output."),
+    ]
+
+    def decorate(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _run_training(
+    quiet: bool,
+    resume_dir: str | None,
+    config_file: str | None,
+    required: dict[str, str | None],
+    run: Callable[[Callable[[dict[str, Any]], None]], Path],
+) -> None:
+    """Check that a fresh run (no --resume, no --config) has the `required` options, run `run(on_log)` under
+    a progress display, and print the checkpoint path it returns."""
+    if resume_dir is None and config_file is None and None in required.values():
+        names = [f"--{name}" for name in required]
+        given = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        raise UsageError(f"give {given} (or --config FILE, or --resume RUN_DIR)")
+    on_log, stop = _training_logger(quiet)
+    try:
+        path = run(on_log)
+    finally:
+        stop()
+    click.echo(str(path))
+
+
 @train.command("pan", context_settings=CONTEXT)
 @click.option(
     "--task", type=click.Choice([t.name for t in TASKS.values() if t.arch == "pan"]), help="What to learn."
@@ -821,25 +881,10 @@ def _training_logger(quiet: bool) -> tuple[Callable[[dict[str, Any]], None], Cal
     help="Clean photos (pairs synthesised on the fly), or a paired folder (input/ + target/, or A|B images).",
 )
 @click.option("--val", type=click.Path(exists=True, file_okay=False), help="Held-out photos for validation.")
-@click.option(
-    "--out", type=click.Path(file_okay=False), help="Run folder: config, resumable state, samples, model."
+@_train_run_options(
+    "auto, cpu, cuda, cuda:N (under torchrun: one GPU per rank).",
+    click.option("--seed", type=int, help="Seed for weights, data order and synthesis."),
 )
-@click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config file."
-)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable)."
-)
-@click.option("--steps", type=click.IntRange(min=1), help="Total optimisation steps.")
-@click.option("--seed", type=int, help="Seed for weights, data order and synthesis.")
-@click.option("--device", help="auto, cpu, cuda, cuda:N (under torchrun: one GPU per rank).")
-@click.option(
-    "--resume",
-    "resume_dir",
-    type=click.Path(exists=True, file_okay=False),
-    help="Continue the run in this folder where it stopped (its config.toml is reused).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def train_pan(
     task: str | None,
     data: str | None,
@@ -865,25 +910,19 @@ def train_pan(
     """
     from .train import pan as pan_training
 
-    on_log, stop = _training_logger(quiet)
-    try:
+    def run(on_log: Callable[[dict[str, Any]], None]) -> Path:
         if resume_dir is not None:
             config = pan_training.resume_config(Path(resume_dir), overrides, steps=steps, device=device)
-            path = pan_training.train(config, resume=True, on_log=on_log)
-        else:
-            if (task is None or data is None or out is None) and config_file is None:
-                raise UsageError("give --task, --data and --out (or --config FILE, or --resume RUN_DIR)")
-            given = {"data": data, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
-            values = {k: v for k, v in given.items() if v is not None}
-            if task is None:
-                task = pan_training.config_file_task(Path(config_file))  # type: ignore[arg-type]
-            config = pan_training.load_config(
-                task, Path(config_file) if config_file else None, overrides, **values
-            )
-            path = pan_training.train(config, resume=False, on_log=on_log)
-    finally:
-        stop()
-    click.echo(str(path))
+            return pan_training.train(config, resume=True, on_log=on_log)
+        given = {"data": data, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
+        values = {k: v for k, v in given.items() if v is not None}
+        name = task or pan_training.config_file_task(Path(config_file))  # type: ignore[arg-type]
+        config = pan_training.load_config(
+            name, Path(config_file) if config_file else None, overrides, **values
+        )
+        return pan_training.train(config, resume=False, on_log=on_log)
+
+    _run_training(quiet, resume_dir, config_file, {"task": task, "data": data, "out": out}, run)
 
 
 @train.command("tdgan", context_settings=CONTEXT)
@@ -892,24 +931,7 @@ def train_pan(
     type=click.Path(exists=True, file_okay=False),
     help="A rendered chairs dataset (ganedit train render-chairs) or another folder with tags.json.",
 )
-@click.option(
-    "--out", type=click.Path(file_okay=False), help="Run folder: config, resumable state, samples, model."
-)
-@click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config file."
-)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable)."
-)
-@click.option("--steps", type=click.IntRange(min=1), help="Total optimisation steps.")
-@click.option("--device", help="auto, cpu, cuda, cuda:N.")
-@click.option(
-    "--resume",
-    "resume_dir",
-    type=click.Path(exists=True, file_okay=False),
-    help="Continue the run in this folder where it stopped (its config.toml is reused).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@_train_run_options("auto, cpu, cuda, cuda:N.")
 def train_tdgan(
     data: str | None,
     out: str | None,
@@ -931,22 +953,18 @@ def train_tdgan(
     """
     from .train import tdgan as tdgan_training
 
-    on_log, stop = _training_logger(quiet)
     cli_values = {"data": data, "steps": steps, "device": device}
-    try:
+
+    def run(on_log: Callable[[dict[str, Any]], None]) -> Path:
         if resume_dir is not None:
             config = tdgan_training.resume_config(Path(resume_dir), overrides, **cli_values)
-            path = tdgan_training.train(config, resume=True, on_log=on_log)
-        else:
-            if (data is None or out is None) and config_file is None:
-                raise UsageError("give --data and --out (or --config FILE, or --resume RUN_DIR)")
-            config = tdgan_training.load_config(
-                Path(config_file) if config_file else None, overrides, out=out, **cli_values
-            )
-            path = tdgan_training.train(config, on_log=on_log)
-    finally:
-        stop()
-    click.echo(str(path))
+            return tdgan_training.train(config, resume=True, on_log=on_log)
+        config = tdgan_training.load_config(
+            Path(config_file) if config_file else None, overrides, out=out, **cli_values
+        )
+        return tdgan_training.train(config, on_log=on_log)
+
+    _run_training(quiet, resume_dir, config_file, {"data": data, "out": out}, run)
 
 
 @train.command("export", context_settings=CONTEXT)
