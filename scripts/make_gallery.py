@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 ORIGINALS = ROOT / "data" / "photos" / "eval" / "python3-skimage"
+CHAIRS = ROOT / "data" / "chairs" / "128" / "eval"  # true renders of the held-out chairs, when rendered
 GALLERY = ROOT / "docs" / "gallery"
 HEIGHT = 320  # px per panel in the gallery
 GAP = 6
@@ -102,6 +103,48 @@ def main() -> None:
             if clean is not None:
                 panels.append(panel(clean, "original"))
             strip(panels, GALLERY / f"sketch2photo_{src.stem}.jpg")
+
+        rerender_gallery(out / "rerender")
+
+
+def true_turntable(stem: str, out: Path) -> Path | None:
+    """The real renders of a held-out chair at every azimuth (same elevation and light), as one row."""
+    identity = {"eteks-chair": "eteks--chair"}.get(stem.split("_", maxsplit=1)[0])
+    folder = CHAIRS / identity if identity else None
+    if folder is None or not folder.is_dir():
+        return None
+    size = 64  # the model's size
+    frames = [
+        Image.open(p).convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
+        for p in sorted(folder.glob("az*_el20_front.png"))
+    ]
+    row = Image.new("RGB", (size * len(frames), size), (240, 240, 240))
+    for i, frame in enumerate(frames):
+        row.paste(frame, (i * size, 0))
+    row.save(out)
+    return out
+
+
+def rerender_gallery(out: Path) -> None:
+    """A turntable of a held-out chair: `ganedit rerender CHAIR --tag azimuth=all --sheet --gif`."""
+    chairs = SAMPLES / "chair"
+    if not ganedit("rerender", str(chairs), "--tag", "azimuth=all", "--sheet", "--gif", "-o", str(out)):
+        return
+    for src in sorted(chairs.iterdir()):
+        sheet, gif = out / f"{src.stem}_sheet.png", out / f"{src.stem}.gif"
+        strip(
+            [panel(src, "input"), panel(sheet, "ganedit rerender --tag azimuth=all --sheet")],
+            GALLERY / f"rerender_{src.stem}.jpg",
+        )
+        GALLERY.mkdir(parents=True, exist_ok=True)
+        (GALLERY / f"rerender_{src.stem}.gif").write_bytes(gif.read_bytes())
+        print((GALLERY / f"rerender_{src.stem}.gif").relative_to(ROOT))
+        truth = true_turntable(src.stem, out / f"truth_{src.stem}.png")
+        if truth is not None:
+            strip(
+                [panel(truth, "true renders (not seen in training)")],
+                GALLERY / f"rerender_{src.stem}_truth.jpg",
+            )
 
 
 if __name__ == "__main__":

@@ -52,3 +52,62 @@ def test_readme_demo_derains_the_samples_offline(tmp_path: Path, monkeypatch: py
             assert a.size == b.size
             # the model changed the picture (it is not the identity)
             assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() > 1.0
+
+
+def _shipped_default(task: str) -> str | None:
+    return next((name for name, s in SPECS.items() if s.task == task and s.default), None)
+
+
+@pytest.mark.parametrize("task", ["inpaint", "sketch2photo", "rerender"])
+def test_every_task_has_a_shipped_default(task: str) -> None:
+    assert _shipped_default(task) is not None, f"no shipped default model for {task}"
+
+
+def test_shipped_inpaint_fills_only_the_hole_of_the_sample(tmp_path: Path) -> None:
+    sample = ROOT / "samples" / "inpaint"
+    out = tmp_path / "out"
+    args = ["inpaint", str(sample / "chelsea.png"), "--mask", str(sample / "masks"), "-o", str(out), "-q"]
+    result = CliRunner().invoke(cli_main, args, env={"HF_HUB_OFFLINE": "1"})
+    assert result.exit_code == 0, result.output
+    with (
+        Image.open(sample / "chelsea.png") as a,
+        Image.open(out / "chelsea.png") as b,
+        Image.open(sample / "masks" / "chelsea.png") as m,
+    ):
+        before, after = np.asarray(a.convert("RGB"), float), np.asarray(b.convert("RGB"), float)
+        hole = np.asarray(m.convert("L")) > 127
+    assert after.shape == before.shape
+    assert np.abs(after - before)[~hole].max() <= 1.0  # known pixels kept
+    assert after[hole].std() > 5.0  # the hole is filled with something, not one flat colour
+
+
+def test_shipped_sketch2photo_and_rerender_run_on_the_samples(tmp_path: Path) -> None:
+    env = {"HF_HUB_OFFLINE": "1"}
+    sketch = CliRunner().invoke(
+        cli_main,
+        ["sketch2photo", str(ROOT / "samples" / "sketch"), "-o", str(tmp_path / "photo"), "-q"],
+        env=env,
+    )
+    assert sketch.exit_code == 0, sketch.output
+    with Image.open(tmp_path / "photo" / "coffee_sketch.png") as photo:
+        assert photo.mode == "RGB" and np.asarray(photo, float).std() > 5.0
+
+    chair = ROOT / "samples" / "chair"
+    args = [
+        "rerender",
+        str(chair),
+        "--tag",
+        "azimuth=0,174",
+        "--tag",
+        "light=left",
+        "-o",
+        str(tmp_path / "turn"),
+        "-q",
+    ]
+    turned = CliRunner().invoke(cli_main, args, env=env)
+    assert turned.exit_code == 0, turned.output
+    stem = next(chair.iterdir()).stem
+    names = sorted(p.name for p in (tmp_path / "turn").iterdir())
+    assert names == [f"{stem}_azimuth-0_light-left.png", f"{stem}_azimuth-174_light-left.png"]
+    with Image.open(tmp_path / "turn" / names[0]) as front, Image.open(tmp_path / "turn" / names[1]) as back:
+        assert np.abs(np.asarray(front, float) - np.asarray(back, float)).mean() > 1.0  # the pose changed it
