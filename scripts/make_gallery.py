@@ -139,12 +139,9 @@ def rerender_gallery(out: Path) -> None:
         GALLERY.mkdir(parents=True, exist_ok=True)
         (GALLERY / f"rerender_{src.stem}.gif").write_bytes(gif.read_bytes())
         print((GALLERY / f"rerender_{src.stem}.gif").relative_to(ROOT))
-        truth = true_turntable(src.stem, out / f"truth_{src.stem}.png")
+        truth = true_turntable(src.stem, GALLERY / f"rerender_{src.stem}_truth.png")
         if truth is not None:
-            strip(
-                [panel(truth, "true renders (not seen in training)")],
-                GALLERY / f"rerender_{src.stem}_truth.jpg",
-            )
+            print(truth.relative_to(ROOT))
 
 
 if __name__ == "__main__":
