@@ -90,6 +90,10 @@ def _match_value(tag: str, text: str, values: tuple[str, ...], *, snap: bool) ->
     )
 
 
+TAG_ALIASES = {"pose": "azimuth"}
+"""Other names accepted by `--tag` for a model's tag types, when the model has no tag of that name."""
+
+
 def parse_tag_options(options: Sequence[str], config: TDGANConfig, *, snap: bool) -> list[dict[str, str]]:
     """``--tag NAME=VALUE[,VALUE...]`` / ``NAME=all`` options -> the sweep: every combination of the given
     values, as ``{tag: value}`` dicts with tags in vocabulary order (the last tag varies fastest).
@@ -107,6 +111,8 @@ def parse_tag_options(options: Sequence[str], config: TDGANConfig, *, snap: bool
             raise UsageError(
                 f"--tag {option!r}: expected NAME=VALUE[,VALUE...] or NAME=all; tags: {_valid_tags(config)}"
             )
+        if name not in vocabulary and TAG_ALIASES.get(name) in vocabulary:
+            name = TAG_ALIASES[name]  # `--tag pose=30`, as users say it, is the azimuth of the chairs models
         if name not in vocabulary:
             raise UsageError(f"--tag {option!r}: unknown tag {name!r}; valid tags: {_valid_tags(config)}")
         values = vocabulary[name]
