@@ -39,7 +39,7 @@ from torch import nn
 
 from .errors import CheckpointError, UsageError
 from .metrics import psnr, ssim
-from .train.tdgan import INDEX_NAME, _value_name
+from .train.tagset import INDEX_NAME, read_index
 
 if TYPE_CHECKING:
     from .rerender import Rerenderer
@@ -74,24 +74,9 @@ class TaggedSet:
         self.root = Path(root)
         self.size = size
         self.split = split
-        index_path = self.root / INDEX_NAME
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"{root} is not a tagged image set (no {INDEX_NAME})") from None
-        except (OSError, ValueError) as e:
-            raise UsageError(f"cannot read {index_path}: {e}") from None
-        vocabulary = index.get("vocabulary") if isinstance(index, dict) else None
-        if not isinstance(vocabulary, dict) or not isinstance(index.get("images"), list):
-            raise UsageError(f"{index_path} has no vocabulary and images lists")
-        sizes = index.get("sizes")
-        if isinstance(sizes, list) and size not in sizes:
-            raise UsageError(f"{root} holds images of size(s) {sizes}, not {size}")
-        self.vocabulary: dict[str, tuple[str, ...]] = {
-            str(k): tuple(_value_name(v) for v in values)
-            for k, values in vocabulary.items()
-            if isinstance(values, list)
-        }
+        tag_index = read_index(root, size)
+        index_path, index = tag_index.path, tag_index.index
+        self.vocabulary: dict[str, tuple[str, ...]] = tag_index.vocabulary
         self.entries: list[dict[str, Any]] = []
         try:
             for entry in index["images"]:

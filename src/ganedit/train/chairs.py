@@ -85,6 +85,7 @@ from PIL import Image
 
 from ganedit.errors import UsageError
 from ganedit.train import render as rd
+from ganedit.train.tagset import INDEX_NAME
 
 __all__ = [
     "ALL_KINDS",
@@ -732,7 +733,7 @@ def _write_index(
     renderer = _renderer_settings(supersample)
     identities: dict[str, dict[str, Any]] = {}
     images: list[dict[str, Any]] = []
-    index_path = out / "tags.json"
+    index_path = out / INDEX_NAME
     previous = _read_index(index_path)
     if (
         previous is not None

@@ -79,6 +79,7 @@ from .common import (
     requires_grad,
     toml_value,
 )
+from .tagset import read_index
 
 __all__ = [
     "TDGANTrainConfig",
@@ -91,7 +92,6 @@ __all__ = [
 ]
 
 CONFIG_NAME = "config.toml"
-INDEX_NAME = "tags.json"
 CONSISTENCY_LOSSES = ("l1", "l2")
 
 
@@ -278,16 +278,6 @@ def config_to_toml(config: TDGANTrainConfig) -> str:
 # ----------------------------------------------------------------------------------------------- data
 
 
-def _value_name(value: Any) -> str:
-    """A vocabulary value as the checkpoint stores it: degrees rounded to integer strings ("0", "12"),
-    names as they are. What users type after ``--tag azimuth=``."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return str(round(value))
-    return str(value)
-
-
 class TaggedPairs:
     """The training pairs and the fixed sample views of a tagged image set (the chairs layout).
 
@@ -300,34 +290,25 @@ class TaggedPairs:
         self.root = Path(root)
         self.size = size
         self.seed = seed
-        index_path = self.root / INDEX_NAME
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(
-                f"{root} is not a tagged image set (no {INDEX_NAME}); "
-                "make one with ganedit train render-chairs"
-            ) from None
-        except (OSError, ValueError) as e:
-            raise UsageError(f"cannot read {index_path}: {e}") from None
-        vocabulary = index.get("vocabulary") if isinstance(index, dict) else None
-        if not isinstance(vocabulary, dict) or not isinstance(index.get("images"), list):
-            raise UsageError(f"{index_path} has no vocabulary and images lists")
-        unknown = [t for t in tags if t not in vocabulary]
+        tag_index = read_index(
+            root,
+            size,
+            missing_hint="; make one with ganedit train render-chairs",
+            size_hint="; set size to one of them",
+        )
+        index_path, index = tag_index.path, tag_index.index
+        unknown = [t for t in tags if t not in tag_index.vocabulary]
         if unknown:
             raise UsageError(
                 f"tag type(s) {', '.join(map(repr, unknown))} are not in {index_path}; "
-                f"its tag types: {', '.join(vocabulary)}"
+                f"its tag types: {', '.join(tag_index.vocabulary)}"
             )
         self.vocabulary: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
-            (t, tuple(_value_name(v) for v in vocabulary[t])) for t in tags
+            (t, tag_index.vocabulary[t]) for t in tags
         )
         for name, values in self.vocabulary:
             if len(set(values)) != len(values):
                 raise UsageError(f"tag {name!r}: values {list(values)} are not distinct once rounded")
-        sizes = index.get("sizes")
-        if isinstance(sizes, list) and size not in sizes:
-            raise UsageError(f"{root} holds images of size(s) {sizes}, not {size}; set size to one of them")
         renderer = index.get("renderer") if isinstance(index.get("renderer"), dict) else {}
         background = renderer.get("background", (240, 240, 240))
         self.background = tuple(int(c) for c in background)
