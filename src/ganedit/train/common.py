@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -30,9 +31,12 @@ from . import state as st
 
 __all__ = [
     "MODEL_NAME",
+    "NOT_SCALAR",
     "Dist",
     "Interrupt",
     "TrainingRun",
+    "coerce_scalar",
+    "config_type_error",
     "fingerprint",
     "parse_override",
     "pick_device",
@@ -40,6 +44,7 @@ __all__ = [
     "requires_grad",
     "scheduled_lr",
     "toml_value",
+    "unknown_key",
 ]
 
 MODEL_NAME = "model.safetensors"  # RUN_DIR/model.safetensors: the exported model
@@ -174,6 +179,44 @@ def parse_override(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw
     return key, value
+
+
+def unknown_key(key: str, names: Iterable[str], where: str) -> UsageError:
+    """The error for a config key that is not a field, with the closest valid one suggested."""
+    names = sorted(names)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UsageError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
+
+
+def config_type_error(key: str, where: str, expected: str, value: Any) -> UsageError:
+    return UsageError(f"config key {key!r} in {where} must be {expected}, got {value!r}")
+
+
+NOT_SCALAR = object()
+
+
+def coerce_scalar(key: str, value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a bool / int / float / str field type (TOML gives ints where a float is
+    meant, and bools are ints to Python: both handled); `NOT_SCALAR` for any other type, which the
+    caller handles itself."""
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise config_type_error(key, where, "true or false", value)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise config_type_error(key, where, "an integer", value)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise config_type_error(key, where, "a number", value)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise config_type_error(key, where, "a string", value)
+        return value
+    return NOT_SCALAR
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import json
 import os
 import sys
@@ -48,14 +47,18 @@ from ..images import write_atomic
 from . import state as st
 from .common import (
     MODEL_NAME,
+    NOT_SCALAR,
     Dist,
     TrainingRun,
+    coerce_scalar,
+    config_type_error,
     parse_override,
     pick_device,
     read_toml,
     requires_grad,
     scheduled_lr,
     toml_value,
+    unknown_key,
 )
 from .data import DIRECTIONS, LAYOUTS, DataOptions, TrainingData, open_training_data
 from .grid import write_grid
@@ -189,13 +192,6 @@ def _hints() -> dict[str, Any]:
     return typing.get_type_hints(PANTrainConfig)
 
 
-def _unknown(key: str, where: str) -> UsageError:
-    names = sorted(_fields())
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return UsageError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
-
-
 def _coerce(key: str, value: Any, where: str) -> Any:
     """Check and convert one config value to its field's type; UsageError naming key and source."""
     hint = _hints()[key]
@@ -203,7 +199,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     args = typing.get_args(hint)
 
     def bad(expected: str) -> UsageError:
-        return UsageError(f"config key {key!r} in {where} must be {expected}, got {value!r}")
+        return config_type_error(key, where, expected, value)
 
     if key == "generator":
         if not isinstance(value, Mapping):
@@ -221,22 +217,9 @@ def _coerce(key: str, value: Any, where: str) -> Any:
             return None
         hint = next(a for a in args if a is not type(None))
         origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad("a number")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
+    scalar = coerce_scalar(key, value, hint, where)
+    if scalar is not NOT_SCALAR:
+        return scalar
     if origin is tuple:
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise bad(f"a list of {len(args)} numbers")
@@ -250,7 +233,7 @@ def _apply(values: dict[str, Any], key: str, value: Any, where: str) -> None:
     """Set `key` (possibly dotted, ``generator.ngf``) in the merged raw values, checking it."""
     head, _, rest = key.partition(".")
     if head not in _fields():
-        raise _unknown(key, where)
+        raise unknown_key(key, _fields(), where)
     if rest:
         if head != "generator":
             raise UsageError(f"config key {head!r} in {where} has no sub-keys (got {key!r})")

@@ -45,7 +45,6 @@ RNG state restored, CPU runs resume bit for bit (tests/test_train_tdgan.py check
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import io
 import json
@@ -71,13 +70,17 @@ from ..images import write_atomic
 from . import state as st
 from .common import (
     MODEL_NAME,
+    NOT_SCALAR,
     Dist,
     TrainingRun,
+    coerce_scalar,
+    config_type_error,
     parse_override,
     pick_device,
     read_toml,
     requires_grad,
     toml_value,
+    unknown_key,
 )
 from .tagset import read_index
 
@@ -159,32 +162,15 @@ def _fields() -> dict[str, dataclasses.Field]:
 def _coerce(key: str, value: Any, where: str) -> Any:
     """Check and convert one config value to its field's type; UsageError naming key and source."""
     if key not in _fields():
-        names = sorted(_fields())
-        close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
-    hint = typing.get_type_hints(TDGANTrainConfig)[key]
-
-    def bad(expected: str) -> UsageError:
-        return UsageError(f"config key {key!r} in {where} must be {expected}, got {value!r}")
-
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad("a number")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
+        raise unknown_key(key, _fields(), where)
+    scalar = coerce_scalar(key, value, typing.get_type_hints(TDGANTrainConfig)[key], where)
+    if scalar is not NOT_SCALAR:
+        return scalar
     # tags: a list of names, or one comma-separated string (``--set tags=azimuth,light``)
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise bad('a list of tag names (e.g. ["azimuth", "light"])')
+        raise config_type_error(key, where, 'a list of tag names (e.g. ["azimuth", "light"])', value)
     return tuple(value)
 
 
