@@ -13,6 +13,7 @@ from ganedit.archs.pan import (
     PANDiscriminatorConfig,
     PANGenerator,
     PANGeneratorConfig,
+    grow,
     preset,
 )
 from ganedit.errors import CheckpointError
@@ -76,9 +77,46 @@ def test_unet_generator_works_without_norm_and_trains() -> None:
     assert all(p.grad is not None for p in model.parameters())
 
 
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_grown_generator_starts_exactly_where_the_trained_one_ended(norm: str) -> None:
+    torch.manual_seed(0)
+    trained = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, norm=norm))
+    with torch.no_grad():  # a "trained" model: nothing zero any more, so its output is not the input
+        for p in trained.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    trained.eval()
+    grown = grow(trained, dataclasses.replace(trained.config, full_res_blocks=2)).eval()
+    assert len(grown.net.refine) == 2
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert not torch.equal(trained(x), x)
+        assert torch.equal(grown(x), trained(x))
+    grown.train()
+    grown(x).abs().mean().backward()
+    assert all(p.grad is not None for p in grown.net.refine.parameters())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"ngf": 8}, "generator.ngf cannot change"), ({"full_res_blocks": 0}, "can only grow")],
+)
+def test_grow_refuses_changes_that_would_lose_trained_weights(change: dict, message: str) -> None:
+    trained = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, full_res_blocks=1))
+    with pytest.raises(ValueError, match=message):
+        grow(trained, dataclasses.replace(trained.config, **change))
+
+
 @pytest.mark.parametrize(
     "bad",
-    [{"kind": "resnet"}, {"norm": "instance"}, {"in_channels": 5}, {"depth": 0}, {"ngf": 0}],
+    [
+        {"kind": "resnet"},
+        {"norm": "instance"},
+        {"in_channels": 5},
+        {"depth": 0},
+        {"ngf": 0},
+        {"full_res_blocks": -1},
+        {"kind": "unet", "full_res_blocks": 1},
+    ],
 )
 def test_generator_config_rejects_bad_values(bad: dict) -> None:
     with pytest.raises(ValueError):

@@ -9,7 +9,6 @@ image, streaks follow the requested angle, lines sit on the edges of the picture
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -166,19 +165,6 @@ def test_rain_params_reject_out_of_range_values() -> None:
         RainParams(layers=())
     with pytest.raises(ValueError, match="3 x H x W"):
         add_rain(torch.zeros(1, 8, 8), 0)
-
-
-def test_rain_is_fast_enough_to_synthesise_on_the_fly() -> None:
-    clean = torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(0))
-    add_rain(clean, 0)
-    rounds = []
-    for _ in range(3):  # best of three rounds: the CPU may be shared with other jobs
-        start = time.perf_counter()
-        for seed in range(10):
-            add_rain(clean, seed)
-        rounds.append((time.perf_counter() - start) / 10)
-    # About 5-9 ms on one core; the bound only catches an accidental slow path (e.g. a dense 2-D kernel).
-    assert min(rounds) < 0.05, f"{min(rounds) * 1000:.1f} ms per 256 x 256 sample"
 
 
 # --------------------------------------------------------------------------------------------- masks

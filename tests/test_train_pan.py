@@ -397,6 +397,22 @@ def test_shipped_configs_load(config_file: str) -> None:
     assert config.task == task and config.lambdas == (5.0, 1.5, 1.5, 1.0) and config.margin == 3.0
 
 
+def test_init_model_can_grow_full_resolution_blocks_but_not_change_shape(
+    photos: Path, tmp_path: Path
+) -> None:
+    first = train(_config("derain", photos, tmp_path / "a", steps=2))
+    tiny = TINY_GENERATORS["derain"]
+    grown = _config(
+        "derain", photos, tmp_path / "b", steps=2, init=str(first), generator={**tiny, "full_res_blocks": 1}
+    )
+    model, _ = load_checkpoint(train(grown), task="derain")
+    assert model.config.full_res_blocks == 1 and model.config.ngf == tiny["ngf"]
+
+    wider = _config("derain", photos, tmp_path / "c", steps=2, init=str(first), generator={**tiny, "ngf": 8})
+    with pytest.raises(UsageError, match=r"generator\.ngf cannot change"):
+        train(wider)
+
+
 def test_export_needs_a_state(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no saved training state"):
         export(tmp_path)

@@ -73,6 +73,7 @@ class PANGeneratorConfig:
     ngf: int = 16  # width of the full-resolution layers; doubles at every stride-2 level
     depth: int = 3  # number of stride-2 levels; the model needs H, W divisible by 2**depth
     blocks: int = 6  # residual kind: residual blocks at the lowest resolution
+    full_res_blocks: int = 0  # residual kind: residual blocks at full resolution, before the head
     max_mult: int = 8  # width cap as a multiple of ngf (pix2pix caps its U-Net at 8 * ngf)
     norm: str = "batch"  # "batch" | "none" (never instance norm: see NORMS)
     residual_output: bool = True  # output = input + predicted residual (de-raining removes a thin layer)
@@ -88,8 +89,10 @@ class PANGeneratorConfig:
                 f"in_channels must equal out_channels (or out_channels + 1 with a mask), "
                 f"got in_channels={self.in_channels}, out_channels={self.out_channels}"
             )
-        if self.ngf < 1 or self.depth < 1 or self.blocks < 0 or self.max_mult < 1:
-            raise ValueError("ngf, depth and max_mult must be >= 1 and blocks >= 0")
+        if self.ngf < 1 or self.depth < 1 or self.blocks < 0 or self.max_mult < 1 or self.full_res_blocks < 0:
+            raise ValueError("ngf, depth and max_mult must be >= 1, blocks and full_res_blocks >= 0")
+        if self.full_res_blocks and self.kind != "residual":
+            raise ValueError("full_res_blocks is a setting of the residual kind only")
         if self.prefill and not self.takes_mask:
             raise ValueError("prefill needs a mask channel (in_channels = out_channels + 1)")
 
@@ -143,10 +146,14 @@ class ResidualBlock(nn.Module):
 
 class ResidualNet(nn.Module):
     """The de-raining body: full-res stem -> depth x (3x3 conv, stride 2) -> residual blocks ->
-    depth x (4x4 deconv, stride 2) each added to the encoder feature of the same size -> 3x3 conv.
+    depth x (4x4 deconv, stride 2) each added to the encoder feature of the same size
+    -> ``full_res_blocks`` residual blocks at full resolution -> 3x3 conv.
 
     Additive (not concatenating) skips as in the authors' de-raining network: they carry the
-    full-resolution detail around the low-resolution body at no extra width.
+    full-resolution detail around the low-resolution body at no extra width. The low-resolution body
+    sees far (streaks are long, the veil is wide); the full-resolution blocks are where streaks one or
+    two pixels wide can be told from the detail under them (3x3 convolutions at ngf channels: cheap
+    per pixel, the 12-megapixel budget allows a few).
     """
 
     def __init__(self, cfg: PANGeneratorConfig) -> None:
@@ -175,6 +182,9 @@ class ResidualNet(nn.Module):
             )
             for i in range(cfg.depth)
         )
+        self.refine = nn.Sequential(
+            *(ResidualBlock(cfg.width(0), cfg.norm) for _ in range(cfg.full_res_blocks))
+        )
         self.head = nn.Conv2d(cfg.width(0), cfg.out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -186,7 +196,7 @@ class ResidualNet(nn.Module):
         h = self.body(h)
         for i in reversed(range(len(self.up))):
             h = torch.relu_(self.up[i](h) + skips[i])  # in place on the fresh sum: safe for autograd
-        return self.head(h)
+        return self.head(self.refine(h))
 
 
 class UNet(nn.Module):
@@ -297,6 +307,13 @@ class PANGenerator(nn.Module):
             nn.init.zeros_(head.weight)
             if head.bias is not None:
                 nn.init.zeros_(head.bias)
+        if isinstance(self.net, ResidualNet):
+            # The full-resolution blocks start as the identity ("zero-init residual", Goyal et al. 2017:
+            # the last scale of each block's body is 0), so adding them to a trained model (`grow`)
+            # leaves its output unchanged until training moves them.
+            for block in self.net.refine:
+                last = block.body[-1] if isinstance(block.body[-1], nn.BatchNorm2d) else block.body[-2]
+                nn.init.zeros_(last.weight)
 
     @property
     def pad_multiple(self) -> int:
@@ -336,6 +353,39 @@ class PANGenerator(nn.Module):
             # Known pixels are copied through exactly (mask is 0 or 1, so this is a select, not a blend).
             y = torch.where(mask.bool(), y.to(x.dtype), x)
         return y
+
+
+GROWABLE = ("full_res_blocks",)
+"""Generator settings a trained model can be grown in (``init`` + a larger value): what they add starts
+as the identity, so the grown model begins exactly where the trained one ended."""
+
+
+def grow(model: PANGenerator, config: PANGeneratorConfig) -> PANGenerator:
+    """A new generator of shape `config` holding `model`'s weights; `config` may only raise GROWABLE settings.
+
+    Raises ValueError naming the setting that cannot change.
+    """
+    old = model.config
+    for name in old.__dataclass_fields__:
+        before, after = getattr(old, name), getattr(config, name)
+        if before == after:
+            continue
+        if name not in GROWABLE:
+            raise ValueError(
+                f"generator.{name} cannot change from {before!r} to {after!r} "
+                f"(only {', '.join(GROWABLE)} can grow)"
+            )
+        if after < before:
+            raise ValueError(
+                f"generator.{name} can only grow ({before} -> {after} would drop trained blocks)"
+            )
+    grown = PANGenerator(config)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not key.startswith("net.refine.") for key in missing):
+        raise ValueError(
+            f"cannot grow: unexpected {unexpected}, missing {missing}"
+        )  # a bug, not a user error
+    return grown
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -40,7 +40,14 @@ import torch
 from torch import Tensor, nn
 
 from ..archs import config_to_dict
-from ..archs.pan import PANDiscriminator, PANDiscriminatorConfig, PANGenerator, PANGeneratorConfig, preset
+from ..archs.pan import (
+    PANDiscriminator,
+    PANDiscriminatorConfig,
+    PANGenerator,
+    PANGeneratorConfig,
+    grow,
+    preset,
+)
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, GaneditError, UsageError
 from ..images import write_atomic
@@ -464,11 +471,14 @@ class _Run(TrainingRun):
         torch.manual_seed(config.seed)
         if config.init:
             gen, info = load_checkpoint(Path(config.init), task=config.task, arch="pan")
-            if config.generator and any(info.arch_config.get(k) != v for k, v in config.generator.items()):
-                raise UsageError(
-                    f"generator settings cannot differ from those of the init checkpoint {config.init}"
-                )
-            self.generator: PANGenerator = gen.train()  # type: ignore[assignment]
+            assert isinstance(gen, PANGenerator)
+            if config.generator:
+                # Settings other than the init model's may only add blocks that start as the identity.
+                try:
+                    gen = grow(gen, PANGeneratorConfig(**{**info.arch_config, **config.generator}))
+                except (TypeError, ValueError) as e:
+                    raise UsageError(f"init {config.init}: {e}") from None
+            self.generator: PANGenerator = gen.train()
         else:
             self.generator = PANGenerator(config.generator_config())
         if config.crop % self.generator.pad_multiple:
