@@ -5,8 +5,9 @@
 
 Pairs are synthesised on the fly in data-loader workers (one thread each), so a synthesiser must stay
 well below the time of a training step or the generator waits for data. Reported as the ratio of the
-synthesis time to the forward + backward of the shipped de-raining generator on a batch of 4 crops of the
-same size, measured in the same run (the machines are noisy: no absolute figure is asserted anywhere).
+synthesis time to the forward + backward of a freshly initialised generator of the de-raining shape
+(fp32) on a batch of 4 crops of the same size, measured in the same run (the machines are noisy: no
+absolute figure is asserted anywhere).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -21,12 +23,12 @@ from ganedit.archs.pan import PANGenerator, preset
 from ganedit.train.synth import add_rain, make_mask, make_sketch, sample_sketch_params
 
 
-def best_of(repeats: int, fn, *args) -> float:  # type: ignore[no-untyped-def]
-    fn(*args)  # warm up (first calls build kernels)
+def best_of(repeats: int, fn: Callable[[], None]) -> float:
+    fn()  # warm up (first calls build kernels)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(*args)
+        fn()
         times.append(time.perf_counter() - start)
     return min(times)
 

@@ -475,7 +475,9 @@ class _Run(TrainingRun):
             if config.generator:
                 # Settings other than the init model's may only add blocks that start as the identity.
                 try:
-                    gen = grow(gen, PANGeneratorConfig(**{**info.arch_config, **config.generator}))
+                    wanted = PANGeneratorConfig(**{**info.arch_config, **config.generator})
+                    if wanted != gen.config:
+                        gen = grow(gen, wanted)
                 except (TypeError, ValueError) as e:
                     raise UsageError(f"init {config.init}: {e}") from None
             self.generator: PANGenerator = gen.train()
