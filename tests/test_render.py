@@ -232,6 +232,21 @@ def test_light_from_the_left_brightens_the_left_side(tmp_path: Path) -> None:
         assert (left > right + 20) if brighter == "left" else (right > left + 20), (light, left, right)
 
 
+def test_the_shadow_falls_on_the_floor_away_from_the_light(tmp_path: Path) -> None:
+    box = _mesh(tmp_path, WHITE_BOX_OBJ, "white")
+    raster = rd.rasterize(box, 0, 20, 96)
+    floor = raster.triangle < 0
+    for light, side in (("left", "right"), ("right", "left")):
+        image = rd.render(box, 0, 20, light, 96, supersample=1).astype(int)
+        shadowed = floor & (image < np.asarray(BACKGROUND) - 40).all(axis=2)
+        on_left, on_right = shadowed[:, :48].sum(), shadowed[:, 48:].sum()
+        assert (on_right > 10 * max(on_left, 1)) if side == "right" else (on_left > 10 * max(on_right, 1))
+    # from above the shadow is the footprint, hidden under the box but for a rim; from below, none
+    top = rd.floor_shadow(box, 0, 20, "top", 96)
+    assert 0 < (top & floor).sum() < (rd.floor_shadow(box, 0, 20, "left", 96) & floor).sum()
+    assert not rd.floor_shadow(box, 0, 20, (0.0, -1.0, 0.0), 96).any()
+
+
 def test_azimuth_180_mirrors_azimuth_0_and_azimuths_differ(tmp_path: Path) -> None:
     shape = _mesh(tmp_path, L_SHAPE_OBJ, "lshape")
     front = rd.render(shape, 0, 20, "top", 64).astype(int)
@@ -443,6 +458,19 @@ def test_render_chairs_layout_tags_and_resume(tmp_path: Path) -> None:
     image.unlink()
     third = chairs.render_chairs(source, out, **SMALL)
     assert third.written == 1 and image.read_bytes() == data
+
+
+def test_render_chairs_refuses_a_folder_rendered_with_other_settings(tmp_path: Path) -> None:
+    source = _source_tree(tmp_path)
+    out = tmp_path / "out"
+    chairs.render_chairs(source, out, split="eval", **SMALL)
+    index = out / "tags.json"
+    tags = json.loads(index.read_text())
+    tags["renderer"]["shading"] = "albedo x (0.35 + 0.75 x max(0, n.l)), two-sided"  # an older renderer
+    index.write_text(json.dumps(tags))
+    with pytest.raises(UsageError, match="shading differ"):
+        chairs.render_chairs(source, out, split="train", **SMALL)
+    assert not (out / "8" / "train").exists()
 
 
 def test_render_chairs_one_split_keeps_the_other_in_the_index(tmp_path: Path) -> None:

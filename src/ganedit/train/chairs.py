@@ -620,6 +620,19 @@ def render_chairs(
     splits = _selected_splits(split)
     root = _root(Path(source_dir))
     out = Path(out_dir)
+    # Resuming skips the images already there: never mix them with images of another renderer version.
+    previous = _read_index(out / INDEX_NAME)
+    renderer = _renderer_settings(supersample)
+    if previous is not None and previous.get("renderer") != renderer:
+        changed = sorted(
+            k
+            for k in renderer.keys() | previous.get("renderer", {}).keys()
+            if renderer.get(k) != previous.get("renderer", {}).get(k)
+        )
+        raise UsageError(
+            f"{out} holds renders made with other renderer settings ({', '.join(changed)} differ); "
+            "render into a new folder so that old and new images do not mix"
+        )
     seats = find_seats(root, kinds=kinds, splits=splits)
     if limit is not None:
         per_split: dict[str, int] = {}
@@ -709,6 +722,8 @@ def _renderer_settings(supersample: int) -> dict[str, Any]:
         "light_space": "view space: x to the viewer's right, y up, z towards the camera",
         "shading": f"albedo x ({rd.AMBIENT} + {rd.DIFFUSE} x max(0, n.l)), two-sided",
         "background": list(rd.BACKGROUND),
+        "shadow": f"cast on the floor (the plane under the model), floor darkened to {rd.SHADOW}; "
+        "no self-shadowing",
         "supersample": f"each size rendered at {supersample} x its size, box-reduced",
     }
 

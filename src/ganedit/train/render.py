@@ -43,7 +43,15 @@ The choices, in order of the pipeline:
 * **Anti-aliasing.** Each image is rendered at `supersample` (3) times its size and box-reduced, so an
   image depends only on the model, the view, the light and its own size (not on which other sizes are
   rendered with it). Transparency (``d`` < 1, texture alpha) is ignored: everything is drawn opaque.
-* **Background.** Plain `BACKGROUND` (240, 240, 240), no shadow, no floor.
+* **Floor shadow.** The plain `BACKGROUND` (240, 240, 240) is an infinite floor at the model's lowest
+  point, and the model casts a hard shadow on it (the floor darkened to `SHADOW` of its brightness): each
+  triangle is projected along the light onto the floor (a planar projected shadow, exact for a directional
+  light on a plane) and the projection is rasterised from the camera. Why: with Lambert shading alone,
+  front, left and right light differ by the brightness of a few surfaces of unknown albedo, and a
+  classifier trained on the true renders read the light right only 60 % of the time (75 % ambient-only
+  surfaces on a stool look the same under any light); the shadow's side says where the light is whatever
+  the albedo. The model's own surfaces are not shadowed (no self-shadowing), and the object always hides
+  the floor behind it (nothing of the floor can be in front of a point above it).
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ import os
 import posixpath
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +75,12 @@ __all__ = [
     "DIFFUSE",
     "FILL",
     "LIGHTS",
+    "SHADOW",
     "Material",
     "Mesh",
     "MeshError",
     "Rasterized",
+    "floor_shadow",
     "light_names",
     "load_obj",
     "normalize",
@@ -81,8 +91,9 @@ __all__ = [
 ]
 
 BACKGROUND: tuple[int, int, int] = (240, 240, 240)
-AMBIENT = 0.35
-DIFFUSE = 0.75
+AMBIENT = 0.2  # low, so that the side turned away from the light is clearly darker
+DIFFUSE = 0.9
+SHADOW = 0.55  # brightness of the floor in the model's shadow, as a fraction of the lit floor
 CAMERA_DISTANCE = 4.0
 FILL = 0.96
 DEFAULT_SUPERSAMPLE = 3
@@ -92,8 +103,8 @@ DEFAULT_KD: tuple[float, float, float] = (0.6, 0.6, 0.6)
 # the camera. Ordered; the order is the tag vocabulary's.
 LIGHTS: dict[str, tuple[float, float, float]] = {
     "front": (0.0, 0.3, 1.0),  # from behind the camera, a little above: flat, even lighting
-    "left": (-1.0, 0.3, 0.35),  # from the viewer's left
-    "right": (1.0, 0.3, 0.35),  # from the viewer's right
+    "left": (-1.0, 0.8, 0.3),  # from the viewer's left, high enough that the shadow stays near the model
+    "right": (1.0, 0.8, 0.3),  # from the viewer's right
     "top": (0.0, 1.0, 0.25),  # from above
 }
 
@@ -725,13 +736,37 @@ def _albedo(raster: Rasterized, covered: np.ndarray) -> np.ndarray:
     return albedo
 
 
-def shade(raster: Rasterized, light: str | Sequence[float]) -> np.ndarray:
+def floor_shadow(
+    mesh: Mesh, azimuth_deg: float, elevation_deg: float, light: str | Sequence[float], size: int
+) -> np.ndarray:
+    """Where the floor under a normalised mesh is in its shadow, seen from the given angles: (S, S) bool.
+
+    The floor is the plane y = (the mesh's lowest point). Every triangle is projected along the light
+    direction onto it and the projected triangles are rasterised with the camera's projection; a light
+    from the horizon or below casts no shadow on the floor. Object pixels are not excluded here: the
+    object hides the floor behind it, `shade` draws it over the shadow.
+    """
+    _, rotation = _camera(azimuth_deg, elevation_deg)
+    towards_light = rotation.T @ _light_direction(light)  # view space -> world space
+    if towards_light[1] < 0.05:
+        return np.zeros((size, size), dtype=bool)
+    floor = float(mesh.positions[..., 1].min())
+    height = mesh.positions[..., 1:2] - floor  # (T, 3, 1)
+    projected = mesh.positions - height * (towards_light / towards_light[1])
+    projected[..., 1] = floor
+    return rasterize(replace(mesh, positions=projected), azimuth_deg, elevation_deg, size).triangle >= 0
+
+
+def shade(raster: Rasterized, light: str | Sequence[float], shadow: np.ndarray | None = None) -> np.ndarray:
     """The rasterised view lit by ``light`` (a name in `LIGHTS` or a view-space direction), as
-    an (S, S, 3) float64 image in [0, 1] on the `BACKGROUND`."""
+    an (S, S, 3) float64 image in [0, 1] on the `BACKGROUND`, darkened to `SHADOW` where ``shadow``
+    ((S, S) bool, `floor_shadow`) is set."""
     direction = _light_direction(light)
     size = raster.size
     image = np.empty((size * size, 3), dtype=np.float64)
     image[:] = np.asarray(BACKGROUND, dtype=np.float64) / 255.0
+    if shadow is not None:
+        image[shadow.reshape(-1)] *= SHADOW
     covered = np.flatnonzero(raster.triangle.reshape(-1) >= 0)
     if covered.size == 0:
         return image.reshape(size, size, 3)
@@ -777,7 +812,8 @@ def render_views(
         resolution = size * supersample
         raster = rasterize(mesh, azimuth_deg, elevation_deg, resolution)
         for index, light in enumerate(lights):
-            results[(index, size)] = _reduce(shade(raster, light), supersample)
+            shadow = floor_shadow(mesh, azimuth_deg, elevation_deg, light, resolution)
+            results[(index, size)] = _reduce(shade(raster, light, shadow), supersample)
     return results
 
 
