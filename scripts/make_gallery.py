@@ -21,6 +21,7 @@ SAMPLES = ROOT / "samples"
 ORIGINALS = ROOT / "data" / "photos" / "eval" / "python3-skimage"
 CHAIRS = ROOT / "data" / "chairs" / "128" / "eval"  # true renders of the held-out chairs, when rendered
 GALLERY = ROOT / "docs" / "gallery"
+LIGHTS = ("front", "left", "right", "top")  # the chairs' light vocabulary, in order
 HEIGHT = 320  # px per panel in the gallery
 GAP = 6
 
@@ -142,6 +143,33 @@ def rerender_gallery(out: Path) -> None:
         truth = true_turntable(src.stem, GALLERY / f"rerender_{src.stem}_truth.png")
         if truth is not None:
             print(truth.relative_to(ROOT))
+
+    # the light tag: `ganedit rerender CHAIR --tag light=all --sheet`, next to the true renders
+    if not ganedit("rerender", str(chairs), "--tag", "light=all", "--sheet", "-o", str(out / "light")):
+        return
+    for src in sorted(chairs.iterdir()):
+        sheet = out / "light" / f"{src.stem}_sheet.png"
+        panels = [panel(src, "input"), panel(sheet, "--tag light=all --sheet")]
+        truth = true_lights(src.stem, out / f"{src.stem}_lights_truth.png")
+        if truth is not None:
+            panels.append(panel(truth, "true renders"))
+        strip(panels, GALLERY / f"rerender_{src.stem}_light.jpg")
+
+
+def true_lights(stem: str, out: Path) -> Path | None:
+    """The real renders of a held-out chair at the sample's pose under every light, as one row."""
+    # the sample samples/chair/eteks-chair_az046_el20_front.png is the render az04_el20_front of eteks--chair
+    identity, pose = {"eteks-chair_az046_el20_front": ("eteks--chair", "az04_el20")}.get(stem, ("", ""))
+    folder = CHAIRS / identity
+    if not identity or not folder.is_dir():
+        return None
+    frames = [Image.open(folder / f"{pose}_{light}.png").convert("RGB") for light in LIGHTS]
+    size = frames[0].height
+    row = Image.new("RGB", (size * len(frames), size), (240, 240, 240))
+    for i, frame in enumerate(frames):
+        row.paste(frame, (i * size, 0))
+    row.save(out)
+    return out
 
 
 if __name__ == "__main__":

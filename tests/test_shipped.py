@@ -111,3 +111,20 @@ def test_shipped_sketch2photo_and_rerender_run_on_the_samples(tmp_path: Path) ->
     assert names == [f"{stem}_azimuth-0_light-left.png", f"{stem}_azimuth-174_light-left.png"]
     with Image.open(tmp_path / "turn" / names[0]) as front, Image.open(tmp_path / "turn" / names[1]) as back:
         assert np.abs(np.asarray(front, float) - np.asarray(back, float)).mean() > 1.0  # the pose changed it
+
+
+def test_shipped_rerender_casts_the_shadow_away_from_the_requested_light(tmp_path: Path) -> None:
+    chair = ROOT / "samples" / "chair"
+    args = ["rerender", str(chair), "--tag", "light=left,right", "-o", str(tmp_path), "-q"]
+    result = CliRunner().invoke(cli_main, args, env={"HF_HUB_OFFLINE": "1"})
+    assert result.exit_code == 0, result.output
+    stem = next(chair.iterdir()).stem
+    halves = {}
+    for light in ("left", "right"):
+        with Image.open(tmp_path / f"{stem}_light-{light}.png") as im:
+            grey = np.asarray(im.convert("L"), float)
+        half = grey.shape[1] // 2
+        halves[light] = (grey[:, :half].mean(), grey[:, half:].mean())  # (left half, right half)
+    # lit from the left, the shadow darkens the right half, and the other way round
+    assert halves["left"][1] < halves["right"][1] - 5.0, halves
+    assert halves["right"][0] < halves["left"][0] - 5.0, halves
