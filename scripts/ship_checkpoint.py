@@ -75,14 +75,19 @@ def main() -> None:
     if args.license:
         fields["license"] = args.license
 
-    text = REGISTRY.read_text()
-    # Drop an earlier table of this name, and the default mark of other models of the same task.
-    text = re.sub(rf'\n\[models\."{re.escape(args.name)}"\]\n(?:[^\[\n][^\n]*\n|\n)*', "\n", text)
-    blocks = re.split(r'(?=^\[models\.")', text, flags=re.M)
+    # Replace an earlier table of this name where it stands (else append), and drop the default mark of
+    # other models of the same task.
+    blocks = re.split(r'(?=^\[models\.")', REGISTRY.read_text(), flags=re.M)
+    replaced = False
     for i, block in enumerate(blocks):
-        if f'task = "{info.task}"' in block:
+        if block.startswith(f'[models."{args.name}"]\n'):
+            blocks[i] = table(args.name, fields) + ("\n" if i < len(blocks) - 1 else "")
+            replaced = True
+        elif f'task = "{info.task}"' in block:
             blocks[i] = re.sub(r"^default = true\n", "", block, flags=re.M)
-    text = "".join(blocks).rstrip("\n") + "\n\n" + table(args.name, fields)
+    text = "".join(blocks).rstrip("\n") + "\n"
+    if not replaced:
+        text += "\n" + table(args.name, fields)
     tomllib.loads(text)  # never leave a registry every ganedit command would refuse
     temporary = REGISTRY.with_suffix(".toml.tmp")
     temporary.write_text(text)
