@@ -468,7 +468,7 @@ def test_render_chairs_refuses_a_folder_rendered_with_other_settings(tmp_path: P
     tags = json.loads(index.read_text())
     tags["renderer"]["shading"] = "albedo x (0.35 + 0.75 x max(0, n.l)), two-sided"  # an older renderer
     index.write_text(json.dumps(tags))
-    with pytest.raises(UsageError, match="shading differ"):
+    with pytest.raises(UsageError, match="differing: shading"):
         chairs.render_chairs(source, out, split="train", **SMALL)
     assert not (out / "8" / "train").exists()
 

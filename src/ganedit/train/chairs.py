@@ -630,7 +630,7 @@ def render_chairs(
             if renderer.get(k) != previous.get("renderer", {}).get(k)
         )
         raise UsageError(
-            f"{out} holds renders made with other renderer settings ({', '.join(changed)} differ); "
+            f"{out} holds renders made with other renderer settings (differing: {', '.join(changed)}); "
             "render into a new folder so that old and new images do not mix"
         )
     seats = find_seats(root, kinds=kinds, splits=splits)
