@@ -50,8 +50,9 @@ The choices, in order of the pipeline:
   front, left and right light differ by the brightness of a few surfaces of unknown albedo, and a
   classifier trained on the true renders read the light right only 60 % of the time (42 % on a stool,
   whose black legs and flat seat look alike under any light); with the shadow it reads it 100 % of the
-  time, since the shadow's side says where the light is whatever the albedo. The model's own surfaces are not shadowed (no self-shadowing), and the object always hides
-  the floor behind it (nothing of the floor can be in front of a point above it).
+  time, since the shadow's side says where the light is whatever the albedo. The model's own surfaces
+  are not shadowed (no self-shadowing), and the object always hides the floor behind it (nothing of the
+  floor can be in front of a point above it).
 """
 
 from __future__ import annotations
