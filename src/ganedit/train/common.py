@@ -135,17 +135,22 @@ def pick_device(spec: str, dist: Dist) -> torch.device:
 
 
 class Interrupt:
-    """Turns the first Ctrl-C into a flag the loop checks between steps, so the state saved on the way
-    out is a consistent one (never half a step: D updated and T not). A second Ctrl-C interrupts at once.
+    """Turns the first Ctrl-C (SIGINT) or SIGTERM into a flag the loop checks between steps, so the state
+    saved on the way out is a consistent one (never half a step: D updated and T not). SIGTERM is what a
+    batch scheduler, ``kill``, a container stop or torchrun sends before it kills; without this a run
+    stopped that way loses everything since its last periodic save. A second signal interrupts at once.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Interrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -154,8 +159,9 @@ class Interrupt:
         self.requested = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
 
 
 def requires_grad(module: nn.Module, flag: bool) -> None:
@@ -488,7 +494,8 @@ class TrainingRun(abc.ABC):
 
     def run(self) -> Path:
         """Train from `step` to ``config.steps``, then save, export and return RUN_DIR/model.safetensors.
-        Ctrl-C (or a KeyboardInterrupt from `on_log`) ends the current step, saves, exports and re-raises.
+        Ctrl-C or SIGTERM (or a KeyboardInterrupt from `on_log`) ends the current step, saves, exports and
+        raises KeyboardInterrupt.
         """
         cfg = self.config
         self._truncate_log()

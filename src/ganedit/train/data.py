@@ -377,9 +377,11 @@ class StepBatchSampler(torch.utils.data.Sampler):
 def _worker_init(_worker_id: int) -> None:
     # Synthesis is many small tensor ops: more intra-op threads only contend with training (synth.py).
     torch.set_num_threads(1)
-    # Ctrl-C reaches the whole process group: a worker must survive it, so that the main process can
-    # finish its step and save its state; the main process stops the workers on its way out.
+    # Ctrl-C reaches the whole process group (and a scheduler's SIGTERM often does): a worker must survive
+    # it, so that the main process can finish its step and save its state; the main process stops the
+    # workers on its way out (and a worker whose parent has died exits by itself: torch's watchdog).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # ------------------------------------------------------------------------------------------ assembly

@@ -683,7 +683,8 @@ def train(
     `on_log` receives dicts with an ``event`` key: ``start``, ``log`` (mean losses over the last
     ``log_every`` steps, steps/s, the batch fingerprint and running ``data_digest``), ``val`` (PSNR of
     output and input against the target, grid path), ``save`` (state path), ``done`` (model path).
-    Ctrl-C finishes the current step, saves the state and the model, and re-raises KeyboardInterrupt.
+    Ctrl-C or SIGTERM finishes the current step, saves the state and the model, and raises
+    KeyboardInterrupt.
     """
     validate(config)
     dist = Dist.from_env()

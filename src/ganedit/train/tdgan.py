@@ -648,7 +648,7 @@ def train(
     `on_log` receives dicts with an ``event`` key: ``start``, ``log`` (mean losses over the last
     ``log_every`` steps, steps/s, the batch fingerprint and running ``data_digest``), ``sample`` (grid
     path, mean L1 of the re-renders against the genuine images), ``save`` (state path), ``done`` (model
-    path). Ctrl-C finishes the current step, saves the state and the model, and re-raises
+    path). Ctrl-C or SIGTERM finishes the current step, saves the state and the model, and raises
     KeyboardInterrupt.
     """
     validate(config)
