@@ -237,6 +237,27 @@ def test_a_few_dozen_steps_lower_the_rerendering_l1(toy: Path, tmp_path: Path) -
     assert last < 0.6 * first, (first, last)
 
 
+def test_init_fine_tunes_from_a_checkpoint_and_refuses_another_architecture(
+    toy: Path, tmp_path: Path
+) -> None:
+    """`init`: a new run (other data, say more identities) starts from a model's R, g and G, not at random."""
+    first = train(_config(toy, tmp_path / "first"))
+    start = _tensors(first)
+    tuned = train(_config(toy, tmp_path / "tuned", steps=1, lr=1e-12, init=str(first)))
+    after = _tensors(tuned)
+    assert after.keys() == start.keys()
+    # one step at a negligible learning rate: the weights are where the checkpoint left them (batch-norm
+    # running statistics move with any step, whatever the learning rate)
+    weights = [k for k in start if "running_" not in k and "num_batches" not in k]
+    assert all(torch.allclose(after[k].float(), start[k].float(), atol=1e-6) for k in weights)
+    scratch = _tensors(train(_config(toy, tmp_path / "scratch", steps=1, lr=1e-12)))
+    assert not any(torch.allclose(scratch[k].float(), start[k].float(), atol=1e-6) for k in weights)
+    assert resume_config(tmp_path / "tuned").init == str(first)  # config.toml keeps it
+
+    with pytest.raises(UsageError, match="ngf differ"):
+        train(_config(toy, tmp_path / "wider", ngf=16, init=str(first)))
+
+
 def test_config_errors_name_the_setting(toy: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="did you mean 'steps'"):
         load_config(None, ["stepz=3"], data=str(toy), out=str(tmp_path / "r"))

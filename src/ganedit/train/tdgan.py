@@ -64,7 +64,7 @@ from torch.nn import functional as F
 
 from ..archs import config_to_dict
 from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
-from ..checkpoint import save_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, UsageError
 from ..images import write_atomic
 from . import state as st
@@ -125,6 +125,7 @@ class TDGANTrainConfig:
     ngf: int = 32
     ndf: int = 32
     tag_fraction: float = 1.0  # < 1: semi-supervised, that fraction of training identities keep their tags
+    init: str = ""  # fine-tune: start R, g and G from this rerender checkpoint ("" = from scratch)
     save_every: int = 500
     sample_every: int = 500
     log_every: int = 50
@@ -440,6 +441,24 @@ def _masked_mean(per_image: Tensor, mask: Tensor) -> Tensor:
     return (per_image * mask).sum() / mask.sum().clamp_min(1)
 
 
+def init_model(path: Path, wanted: TDGANConfig) -> TDGAN:
+    """R, g and G of a rerender checkpoint, to fine-tune (on more identities, say: `init`). Its
+    architecture and tag vocabulary must be the run's; the discriminator starts fresh (none is shipped)."""
+    model, _ = load_checkpoint(path, task="rerender", arch="tdgan")
+    assert isinstance(model, TDGAN)
+    if model.config != wanted:
+        differing = [
+            f.name
+            for f in dataclasses.fields(wanted)
+            if getattr(model.config, f.name) != getattr(wanted, f.name)
+        ]
+        raise UsageError(
+            f"init {path}: its {', '.join(differing)} differ from this run's (data {wanted.image_size} px, "
+            "tags of tags.json, identity_dim, tag_dim, ngf, ndf); fine-tuning keeps the architecture"
+        )
+    return model.train()
+
+
 def _l1(a: Tensor, b: Tensor) -> Tensor:
     """Per-image mean absolute difference."""
     return (a - b).abs().flatten(1).mean(1)
@@ -471,7 +490,10 @@ class _Run(TrainingRun):
             ndf=config.ndf,
             background=self.data.background,  # type: ignore[arg-type]
         )
-        self.model = TDGAN(self.model_config).to(self.device)
+        self.model = (
+            init_model(Path(config.init), self.model_config) if config.init else TDGAN(self.model_config)
+        )
+        self.model.to(self.device)
         self.discriminator = Discriminator(self.model_config).to(self.device)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=betas)
