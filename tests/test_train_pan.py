@@ -437,6 +437,11 @@ def test_init_model_can_grow_full_resolution_blocks_but_not_change_shape(
     with pytest.raises(UsageError, match=r"generator\.ngf cannot change"):
         train(wider)
 
+    # `init` seeds a new run only: resuming the grown run needs neither the init file nor its shape
+    first.unlink()
+    model, _ = load_checkpoint(train(resume_config(tmp_path / "b", steps=3), resume=True), task="derain")
+    assert model.config.full_res_blocks == 1
+
 
 def test_export_needs_a_state(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no saved training state"):

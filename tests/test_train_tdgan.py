@@ -253,9 +253,11 @@ def test_init_fine_tunes_from_a_checkpoint_and_refuses_another_architecture(
     scratch = _tensors(train(_config(toy, tmp_path / "scratch", steps=1, lr=1e-12)))
     assert not any(torch.allclose(scratch[k].float(), start[k].float(), atol=1e-6) for k in weights)
     assert resume_config(tmp_path / "tuned").init == str(first)  # config.toml keeps it
+    first.unlink()  # `init` seeds a new run only: resuming it does not read the file again
+    train(resume_config(tmp_path / "tuned", steps=2), resume=True)
 
     with pytest.raises(UsageError, match="ngf differ"):
-        train(_config(toy, tmp_path / "wider", ngf=16, init=str(first)))
+        train(_config(toy, tmp_path / "wider", ngf=16, init=str(tuned)))
 
 
 def test_config_errors_name_the_setting(toy: Path, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..archs import config_to_dict
+from ..archs import build, config_to_dict
 from ..archs.pan import (
     PANDiscriminator,
     PANDiscriminatorConfig,
@@ -469,7 +469,13 @@ class _Run(TrainingRun):
 
         # Models: seeded so that every rank (and every rerun) starts from the same weights.
         torch.manual_seed(config.seed)
-        if config.init:
+        if self.state_file is not None:
+            # A resumed run rebuilds the generator its state was saved with (then `_restore` loads the
+            # weights): `init` only seeds a new run, so a moved or reshipped init file cannot change it.
+            saved = build("pan", st.read_state_meta(self.state_file)["generator_config"])
+            assert isinstance(saved, PANGenerator)
+            self.generator: PANGenerator = saved.train()
+        elif config.init:
             gen, info = load_checkpoint(Path(config.init), task=config.task, arch="pan")
             assert isinstance(gen, PANGenerator)
             if config.generator:
@@ -480,7 +486,7 @@ class _Run(TrainingRun):
                         gen = grow(gen, wanted)
                 except (TypeError, ValueError) as e:
                     raise UsageError(f"init {config.init}: {e}") from None
-            self.generator: PANGenerator = gen.train()
+            self.generator = gen.train()
         else:
             self.generator = PANGenerator(config.generator_config())
         if config.crop % self.generator.pad_multiple:

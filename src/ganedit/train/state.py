@@ -130,21 +130,35 @@ def latest_state(state_dir: Path) -> Path | None:
     return states[-1] if states else None
 
 
-def load_state(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """(tensors on the CPU, JSON document) of a state file written by `save_state`."""
+def read_state_meta(path: Path) -> dict[str, Any]:
+    """The JSON document of a state file written by `save_state`, from its header alone (no tensors)."""
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable training state ({e})") from None
+    return _document(path, metadata)
+
+
+def load_state(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """(tensors on the CPU, JSON document) of a state file written by `save_state`."""
+    path = Path(path)
+    document = read_state_meta(path)
+    try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable training state ({e})") from None
+    return tensors, document
+
+
+def _document(path: Path, metadata: Mapping[str, str]) -> dict[str, Any]:
     if STATE_KEY not in metadata:
         raise CheckpointError(f"{path}: not a ganedit training state (no {STATE_KEY} in its metadata)")
     document = json.loads(metadata[STATE_KEY])
     if document.get("version") != STATE_VERSION:
         raise CheckpointError(f"{path}: training state version {document.get('version')!r} is not supported")
-    return tensors, document
+    return document
 
 
 def rng_state_tensors() -> dict[str, Tensor]:

@@ -490,8 +490,10 @@ class _Run(TrainingRun):
             ndf=config.ndf,
             background=self.data.background,  # type: ignore[arg-type]
         )
+        # `init` only seeds a new run: a resumed one gets its weights from its state (`_restore`)
+        fine_tune = config.init and self.state_file is None
         self.model = (
-            init_model(Path(config.init), self.model_config) if config.init else TDGAN(self.model_config)
+            init_model(Path(config.init), self.model_config) if fine_tune else TDGAN(self.model_config)
         )
         self.model.to(self.device)
         self.discriminator = Discriminator(self.model_config).to(self.device)
