@@ -17,6 +17,7 @@ from ganedit.checkpoint import save_checkpoint
 from ganedit.cli import main
 from ganedit.errors import UsageError
 from ganedit.rerender import (
+    REFINE_STEPS,
     Rerenderer,
     contact_sheet,
     output_name,
@@ -139,6 +140,42 @@ def test_rerenderer_renders_and_infers(checkpoint: Path) -> None:
         rr.render(pixels, [{"azimuth": "45"}])
 
 
+def test_identity_refinement_redraws_the_input_closer_and_leaves_the_weights_alone(checkpoint: Path) -> None:
+    torch.manual_seed(0)
+    model = TDGAN(CONFIG).eval()
+    for layer in model.generator.modules():  # a generator whose drawing depends visibly on the identity
+        if isinstance(layer, (torch.nn.Linear, torch.nn.ConvTranspose2d)):
+            torch.nn.init.normal_(layer.weight, 0.0, 0.2)
+    own = {"azimuth": "90", "light": "front"}
+    with torch.no_grad():  # an object the generator can draw, at known tags
+        codes = model.tag_mapper(model.one_hot(torch.tensor([[1, 0]])))
+        drawn = model.generator(torch.randn(1, CONFIG.identity_dim) * 3, codes)
+    pixels = drawn.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    plain = Rerenderer(model, name="plain", refine_steps=0)
+    refined = Rerenderer(model, name="refined", refine_steps=30, refine_lr=0.1)
+    error_plain = np.abs(plain.render(pixels, [own], inferred=own)[0] - pixels.astype(np.float64)).mean()
+    first = refined.render(pixels, [own], inferred=own)[0]
+    error_refined = np.abs(first - pixels.astype(np.float64)).mean()
+    assert error_refined < error_plain / 2, (error_refined, error_plain)  # grey levels
+    assert np.array_equal(refined.render(pixels, [own], inferred=own)[0], first)  # starts afresh from R
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+    # 0 steps is the paper's feed-forward re-rendering: G(R's identity code, g(target tags))
+    photo = np.asarray(Image.open(_photo(checkpoint.parent / "refine.png")))
+    seen = prepare(photo, CONFIG.image_size, CONFIG.background)
+    rr = Rerenderer.load(checkpoint, device="cpu", refine_steps=0)
+    own = rr.infer_tags(photo)
+    x = torch.from_numpy(seen).permute(2, 0, 1).float().div(127.5).sub(1)[None]
+    rows = torch.tensor([[CONFIG.values(n).index(own[n]) for n in CONFIG.tag_names]])
+    with torch.no_grad():
+        y = rr.model.rerender(x, rows).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    assert np.array_equal(rr.render(photo, [own])[0], y[0].permute(1, 2, 0).numpy())
+    with pytest.raises(ValueError, match="refine_steps"):
+        Rerenderer.load(checkpoint, device="cpu", refine_steps=-1)
+
+
 def test_contact_sheet_layout() -> None:
     tiles = [np.full((4, 4, 3), i * 40, np.uint8) for i in range(5)]
     sheet = contact_sheet(tiles, 2, gap=1, background=(7, 7, 7))
@@ -170,6 +207,25 @@ def test_sweep_writes_one_file_per_combination(checkpoint: Path, tmp_path: Path)
     assert report["counts"] == {"ok": 1, "skipped": 0, "failed": 0}
     assert len(report["entries"][0]["outputs"]) == 4
     assert set(report["entries"][0]["inferred"]) == {"azimuth", "light"}
+
+
+def test_refine_steps_option_is_reported_and_its_default_documented(checkpoint: Path, tmp_path: Path) -> None:
+    src = _photo(tmp_path / "chair.png")
+    outputs = {}
+    for steps in (None, "0"):
+        out = tmp_path / f"out-{steps}"
+        extra = [] if steps is None else ["--refine-steps", steps]
+        code, stdout, stderr = invoke(
+            "rerender", str(src), "--weights", str(checkpoint), "--device", "cpu",
+            "--tag", "azimuth=90", "-o", str(out), "--json", *extra,
+        )  # fmt: skip
+        assert code == 0, stderr
+        assert json.loads(stdout)["refine_steps"] == (REFINE_STEPS if steps is None else 0)
+        outputs[steps] = np.asarray(Image.open(next(out.iterdir())))
+    assert not np.array_equal(outputs[None], outputs["0"])
+    assert f"[default: {REFINE_STEPS}]" in " ".join(invoke("rerender", "--help")[1].split())
+    assert invoke("rerender", str(src), "--weights", str(checkpoint), "--tag", "azimuth=90",
+                  "-o", str(tmp_path / "x"), "--refine-steps", "-1")[0] == 2  # fmt: skip
 
 
 def test_all_values_and_rerun_skips(checkpoint: Path, tmp_path: Path) -> None:

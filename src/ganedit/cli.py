@@ -438,6 +438,13 @@ for _task in TASKS.values():
     show_default=True,
     help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
 )
+@click.option(
+    "--refine-steps",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Steps refining each input's identity code so the model redraws the input before turning it "
+    "(test-time inversion); 0 = R's code as it is (the paper).  [default: 5]",
+)
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (default: skip them).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes (errors still go to stderr).")
@@ -455,6 +462,7 @@ def rerender_command(
     registry: tuple[str, ...],
     offline: bool,
     device: str,
+    refine_steps: int | None,
     overwrite: bool,
     as_json: bool,
     quiet: bool,
@@ -525,7 +533,13 @@ def rerender_command(
         try:
             picture = read_picture(source)
             if renderer is None:
-                renderer = rr.Rerenderer.open(resolved.path, name=name, sha256=resolved.sha256, device=device)
+                renderer = rr.Rerenderer.open(
+                    resolved.path,
+                    name=name,
+                    sha256=resolved.sha256,
+                    device=device,
+                    refine_steps=rr.REFINE_STEPS if refine_steps is None else refine_steps,
+                )
             inferred = renderer.infer_tags(picture.pixels)
             entry["inferred"] = inferred
             need_all = any(p in todo for p in extras)
@@ -564,6 +578,7 @@ def rerender_command(
             "model": name,
             "sha256": resolved.sha256,
             "device": str(renderer.device) if renderer is not None else None,
+            "refine_steps": renderer.refine_steps if renderer is not None else None,
             "sweep": sweep,
             "counts": counts,
             "seconds": round(seconds, 3),
@@ -1090,6 +1105,13 @@ def train_render_chairs(
     help="Rerender models: the tag classifier judging the re-renders (default: DATA/classifier-SIZE-"
     "STEPSsteps.safetensors, trained on DATA's train split when missing).",
 )
+@click.option(
+    "--refine-steps",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Rerender models: steps refining each input's identity code so the model redraws the input "
+    "before turning it (test-time inversion); 0 = R's code as it is (the paper).  [default: 5]",
+)
 @registry_option
 @offline_option
 def eval_command(
@@ -1103,6 +1125,7 @@ def eval_command(
     device: str,
     as_json: bool,
     classifier: str | None,
+    refine_steps: int | None,
     registry: tuple[str, ...],
     offline: bool,
 ) -> None:
@@ -1135,7 +1158,16 @@ def eval_command(
         )
         if read_info(located.path).task == "rerender":
             _eval_rerender(
-                name, located.path, located.sha256, Path(data), classifier, device, seed, limit, as_json
+                name,
+                located.path,
+                located.sha256,
+                Path(data),
+                classifier,
+                device,
+                seed,
+                limit,
+                as_json,
+                refine_steps,
             )
             return
     editor = api.load(
@@ -1166,6 +1198,7 @@ def _eval_rerender(
     seed: int,
     limit: int | None,
     as_json: bool,
+    refine_steps: int | None,
 ) -> None:
     """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender`, printed."""
     from .evaluate_tdgan import (
@@ -1175,14 +1208,15 @@ def _eval_rerender(
         save_classifier,
         train_classifier,
     )
-    from .rerender import Rerenderer
+    from .rerender import REFINE_STEPS, Rerenderer
 
     if not (data / "tags.json").is_file():
         raise UsageError(
             f"{name} is a rerender (tdgan) checkpoint: --data must be a tagged image set (DATA/tags.json, "
             f"as `ganedit train render-chairs` writes); {data} has no tags.json"
         )
-    rr = Rerenderer.open(path, name=name, sha256=sha256, device=device)
+    steps = REFINE_STEPS if refine_steps is None else refine_steps
+    rr = Rerenderer.open(path, name=name, sha256=sha256, device=device, refine_steps=steps)
     size = rr.config.image_size
     if classifier_path is not None:
         judge = load_classifier(Path(classifier_path))

@@ -396,7 +396,6 @@ def evaluate_rerender(
             source = entries[k]
             src_idx = {t: data.tag_index(source, t) for t in tag_names}
             src_pixels = _fit(data.image(source), image_size)
-            own = {t: data.vocabulary[t][src_idx[t]] for t in tag_names}
             targets: list[tuple[str, dict[str, int]]] = [
                 ("azimuth", {**src_idx, "azimuth": a}) for a in range(n_az)
             ]
@@ -406,10 +405,10 @@ def evaluate_rerender(
             if not present:
                 continue
             sources_used += 1
+            # every target names every tag; the input's own tags are left to the model to read (as
+            # `ganedit rerender` does): the identity refinement fits G to the input at them
             outputs = rerenderer.render(
-                src_pixels,
-                [{n: data.vocabulary[n][t[n]] for n in tag_names} for _, t in present],
-                inferred=own,
+                src_pixels, [{n: data.vocabulary[n][t[n]] for n in tag_names} for _, t in present]
             )
             for (sweep, target), output in zip(present, outputs, strict=True):
                 truth_entry = lookup[tuple(target[n] for n in tag_names)]
@@ -484,8 +483,10 @@ def evaluate_rerender(
         "protocol": (
             f"{sources_per_identity} seeded source views per held-out identity, re-rendered to every azimuth "
             "(other tags kept) and every light (pose kept); PSNR/SSIM of the whole image against the true "
-            f"render at the target tags (PSNR capped at {PSNR_CAP:g} dB); overall leaves out offset 0"
+            f"render at the target tags (PSNR capped at {PSNR_CAP:g} dB); overall leaves out offset 0; the "
+            "input's own tags are the model's reading of it"
         ),
+        "refine": {"steps": rerenderer.refine_steps, "lr": rerenderer.refine_lr},
         "baseline": "the input unchanged",
         "overall": _summary([c for c in az_cases if c["offset"] != 0]),
         "per_offset": per_offset,
