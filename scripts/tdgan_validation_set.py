@@ -1,6 +1,6 @@
 """Make a validation set of seats a TDGAN checkpoint never saw, for choosing inference settings.
 
-    python scripts/tdgan_validation_set.py data/chairs-sofas --exclude data/chairs data/val-sofas
+    python scripts/tdgan_validation_set.py data/chairs-sofas data/val-sofas --exclude data/chairs
 
 The training identities of SRC (a tagged set, ``ganedit train render-chairs``) that are NOT identities of
 any EXCLUDE set become the ``eval`` split of OUT; OUT's images are SRC's, reached through a symlink per
@@ -26,6 +26,8 @@ def main() -> None:
     parser.add_argument("--exclude", type=Path, nargs="+", default=[], help="tagged sets to leave out")
     args = parser.parse_args()
 
+    if args.out.resolve() == args.src.resolve():
+        raise SystemExit("OUT must be another folder than SRC (it gets its own tags.json)")
     index = json.loads((args.src / "tags.json").read_text())
     excluded: set[str] = set()
     for other in args.exclude:

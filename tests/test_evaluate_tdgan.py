@@ -175,3 +175,11 @@ def test_cli_eval_rerender(checkpoint: Path, dataset: Path, monkeypatch: pytest.
     assert text.exit_code == 0, text.stderr
     assert "using the tag classifier" in text.stderr
     assert "baseline" in text.stdout and "classifier's own accuracy" in text.stdout
+    assert "identity refinement: 5 steps" in text.stdout
+
+    # --refine-steps reaches the re-renders and the report says which setting was measured
+    plain = runner.invoke(main, [*args, "--refine-steps", "0"], catch_exceptions=False)
+    assert plain.exit_code == 0, plain.stderr
+    plain_payload = json.loads(plain.stdout)
+    assert payload["refine"]["steps"] == 5 and plain_payload["refine"]["steps"] == 0
+    assert plain_payload["overall"] != payload["overall"]

@@ -172,8 +172,21 @@ def test_identity_refinement_redraws_the_input_closer_and_leaves_the_weights_alo
     with torch.no_grad():
         y = rr.model.rerender(x, rows).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     assert np.array_equal(rr.render(photo, [own])[0], y[0].permute(1, 2, 0).numpy())
-    with pytest.raises(ValueError, match="refine_steps"):
-        Rerenderer.load(checkpoint, device="cpu", refine_steps=-1)
+    for bad in ({"refine_steps": -1}, {"refine_steps": 2.5}, {"refine_lr": 0.0}, {"refine_lr": float("inf")}):
+        with pytest.raises(UsageError, match="refine_"):
+            Rerenderer.load(checkpoint, device="cpu", **bad)  # type: ignore[arg-type]
+
+
+def test_refinement_works_inside_a_callers_inference_mode(checkpoint: Path) -> None:
+    photo = np.asarray(Image.open(_photo(checkpoint.parent / "inference.png")))
+    rr = Rerenderer.load(checkpoint, device="cpu", refine_steps=3)
+    targets = [{"azimuth": "180", "light": "left"}]
+    expected = rr.render(photo, targets)
+    with torch.inference_mode():
+        assert np.array_equal(rr.render(photo, targets)[0], expected[0])
+    with torch.no_grad():
+        assert np.array_equal(rr.render(photo, targets)[0], expected[0])
+    assert all(p.requires_grad for p in rr.model.parameters())  # the caller's model is left as it was
 
 
 def test_contact_sheet_layout() -> None:

@@ -578,7 +578,7 @@ def rerender_command(
             "model": name,
             "sha256": resolved.sha256,
             "device": str(renderer.device) if renderer is not None else None,
-            "refine_steps": renderer.refine_steps if renderer is not None else None,
+            "refine_steps": rr.REFINE_STEPS if refine_steps is None else refine_steps,
             "sweep": sweep,
             "counts": counts,
             "seconds": round(seconds, 3),
@@ -1248,6 +1248,8 @@ def _eval_rerender(
     )
     click.echo(f"  protocol: {result['protocol']}")
     click.echo(f"  baseline: {result['baseline']}")
+    refine = result["refine"]
+    click.echo(f"  identity refinement: {refine['steps']} steps (Adam, step size {refine['lr']:g})")
     click.echo(
         f"  azimuth sweep (offset != 0, {o['count']}): PSNR {f(o['psnr'])} dB "
         f"(baseline {f(o['baseline_psnr'])})"

@@ -17,7 +17,8 @@ on purpose: the more the code is fitted to one view, the more of that view's pos
 re-renders turn less far than asked (docs/models/tdgan-chairs.md gives the trade-off as measured).
 ``refine_steps=0`` is the paper's feed-forward re-rendering.
 
-Library code: no printing; errors are `UsageError` (bad ``--tag``), `CheckpointError` or `ImageError`.
+Library code: no printing; errors are `UsageError` (bad ``--tag``, bad refinement settings),
+`CheckpointError` or `ImageError`.
 """
 
 from __future__ import annotations
@@ -291,6 +292,13 @@ def prepare(pixels: np.ndarray, size: int, background: tuple[int, int, int]) -> 
     return square
 
 
+def _check_refine(steps: object, lr: object) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise UsageError(f"refine_steps must be an integer >= 0, not {steps!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
+        raise UsageError(f"refine_lr must be a finite number > 0, not {lr!r}")
+
+
 class Rerenderer:
     """A loaded TDGAN: re-renders images at target tags. Arrays in (H x W x C), arrays out (S x S x 3).
 
@@ -311,10 +319,8 @@ class Rerenderer:
     ) -> None:
         import torch
 
-        if refine_steps < 0 or not refine_lr > 0:
-            raise ValueError(f"refine_steps must be >= 0 and refine_lr > 0, not {refine_steps}, {refine_lr}")
+        _check_refine(refine_steps, refine_lr)
         self.model = model.to(device).eval()
-        self.model.requires_grad_(False)  # refinement differentiates w.r.t. the identity code only
         self.config: TDGANConfig = model.config
         self.name = name
         self.sha256 = sha256
@@ -332,11 +338,13 @@ class Rerenderer:
         sha256: str | None = None,
         device: str = "auto",
         refine_steps: int = REFINE_STEPS,
+        refine_lr: float = REFINE_LR,
     ) -> Rerenderer:
         """Load a rerender checkpoint file (already located and verified)."""
         from .checkpoint import load_checkpoint
         from .editor import select_device
 
+        _check_refine(refine_steps, refine_lr)
         dev = select_device(device)
         model, _ = load_checkpoint(Path(path), task=TASK, arch=ARCH, device=dev)
         return cls(
@@ -345,6 +353,7 @@ class Rerenderer:
             sha256=sha256,
             device=dev,
             refine_steps=refine_steps,
+            refine_lr=refine_lr,
         )
 
     @classmethod
@@ -356,13 +365,20 @@ class Rerenderer:
         registry_files: Sequence[Path] = (),
         hub: HubOptions | None = None,
         refine_steps: int = REFINE_STEPS,
+        refine_lr: float = REFINE_LR,
     ) -> Rerenderer:
         """A registered model name, a checkpoint path, or (None) the default rerender model."""
         from .api import locate
 
+        _check_refine(refine_steps, refine_lr)
         name, weights, _ = locate(name_or_path, task=TASK, registry_files=registry_files, hub=hub)
         return cls.open(
-            weights.path, name=name, sha256=weights.sha256, device=device, refine_steps=refine_steps
+            weights.path,
+            name=name,
+            sha256=weights.sha256,
+            device=device,
+            refine_steps=refine_steps,
+            refine_lr=refine_lr,
         )
 
     # ---------------------------------------------------------------------------------------------------
@@ -387,8 +403,10 @@ class Rerenderer:
         return indices
 
     def identity(self, x: torch.Tensor, own: Sequence[int]) -> torch.Tensor:
-        """The identity code of `x` (1 x C x S x S): R's, refined `refine_steps` times so that
-        G(identity, g(own tags)) redraws `x` (L1, as trained). `own`: the input's tag indices."""
+        """The identity code (1 x identity_dim) of `x` (1 x C x S x S in [-1, 1]): R's, refined
+        `refine_steps` times so that G(identity, g(own tags)) redraws `x` (L1, as trained). `own`: the
+        input's tag indices. Works under a caller's ``torch.inference_mode()`` or ``no_grad()``; only the
+        code is optimised (the gradient is taken w.r.t. it alone), the weights are left as they are."""
         import torch
 
         model = self.model
@@ -396,12 +414,17 @@ class Rerenderer:
             identity, _ = model.disentangler(x)
             if self.refine_steps == 0:
                 return identity
-            own_codes = model.tag_mapper(model.one_hot(torch.tensor([list(own)], device=self.device)))
-        identity = identity.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([identity], lr=self.refine_lr)
-        with torch.enable_grad():
+        # a caller's inference mode would make every tensor here unusable for autograd: leave it
+        with torch.inference_mode(False), torch.enable_grad():
+            target = x.clone()
+            own_codes = [
+                c.detach().clone()
+                for c in model.tag_mapper(model.one_hot(torch.tensor([list(own)], device=self.device)))
+            ]
+            identity = identity.clone().requires_grad_(True)
+            optimizer = torch.optim.Adam([identity], lr=self.refine_lr)
             for _ in range(self.refine_steps):
-                loss = (model.generator(identity, own_codes) - x).abs().mean()
+                loss = (model.generator(identity, own_codes) - target).abs().mean()
                 (identity.grad,) = torch.autograd.grad(loss, [identity])
                 optimizer.step()
         return identity.detach()
