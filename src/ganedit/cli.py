@@ -99,6 +99,20 @@ registry_option = click.option(
     type=click.Path(exists=True, dir_okay=False),
     help="Extra weights registry file(s) (TOML, like weights.toml). Also read from $GANEDIT_REGISTRY.",
 )
+
+
+def refine_option(lead: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--refine-steps`` of rerender and eval (default None: ganedit.rerender.REFINE_STEPS, which the
+    help states without importing the module)."""
+    return click.option(
+        "--refine-steps",
+        type=click.IntRange(min=0),
+        default=None,
+        help=f"{lead} refining each input's identity code so the model redraws the input before "
+        "turning it (test-time inversion); 0 = R's code as it is (the paper).  [default: 5]",
+    )
+
+
 offline_option = click.option(
     "--offline",
     is_flag=True,
@@ -438,13 +452,7 @@ for _task in TASKS.values():
     show_default=True,
     help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
 )
-@click.option(
-    "--refine-steps",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Steps refining each input's identity code so the model redraws the input before turning it "
-    "(test-time inversion); 0 = R's code as it is (the paper).  [default: 5]",
-)
+@refine_option("Steps")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (default: skip them).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes (errors still go to stderr).")
@@ -1105,13 +1113,7 @@ def train_render_chairs(
     help="Rerender models: the tag classifier judging the re-renders (default: DATA/classifier-SIZE-"
     "STEPSsteps.safetensors, trained on DATA's train split when missing).",
 )
-@click.option(
-    "--refine-steps",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Rerender models: steps refining each input's identity code so the model redraws the input "
-    "before turning it (test-time inversion); 0 = R's code as it is (the paper).  [default: 5]",
-)
+@refine_option("Rerender models: steps")
 @registry_option
 @offline_option
 def eval_command(
