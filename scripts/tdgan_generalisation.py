@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ganedit.evaluate_tdgan import TaggedSet
+from ganedit.evaluate_tdgan import PSNR_CAP, TaggedSet
+from ganedit.metrics import psnr as _psnr
 from ganedit.rerender import Rerenderer
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
+    """PSNR of two 0-255 images, capped as `ganedit eval` caps it."""
+    return min(_psnr(a, b, data_range=255.0), PSNR_CAP)
 
 
 def channel_refit(output: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -48,9 +49,12 @@ def main() -> None:
     parser.add_argument("--identities", type=int, default=8, help="per split")
     parser.add_argument("--views", type=int, default=6, help="per identity")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--refine-steps", type=int, default=0, help="identity refinement (default 0: R then G, as documented)"
+    )
     args = parser.parse_args()
 
-    model = Rerenderer.open(args.weights, device="cpu")
+    model = Rerenderer.open(args.weights, device="cpu", refine_steps=args.refine_steps)
     names = list(model.config.tag_names)
     rng = np.random.default_rng(args.seed)
     print(f"{'split':6} {'views':>5} {'PSNR':>7} {'PSNR, channels refitted':>24}")

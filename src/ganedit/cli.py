@@ -489,6 +489,7 @@ def rerender_command(
     started = time.monotonic()
     if model and weights:
         raise UsageError("give --model or --weights, not both")
+    steps = rr.REFINE_STEPS if refine_steps is None else refine_steps
     out_root = Path(output)
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"{output}: -o must be a folder (it is a file)")
@@ -546,7 +547,7 @@ def rerender_command(
                     name=name,
                     sha256=resolved.sha256,
                     device=device,
-                    refine_steps=rr.REFINE_STEPS if refine_steps is None else refine_steps,
+                    refine_steps=steps,
                 )
             inferred = renderer.infer_tags(picture.pixels)
             entry["inferred"] = inferred
@@ -586,7 +587,7 @@ def rerender_command(
             "model": name,
             "sha256": resolved.sha256,
             "device": str(renderer.device) if renderer is not None else None,
-            "refine_steps": rr.REFINE_STEPS if refine_steps is None else refine_steps,
+            "refine_steps": steps,
             "sweep": sweep,
             "counts": counts,
             "seconds": round(seconds, 3),
