@@ -26,6 +26,7 @@ class FakeEditor:
     sha256: str = "0" * 64
     device: str = "cpu"
     precision: str = "fp32"
+    flip_average: bool = False
     task = get_task("derain")
 
     def edit_many(self, items: list[tuple[np.ndarray, np.ndarray | None]]) -> list[np.ndarray]:

@@ -60,11 +60,24 @@ def test_folder_recursive_mirrors_tree_and_json_report(tmp_path: Path, checkpoin
     assert written == ["a.jpg", "sub/b.png", "sub/deeper/c.JPG"]
     report = json.loads(stdout)
     assert report["totals"] == {"inputs": 3, "ok": 3, "skipped": 0, "failed": 0}
-    assert report["sha256"] and report["device"] == "cpu"
+    assert report["sha256"] and report["device"] == "cpu" and report["flip_average"] is True
     assert {Path(f["output"]).name for f in report["files"]} == {"a.jpg", "b.png", "c.JPG"}
     assert all(f["status"] == "ok" and f["seconds"] >= 0 for f in report["files"])
     for name in ("a.jpg", "sub/b.png"):
         assert Image.open(out / name).size == (48, 40)
+
+
+def test_no_flip_average_runs_the_model_once_per_image(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photo(tmp_path / "in" / "a.png")
+    outputs = {}
+    for flag in ("--flip-average", "--no-flip-average"):
+        out = tmp_path / flag
+        args = ["derain", str(tmp_path / "in"), "-o", str(out), "--weights", str(checkpoints["derain"])]
+        code, stdout, stderr = run(*args, "--precision", "fp32", flag, "--json")
+        assert code == 0, stderr
+        assert json.loads(stdout)["flip_average"] is (flag == "--flip-average")
+        outputs[flag] = np.asarray(Image.open(out / "a.png")).astype(int)
+    assert np.abs(outputs["--flip-average"] - outputs["--no-flip-average"]).max() > 1
 
 
 def test_without_recursive_only_top_level(tmp_path: Path, checkpoints: dict[str, Path]) -> None:

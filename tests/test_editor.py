@@ -218,8 +218,13 @@ def test_edit_many_batches_same_size_images_and_matches_edit(monkeypatch: pytest
         assert np.abs(out.astype(int) - single).max() <= 1
 
 
-def test_precision_choices_on_the_cpu() -> None:
+def test_precision_choices_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # auto: bf16 only where the CPU has bf16 instructions (elsewhere it is emulated, slower than fp32)
+    monkeypatch.setattr("ganedit.editor.cpu_bf16_native", lambda: False)
     assert make_editor("derain").precision == "fp32"
+    monkeypatch.setattr("ganedit.editor.cpu_bf16_native", lambda: True)
+    assert make_editor("derain").precision == "bf16"
+    monkeypatch.undo()
     with pytest.raises(UsageError, match="fp16 is not supported on the CPU"):
         make_editor("derain", precision="fp16")
     with pytest.raises(UsageError, match="valid: auto, fp32, fp16, bf16"):
@@ -227,7 +232,30 @@ def test_precision_choices_on_the_cpu() -> None:
     img = photo(32, 32)
     bf16 = make_editor("derain", precision="bf16")
     assert bf16.precision == "bf16"
-    assert np.abs(bf16.edit(img).astype(int) - make_editor("derain").edit(img)).mean() < 3
+    fp32 = make_editor("derain", precision="fp32")
+    assert np.abs(bf16.edit(img).astype(int) - fp32.edit(img)).mean() < 3
+
+
+def test_flip_averaging_is_the_mean_of_the_image_and_its_mirror_pass() -> None:
+    img = photo(40, 24, seed=3)
+    plain = make_editor("derain", seed=4, precision="fp32", flip_average=False)
+    averaged = make_editor("derain", seed=4, precision="fp32")  # on by default
+    assert averaged.flip_average and not plain.flip_average
+    expected = (plain.edit(img).astype(float) + plain.edit(img[:, ::-1].copy())[:, ::-1]) / 2
+    out = averaged.edit(img)
+    assert np.abs(out - expected).max() <= 1  # rounding of the two 8-bit halves
+    assert np.abs(out.astype(int) - plain.edit(img)).max() > 1  # a random model is not mirror-symmetric
+    # The averaged editor treats an image and its mirror alike, tiled or not.
+    tiled = make_editor("derain", seed=4, precision="fp32", tile=16, overlap=4)
+    assert np.abs(tiled.edit(img)[:, ::-1].astype(int) - tiled.edit(img[:, ::-1].copy())).max() <= 1
+
+
+def test_flip_averaging_keeps_the_known_pixels_of_an_inpainting_exact() -> None:
+    img = photo(32, 32, seed=5)
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[8:20, 5:30] = True
+    out = make_editor("inpaint", seed=1).edit(img, mask)
+    assert np.array_equal(out[~mask], img[~mask])
 
 
 def test_select_device() -> None:
@@ -254,7 +282,7 @@ def test_editor_refuses_a_model_for_another_task() -> None:
 
 
 def test_forward_is_the_model_alone() -> None:
-    editor = make_editor("sketch2photo")
+    editor = make_editor("sketch2photo", precision="fp32", flip_average=False)
     x = torch.rand(2, 3, 16, 24) * 2 - 1
     y = editor.forward(x)
     assert y.shape == x.shape and y.dtype == torch.float32
@@ -310,6 +338,8 @@ def test_batchnorm_folding_keeps_outputs_and_leaves_the_callers_model_alone() ->
             name="m",
             sha256=None,
             device=torch.device("cpu"),
+            precision="fp32",
+            flip_average=False,
         )
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in editor.model.modules())
         assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())

@@ -101,6 +101,13 @@ def test_eval_command_json_on_a_tiny_model_and_a_paired_folder(tmp_path: Path) -
     assert [r["name"] for r in report["per_image"]] == ["x0", "x1"]
     assert set(report["metrics"]) >= {"psnr", "ssim", "baseline_psnr", "baseline_ssim", "ssim_gain"}
     assert "paired folder" in report["protocol"]
+    assert report["flip_average"] is True and report["precision"] in ("fp32", "bf16")
+
+    args = ["eval", "--weights", str(weights), "--data", str(data), "--json", "--precision", "fp32"]
+    plain = json.loads(CliRunner().invoke(cli_main, [*args, "--no-flip-average"]).stdout)
+    averaged = json.loads(CliRunner().invoke(cli_main, args).stdout)
+    assert plain["flip_average"] is False and plain["precision"] == "fp32"
+    assert plain["metrics"]["psnr"] != averaged["metrics"]["psnr"]  # the setting reaches the model
 
     (data / "target" / "x2.png").write_bytes((data / "target" / "x0.png").read_bytes())
     result = CliRunner().invoke(cli_main, ["eval", "--weights", str(weights), "--data", str(data)])

@@ -75,6 +75,7 @@ def load(
     precision: str = "auto",
     tile: int | None = None,
     batch_size: int = 4,
+    flip_average: bool = True,
     registry: Registry | None = None,
     registry_files: Sequence[Path] = (),
     hub: HubOptions | None = None,
@@ -106,6 +107,7 @@ def load(
         precision=precision,
         tile=tile,
         batch_size=batch_size,
+        flip_average=flip_average,
     )
 
 

@@ -109,6 +109,7 @@ class Report:
     sha256: str | None = None
     device: str | None = None
     precision: str | None = None
+    flip_average: bool | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -130,6 +131,7 @@ class Report:
             "sha256": self.sha256,
             "device": self.device,
             "precision": self.precision,
+            "flip_average": self.flip_average,
             "seconds": round(self.seconds, 3),
             "totals": {
                 "inputs": len(self.entries),
@@ -457,6 +459,7 @@ def run_jobs(
     if editor is not None:
         report.model, report.sha256 = editor.name, editor.sha256
         report.device, report.precision = str(editor.device), editor.precision
+        report.flip_average = editor.flip_average
     started = time.perf_counter()
 
     def record(entry: Entry) -> None:

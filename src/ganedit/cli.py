@@ -113,6 +113,14 @@ def refine_option(lead: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     )
 
 
+flip_average_option = click.option(
+    "--flip-average/--no-flip-average",
+    default=True,
+    show_default=True,
+    help="Also run each image's mirror image and average the two results: a little cleaner, twice "
+    "the model time.",
+)
+
 offline_option = click.option(
     "--offline",
     is_flag=True,
@@ -180,8 +188,10 @@ def _edit_options(task: Task) -> list[Callable[[Any], Any]]:
             type=click.Choice(PRECISIONS),
             default="auto",
             show_default=True,
-            help="auto: bf16/fp16 on CUDA (fp32 where that overflows), fp32 on CPU.",
+            help="auto: bf16/fp16 on CUDA (fp32 where that overflows); bf16 on CPUs with native bf16 "
+            "(AVX512-BF16, AMX), else fp32.",
         ),
+        flip_average_option,
         click.option(
             "--batch-size",
             type=click.IntRange(min=1),
@@ -297,6 +307,7 @@ def _run_edit(
     offline: bool,
     device: str,
     precision: str,
+    flip_average: bool,
     batch_size: int,
     tile: int | None,
     no_tile: bool,
@@ -365,6 +376,7 @@ def _run_edit(
             stdout=sys.stdout.buffer if output == STDIO else None,
             device=device,
             precision=precision,
+            flip_average=flip_average,
             tile=0 if no_tile else tile,
             batch_size=batch_size,
             registry_files=_registry_files(registry),
@@ -1107,6 +1119,8 @@ def train_render_chairs(
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthesised degradation.")
 @click.option("--device", default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
+@flip_average_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @click.option(
     "--classifier",
@@ -1126,6 +1140,8 @@ def eval_command(
     size: int,
     seed: int,
     device: str,
+    precision: str,
+    flip_average: bool,
     as_json: bool,
     classifier: str | None,
     refine_steps: int | None,
@@ -1177,6 +1193,8 @@ def eval_command(
         weights or model,
         task=task,
         device=device,
+        precision=precision,
+        flip_average=flip_average,
         registry_files=_registry_files(registry),
         hub=_hub_options(offline),
     )
@@ -1187,6 +1205,7 @@ def eval_command(
     click.echo(f"{result.model} ({result.task}) on {result.images} images of {data}")
     click.echo(f"  protocol: {result.protocol}")
     click.echo(f"  baseline: {result.baseline}")
+    click.echo(f"  inference: {result.precision}, flip averaging {'on' if result.flip_average else 'off'}")
     for key, value in result.metrics.items():
         click.echo(f"  {key:>16}: {value:.4f}")
 

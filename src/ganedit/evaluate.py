@@ -67,6 +67,8 @@ class EvalResult:
     protocol: str
     baseline: str
     seconds: float
+    precision: str | None = None
+    flip_average: bool | None = None
     per_image: list[ImageScore] = field(default_factory=list)
 
     @property
@@ -93,6 +95,8 @@ class EvalResult:
             "images": self.images,
             "protocol": self.protocol,
             "baseline": self.baseline,
+            "precision": self.precision,
+            "flip_average": self.flip_average,
             "seconds": round(self.seconds, 2),
             "metrics": {k: num(v) for k, v in self.metrics.items()},
             "per_image": [
@@ -311,6 +315,8 @@ def evaluate(
         protocol=protocol,
         baseline=BASELINES[task],
         seconds=0.0,
+        precision=editor.precision,
+        flip_average=editor.flip_average,
     )
     for pair in pairs:
         output = editor.edit(pair.input, pair.mask)
