@@ -168,6 +168,29 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def test_pixel_only_phase_skips_the_discriminator_but_trains_the_generator_the_same(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ganedit.train import pan
+
+    settings: dict[str, Any] = {"steps": 2, "gan_weight": 0.0, "lambdas": [0, 0, 0, 0], "pixel_l1": 10.0}
+    events: list[dict] = []
+    fast = train(_config("derain", photos, tmp_path / "fast", **settings), on_log=events.append)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["discriminator"] == "idle (pixel loss only)"
+    logs = [e for e in events if e["event"] == "log"]
+    assert all(e["loss_d"] == 0 and e["pixel_l1"] > 0 for e in logs)
+
+    monkeypatch.setattr(pan._Run, "pixel_only", property(lambda self: False))  # the full D + T step
+    full = train(_config("derain", photos, tmp_path / "full", **settings))
+    a, b = _tensors(fast), _tensors(full)
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # D never reached T's update
+
+    with pytest.raises(UsageError, match="nothing to train"):
+        train(_config("derain", photos, tmp_path / "none", **{**settings, "pixel_l1": 0.0}))
+
+
 def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
     photos: Path, tmp_path: Path
 ) -> None:
