@@ -236,3 +236,27 @@ def test_pixel_term_and_weights() -> None:
     assert float(no_pixel.total.detach()) == pytest.approx(float(F.softplus(torch.tensor(0.0))) + 0.9)
     with pytest.raises(ValueError):
         generator_loss(torch.zeros(1), p, lambdas=LAMBDAS, pixel_l1=1.0)
+
+
+def test_squared_pixel_term_is_the_mean_squared_error_and_pulls_towards_the_mean() -> None:
+    fake = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    target = torch.full((1, 3, 4, 4), 0.5)
+    p = [torch.tensor(0.1)] * 4
+    base = float(F.softplus(torch.tensor(0.0))) + 0.9
+    loss = generator_loss(torch.zeros(1), p, lambdas=LAMBDAS, fake=fake, target=target, pixel_l2=10.0)
+    assert float(loss.total.detach()) == pytest.approx(base + 10.0 * 0.25)
+    assert float(loss.pixel.detach()) == pytest.approx(0.5)  # the reported pixel term stays mean |T(x) - y|
+    loss.total.backward()
+    assert (fake.grad < 0).all()
+    with pytest.raises(ValueError):
+        generator_loss(torch.zeros(1), p, lambdas=LAMBDAS, pixel_l2=1.0)
+
+    # Under an ambiguity (one input, two equally likely truths 0 and 1, or 0, 0 and 1), the squared error
+    # is smallest at the mean of the truths, where the absolute error's minimum is at the median: the
+    # squared term is the one that optimises PSNR.
+    truths = torch.tensor([0.0, 0.0, 1.0])
+    guesses = torch.linspace(0, 1, 101)
+    squared = ((guesses[:, None] - truths) ** 2).mean(1)
+    absolute = (guesses[:, None] - truths).abs().mean(1)
+    assert float(guesses[squared.argmin()]) == pytest.approx(1 / 3, abs=0.01)
+    assert float(guesses[absolute.argmin()]) == pytest.approx(0.0)

@@ -191,6 +191,34 @@ def test_pixel_only_phase_skips_the_discriminator_but_trains_the_generator_the_s
         train(_config("derain", photos, tmp_path / "none", **{**settings, "pixel_l1": 0.0}))
 
 
+def test_squared_pixel_term_alone_trains_the_generator_the_same_in_both_steps(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ganedit.train import pan
+
+    settings: dict[str, Any] = {
+        "steps": 2,
+        "gan_weight": 0.0,
+        "lambdas": [0, 0, 0, 0],
+        "pixel_l1": 0.0,
+        "pixel_l2": 10.0,
+    }
+    events: list[dict] = []
+    fast = train(_config("derain", photos, tmp_path / "fast", **settings), on_log=events.append)
+    # T's loss is 10 x its mean squared error: more than 0, at most 2 x the mean absolute error (logged as
+    # pixel_l1) since |T(x) - y| <= 2 in [-1, 1].
+    logs = [e for e in events if e["event"] == "log"]
+    assert logs and all(0 < e["loss_g"] <= 10 * 2 * e["pixel_l1"] for e in logs)
+
+    monkeypatch.setattr(pan._Run, "pixel_only", property(lambda self: False))  # the full D + T step
+    full = train(_config("derain", photos, tmp_path / "full", **settings))
+    a, b = _tensors(fast), _tensors(full)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+    with pytest.raises(UsageError, match="pixel_l2 must be >= 0"):
+        train(_config("derain", photos, tmp_path / "neg", **{**settings, "pixel_l2": -1.0}))
+
+
 def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
     photos: Path, tmp_path: Path
 ) -> None:

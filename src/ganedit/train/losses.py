@@ -37,6 +37,7 @@ __all__ = [
     "generator_loss",
     "perceptual_discrepancies",
     "perceptual_loss",
+    "pixel_squared_error",
     "split_taps",
 ]
 
@@ -130,6 +131,12 @@ def discriminator_loss(
     )
 
 
+def pixel_squared_error(fake: Tensor, target: Tensor) -> Tensor:
+    """mean (T(x) - y)², in float32: the distance PSNR measures. Its minimiser under an ambiguity (how much
+    veil a rainy photo hides) is the conditional mean, where L1's is the median."""
+    return (fake.float() - target.float()).square().mean()
+
+
 def generator_loss(
     logits_fake: Tensor,
     discrepancies: Sequence[Tensor],
@@ -138,10 +145,12 @@ def generator_loss(
     fake: Tensor | None = None,
     target: Tensor | None = None,
     pixel_l1: float = 0.0,
+    pixel_l2: float = 0.0,
     gan_weight: float = 1.0,
     form: str = "non_saturating",
 ) -> GeneratorLoss:
-    """T's loss: gan_weight · adversarial + Σ_j λ_j P_j + pixel_l1 · mean|T(x) - y|.
+    """T's loss: gan_weight · adversarial + Σ_j λ_j P_j + pixel_l1 · mean|T(x) - y|
+    + pixel_l2 · mean (T(x) - y)².
 
     ``discrepancies`` must be connected to T(x) (not detached) so that T receives the perceptual gradient.
     ``fake``/``target`` are only needed for the pixel term (and its report).
@@ -155,10 +164,13 @@ def generator_loss(
     if fake is not None and target is not None:
         pixel = (fake.float() - target.float()).abs().mean()
     else:
-        if pixel_l1:
-            raise ValueError("pixel_l1 > 0 needs fake and target")
+        if pixel_l1 or pixel_l2:
+            raise ValueError("pixel_l1 or pixel_l2 > 0 needs fake and target")
         pixel = logits.new_zeros(())
     total = float(gan_weight) * gan + perceptual
     if pixel_l1:
         total = total + float(pixel_l1) * pixel
+    if pixel_l2:
+        assert fake is not None and target is not None
+        total = total + float(pixel_l2) * pixel_squared_error(fake, target)
     return GeneratorLoss(total=total, gan=gan, perceptual=perceptual, pixel=pixel)

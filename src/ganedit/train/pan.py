@@ -74,6 +74,7 @@ from .losses import (
     discriminator_loss,
     generator_loss,
     perceptual_discrepancies,
+    pixel_squared_error,
     split_taps,
 )
 
@@ -116,6 +117,7 @@ class PANTrainConfig:
     gan_form: str = "non_saturating"  # or "minimax": the paper's log(1 - D(T(x)))
     gan_weight: float = 1.0
     pixel_l1: float = 0.0
+    pixel_l2: float = 0.0  # weight of mean (T(x) - y)^2 (logged: pixel_l1 stays mean |T(x) - y|)
     ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
     generator: dict[str, Any] = field(default_factory=dict)  # overrides of archs.pan.preset(task)
     init: str | None = None  # fine-tune: start the generator from this checkpoint
@@ -331,10 +333,11 @@ def validate(config: PANTrainConfig) -> None:
             raise UsageError(f"{name} must be 0 or more, got {getattr(config, name)}")
     if not (config.lr > 0 and 0 <= config.beta1 < 1 and 0 <= config.beta2 < 1):
         raise UsageError("lr must be > 0 and beta1, beta2 in [0, 1)")
-    if any(lam < 0 for lam in config.lambdas) or config.margin < 0 or config.pixel_l1 < 0:
-        raise UsageError("lambdas, margin and pixel_l1 must be >= 0")
-    if config.gan_weight == 0 and not any(config.lambdas) and config.pixel_l1 == 0:
-        raise UsageError("nothing to train: gan_weight, lambdas and pixel_l1 are all 0")
+    pixels = (config.pixel_l1, config.pixel_l2)
+    if any(lam < 0 for lam in config.lambdas) or config.margin < 0 or min(pixels) < 0:
+        raise UsageError("lambdas, margin, pixel_l1 and pixel_l2 must be >= 0")
+    if config.gan_weight == 0 and not any(config.lambdas) and not any(pixels):
+        raise UsageError("nothing to train: gan_weight, lambdas, pixel_l1 and pixel_l2 are all 0")
     if not 0 < config.real_label <= 1:
         raise UsageError(f"real_label must be in (0, 1], got {config.real_label}")
     if config.gan_form not in GAN_FORMS:
@@ -578,7 +581,7 @@ class _Run(TrainingRun):
 
         if self.pixel_only:
             pixel = (fake.float() - y.float()).abs().mean()
-            total = float(cfg.pixel_l1) * pixel
+            total = float(cfg.pixel_l1) * pixel + float(cfg.pixel_l2) * pixel_squared_error(fake, y)
             self.opt_g.zero_grad(set_to_none=True)
             total.backward()
             self.opt_g.step()
@@ -620,6 +623,7 @@ class _Run(TrainingRun):
             fake=fake,
             target=y,
             pixel_l1=cfg.pixel_l1,
+            pixel_l2=cfg.pixel_l2,
             gan_weight=cfg.gan_weight,
             form=cfg.gan_form,
         )
