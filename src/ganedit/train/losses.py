@@ -37,7 +37,7 @@ __all__ = [
     "generator_loss",
     "perceptual_discrepancies",
     "perceptual_loss",
-    "pixel_squared_error",
+    "pixel_loss",
     "split_taps",
 ]
 
@@ -131,10 +131,19 @@ def discriminator_loss(
     )
 
 
-def pixel_squared_error(fake: Tensor, target: Tensor) -> Tensor:
-    """mean (T(x) - y)², in float32: the distance PSNR measures. Its minimiser under an ambiguity (how much
-    veil a rainy photo hides) is the conditional mean, where L1's is the median."""
-    return (fake.float() - target.float()).square().mean()
+def pixel_loss(fake: Tensor, target: Tensor, *, pixel_l1: float, pixel_l2: float) -> tuple[Tensor, Tensor]:
+    """T's pixel terms in float32: (pixel_l1 · mean|T(x) - y| + pixel_l2 · mean (T(x) - y)², mean|T(x) - y|).
+
+    The squared error is the distance PSNR measures; under an ambiguity (how much veil a rainy photo hides)
+    its minimiser is the conditional mean, where L1's is the median. The mean absolute error is returned
+    too: it is what the logs report whatever the weights.
+    """
+    error = fake.float() - target.float()
+    absolute = error.abs().mean()
+    total = float(pixel_l1) * absolute
+    if pixel_l2:
+        total = total + float(pixel_l2) * error.square().mean()
+    return total, absolute
 
 
 def generator_loss(
@@ -161,16 +170,13 @@ def generator_loss(
     # minimax: minimise log(1 - D) = -softplus(l); non-saturating: minimise -log D = softplus(-l)
     gan = -F.softplus(logits).mean() if form == "minimax" else F.softplus(-logits).mean()
     perceptual = perceptual_loss(discrepancies, lambdas)
+    total = float(gan_weight) * gan + perceptual
     if fake is not None and target is not None:
-        pixel = (fake.float() - target.float()).abs().mean()
+        weighted, pixel = pixel_loss(fake, target, pixel_l1=pixel_l1, pixel_l2=pixel_l2)
+        if pixel_l1 or pixel_l2:
+            total = total + weighted
     else:
         if pixel_l1 or pixel_l2:
             raise ValueError("pixel_l1 or pixel_l2 > 0 needs fake and target")
         pixel = logits.new_zeros(())
-    total = float(gan_weight) * gan + perceptual
-    if pixel_l1:
-        total = total + float(pixel_l1) * pixel
-    if pixel_l2:
-        assert fake is not None and target is not None
-        total = total + float(pixel_l2) * pixel_squared_error(fake, target)
     return GeneratorLoss(total=total, gan=gan, perceptual=perceptual, pixel=pixel)

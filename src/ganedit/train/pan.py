@@ -74,7 +74,7 @@ from .losses import (
     discriminator_loss,
     generator_loss,
     perceptual_discrepancies,
-    pixel_squared_error,
+    pixel_loss,
     split_taps,
 )
 
@@ -580,8 +580,7 @@ class _Run(TrainingRun):
             fake = self.g_train(x, mask)
 
         if self.pixel_only:
-            pixel = (fake.float() - y.float()).abs().mean()
-            total = float(cfg.pixel_l1) * pixel + float(cfg.pixel_l2) * pixel_squared_error(fake, y)
+            total, pixel = pixel_loss(fake, y, pixel_l1=cfg.pixel_l1, pixel_l2=cfg.pixel_l2)
             self.opt_g.zero_grad(set_to_none=True)
             total.backward()
             self.opt_g.step()
