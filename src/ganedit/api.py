@@ -224,6 +224,7 @@ def edit_folder(
         suffix=suffix,
         overwrite=overwrite,
         shard=shard,
+        stdin=stdin,
     )
     if on_plan is not None:
         on_plan(plan)

@@ -15,6 +15,7 @@ Promises kept here, because photographers depend on them:
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ from .images import (
     read_mask,
     read_picture,
     write_atomic,
+    write_stream,
 )
 
 if TYPE_CHECKING:
@@ -251,10 +253,17 @@ def plan_jobs(
     suffix: str = "",
     overwrite: bool = False,
     shard: Shard | None = None,
+    stdin: IO[bytes] | None = None,
 ) -> Plan:
-    """Map inputs to outputs. Raises UsageError for anything that would lose data or cannot work."""
+    """Map inputs to outputs. Raises UsageError for anything that would lose data or cannot work.
+
+    Never an output target: an input (of any shard), a mask, the file stdin is redirected from; with
+    ``overwrite``, neither an existing file inside an input folder (files left out as "inside the output
+    folder" included: they may be originals) nor one inside the mask folder.
+    """
     if not inputs:
         raise UsageError("no INPUT given")
+    _check_suffix(suffix)
     inputs = [str(i) for i in inputs]
     output = str(output)
     mask_path = Path(mask) if mask is not None else None
@@ -268,7 +277,7 @@ def plan_jobs(
     if STDIO in inputs:
         if len(inputs) > 1:
             raise UsageError("'-' (stdin) must be the only INPUT")
-        return _plan_stdin(output, mask_path, fmt=fmt)
+        return _plan_stdin(output, mask_path, fmt=fmt, overwrite=overwrite, stdin=stdin)
 
     found = discover([Path(i) for i in inputs], recursive=recursive)
     notes = list(found.notes)
@@ -305,18 +314,24 @@ def plan_jobs(
         # (files the user named one by one are theirs to choose, though).
         named = {Path(i).resolve() for i in inputs if Path(i).is_file()}
         kept = [f for f in files if f.path.resolve() in named or not _is_within(f.path, out)]
+        # Left out as inputs, but not fair game as outputs: see the `overwrite` check below.
         if len(kept) != len(files):
             dropped = len(files) - len(kept)
             notes.append(f"skipped {dropped} file{'s' if dropped > 1 else ''} inside the output folder {out}")
         files = kept
+
+    # Never an output target, whatever the shard: an input, or a mask that an input uses.
+    finder = _MaskFinder(mask_path)
+    input_paths = {f.path.resolve() for f in files}
+    masks = {mask_path.resolve()} if mask_path is not None and mask_path.is_file() else set()
+    masks |= {m.resolve() for f in files if (m := finder.find(f.rel)[0]) is not None}
+    input_folders = [Path(i) for i in inputs if Path(i).is_dir()]
 
     if shard is not None and shard.count > 1:
         total = len(files)
         files = files[shard.index :: shard.count]
         notes.append(f"shard {shard}: {len(files)} of {total} inputs")
 
-    finder = _MaskFinder(mask_path)
-    input_paths = {f.path.resolve() for f in files}
     jobs: list[Job] = []
     seen: dict[Path, str] = {}
     for entry in files:
@@ -332,6 +347,10 @@ def plan_jobs(
             raise UsageError(
                 f"refusing to overwrite the input {entry.path} (choose another -o or a --suffix)"
             )
+        if resolved in masks:
+            raise UsageError(f"refusing to overwrite the mask {target} (choose another -o or a --suffix)")
+        if overwrite and target.exists():
+            _refuse_if_maybe_original(target, input_folders, mask_path)
         if resolved in seen:
             raise UsageError(f"inputs {seen[resolved]} and {entry.path} would both write {target}")
         seen[resolved] = str(entry.path)
@@ -345,7 +364,9 @@ def plan_jobs(
     return Plan(todo, skipped=skipped, notes=notes)
 
 
-def _plan_stdin(output: str, mask: Path | None, *, fmt: str) -> Plan:
+def _plan_stdin(
+    output: str, mask: Path | None, *, fmt: str, overwrite: bool, stdin: IO[bytes] | None
+) -> Plan:
     if mask is not None and mask.is_dir():
         raise UsageError("with stdin input, --mask must be one file")
     if output == STDIO:
@@ -354,7 +375,63 @@ def _plan_stdin(output: str, mask: Path | None, *, fmt: str) -> Plan:
     out = Path(output)
     if out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UsageError(f"with stdin input, -o must be '-' or an image file name, not {out}")
-    return Plan([Job(None, "<stdin>", out, _file_target_format(out, fmt), mask)])
+    job = Job(None, "<stdin>", out, _file_target_format(out, fmt), mask)
+    target = _identity(out)
+    if target is not None and target == _stdin_identity(stdin):
+        # `ganedit derain - -o photo.png < photo.png`: the edit would replace the photo being read.
+        raise UsageError(f"refusing to overwrite the input {out}: stdin is read from it (choose another -o)")
+    if target is not None and mask is not None and target == _identity(mask):
+        raise UsageError(f"refusing to overwrite the mask {out} (choose another -o)")
+    if not overwrite and target is not None:
+        return Plan([], skipped=[job])  # as for file inputs: an existing output is kept
+    return Plan([job])
+
+
+def _check_suffix(suffix: str) -> None:
+    """--suffix goes into a file name: a path separator or '..' in it could write outside -o."""
+    forbidden = {"/", "\\", "\0", os.sep} | ({os.altsep} if os.altsep else set())
+    if any(char in suffix for char in forbidden) or ".." in suffix:
+        raise UsageError(
+            f"--suffix {suffix!r}: a suffix is part of a file name; it may not contain '/', '\\' or '..'"
+        )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, None if there is none: hard links and symlinks compare equal."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _stdin_identity(stdin: IO[bytes] | None) -> tuple[int, int] | None:
+    """(device, inode) of the regular file stdin is redirected from (``< photo.png``), else None."""
+    if stdin is None:
+        return None
+    try:
+        st = os.fstat(stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's BytesIO) or closed
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _refuse_if_maybe_original(target: Path, input_folders: Sequence[Path], mask: Path | None) -> None:
+    """With --overwrite, an existing file inside an input folder or the mask folder is not replaced: it
+    may be an original (a photo left out as "inside the output folder", a mask), and nothing tells it
+    apart from an earlier output. Without --overwrite such a file is skipped like any existing output."""
+    for folder in input_folders:
+        if _is_within(target, folder):
+            raise UsageError(
+                f"refusing to overwrite {target}: it is inside the input folder {folder}, so it may be an "
+                "original, and --overwrite cannot tell it from an earlier output there; delete the old "
+                "outputs first, or write to an -o outside the input folders"
+            )
+    if mask is not None and mask.is_dir() and _is_within(target, mask):
+        raise UsageError(
+            f"refusing to overwrite {target}: it is inside the mask folder {mask}, so it may be a mask; "
+            "write to an -o outside the mask folder"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- running
@@ -405,14 +482,13 @@ def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] |
         if job.output is None:
             if stdout is None:
                 raise ImageError(f"{job.display}: no stdout to write to")
-            stdout.write(data)
-            stdout.flush()
+            write_stream(stdout, data)
         else:
             write_atomic(job.output, data)
     except GaneditError as error:
         entry.status, entry.error = "failed", str(error)
     except OSError as error:
-        entry.status, entry.error = "failed", f"{job.output}: {error.strerror or error}"
+        entry.status, entry.error = "failed", f"{job.output or '<stdout>'}: {error.strerror or error}"
     entry.seconds = time.perf_counter() - loaded.started
     return entry
 

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import ChecksumError, RegistryError, UsageError, WeightsUnavailableError
@@ -81,6 +82,7 @@ def cached_path(spec: ModelSpec, options: HubOptions = HubOptions()) -> Path | N
     """The file in the huggingface-hub cache at the pinned revision, or None. Never makes a request."""
     if spec.repo_id is None or spec.revision is None:
         return None
+    _check_hf_environment()
     from huggingface_hub import try_to_load_from_cache
 
     try:
@@ -108,7 +110,7 @@ def resolve(spec: ModelSpec, options: HubOptions = HubOptions()) -> ResolvedWeig
 
     cached = cached_path(spec, options)
     if cached is not None:
-        _check(spec, cached, how="cached")
+        _check(spec, cached, how="cached", cache=_cache_dir(options))
         return ResolvedWeights(path=cached, source="cache", sha256=spec.sha256)
 
     if _is_offline(options):
@@ -120,7 +122,7 @@ def resolve(spec: ModelSpec, options: HubOptions = HubOptions()) -> ResolvedWeig
         )
 
     downloaded = _download(spec, options)
-    _check(spec, downloaded, how="downloaded")
+    _check(spec, downloaded, how="downloaded", cache=_cache_dir(options))
     return ResolvedWeights(path=downloaded, source="download", sha256=spec.sha256)
 
 
@@ -144,6 +146,7 @@ def _is_offline(options: HubOptions) -> bool:
 def _cache_dir(options: HubOptions) -> Path:
     if options.cache_dir is not None:
         return Path(options.cache_dir).expanduser()
+    _check_hf_environment()
     from huggingface_hub import constants
 
     return Path(constants.HF_HUB_CACHE)
@@ -160,7 +163,7 @@ def _how_to_get(spec: ModelSpec, *, pull: bool = True) -> str:
     )
 
 
-def _check(spec: ModelSpec, path: Path, *, how: str) -> None:
+def _check(spec: ModelSpec, path: Path, *, how: str, cache: Path | None = None) -> None:
     """Verify size (cheap) and sha256; a bad hub-cache file is evicted so a retry downloads afresh."""
     actual_size = path.stat().st_size
     bad_size = spec.size is not None and actual_size != spec.size
@@ -177,16 +180,24 @@ def _check(spec: ModelSpec, path: Path, *, how: str) -> None:
         )
     if how == "bundled":
         raise ChecksumError(f"{message}; fix the file or its sha256 in {spec.origin}")
-    removed = _evict(path)
+    removed = cache is not None and _evict(path, cache)
     if removed:
         raise ChecksumError(f"{message}; removed it from the cache, run again to download it afresh")
     raise ChecksumError(f"{message}; could not remove it from the cache: delete {path} and its blob by hand")
 
 
-def _evict(pointer: Path) -> bool:
-    """Delete a hub-cache snapshot entry and the blob it links to. True if nothing is left behind."""
+def _evict(pointer: Path, cache: Path) -> bool:
+    """Delete a hub-cache snapshot entry and the blob it links to. True if the cache no longer holds it.
+
+    Only paths inside ``cache`` are deleted: a snapshot entry that links outside it (a tampered or
+    hand-made cache) loses the link, never the file it points to; an entry that is not itself in the
+    cache (a snapshot folder linked from elsewhere) is left alone and reported as not removed.
+    """
+    root = cache.expanduser().resolve()
+    if not _is_inside(pointer.parent.resolve(), root):
+        return False
     targets = [pointer]
-    if pointer.is_symlink():
+    if pointer.is_symlink() and _is_inside(pointer.resolve(), root):
         targets.insert(0, pointer.resolve())  # the blob (blobs/<etag>); the snapshot entry is a link
     ok = True
     for target in targets:
@@ -197,8 +208,43 @@ def _evict(pointer: Path) -> bool:
     return ok
 
 
+def _is_inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_hf_environment() -> None:
+    """huggingface-hub parses HF_ENDPOINT when it is imported and dies with a ValueError traceback on a
+    malformed one (``http://[::1``, a port above 65535): check it first and say so in one line."""
+    raw = os.environ.get("HF_ENDPOINT", "")
+    if raw.rstrip("/"):  # huggingface-hub strips trailing slashes, and takes an empty value as unset
+        _check_endpoint(raw.rstrip("/"), "HF_ENDPOINT")
+
+
+def _check_endpoint(url: str, what: str) -> None:
+    problem = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        problem = str(e)
+    else:
+        if parts.scheme not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "it names no host"
+    if problem is not None:
+        raise WeightsUnavailableError(
+            f"{what}={url!r} is not a valid hub address ({problem}); fix it, or unset it to use the "
+            "default hub"
+        )
+
+
 def _download(spec: ModelSpec, options: HubOptions) -> Path:
     assert spec.repo_id is not None and spec.revision is not None
+    _check_hf_environment()
+    if options.endpoint is not None:  # the CLI's comes from HF_ENDPOINT; a library caller's from HubOptions
+        from_env = options.endpoint == os.environ.get("HF_ENDPOINT")
+        _check_endpoint(options.endpoint, "HF_ENDPOINT" if from_env else "HubOptions.endpoint")
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -273,6 +319,7 @@ def _describe(error: BaseException | None) -> str | None:
 
 
 def _default_endpoint() -> str:
+    _check_hf_environment()
     from huggingface_hub import constants
 
     return constants.ENDPOINT

@@ -1,0 +1,341 @@
+"""What a hostile run found (issue 15): nothing the user owns is written over, nothing is silently
+wrong, and odd environments give one line and an exit code instead of a traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from ganedit import api
+from ganedit.cli import main
+from ganedit.errors import ChecksumError
+from ganedit.hub import HubOptions, resolve
+from ganedit.registry import ModelSpec
+
+
+def photo(path: Path, size: tuple[int, int] = (48, 40), seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def mask(path: Path, size: tuple[int, int] = (48, 40)) -> Path:
+    m = np.zeros((size[1], size[0]), dtype=np.uint8)
+    m[5:20, 5:20] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(m).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tinymodels import make_checkpoint
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    return {task: make_checkpoint(folder / f"{task}.safetensors", task) for task in ("derain", "inpaint")}
+
+
+def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ganedit(*args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    """The real command in a child process (real file descriptors for stdin and stdout)."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "ganedit", *args], capture_output=kwargs.pop("capture", True), timeout=300,
+        check=False, **kwargs,
+    )  # fmt: skip
+
+
+def snapshot(*paths: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in paths}
+
+
+# ---------------------------------------------------------------------------- 1. stdin input, file output
+
+
+def test_stdin_skips_an_existing_output_unless_overwrite(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    data = photo(tmp_path / "other.png").read_bytes()
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"the user's file")
+    weights = ("--weights", str(checkpoints["derain"]))
+    code, _, stderr = run("derain", "-", "-o", str(keep), *weights, input=data)
+    assert code == 0, stderr
+    assert "1 skipped" in stderr
+    assert keep.read_bytes() == b"the user's file"
+    code, _, stderr = run("derain", "-", "-o", str(keep), *weights, "--overwrite", input=data)
+    assert code == 0, stderr
+    assert Image.open(keep).size == (48, 40)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_stdin_redirected_from_the_output_file_is_never_written_over(
+    tmp_path: Path, checkpoints: dict[str, Path], overwrite: bool
+) -> None:
+    original = photo(tmp_path / "photo.png")
+    alias = tmp_path / "alias.png"
+    os.link(original, alias)  # the same file under another name
+    before = original.read_bytes()
+    for target in (original, alias):
+        args = ["derain", "-", "-o", str(target), "--weights", str(checkpoints["derain"])]
+        with original.open("rb") as stdin:  # ganedit derain - -o photo.png < photo.png
+            done = ganedit(*args, *(["--overwrite"] if overwrite else []), stdin=stdin)
+        stderr = done.stderr.decode()
+        assert done.returncode == 2, stderr
+        assert "stdin" in stderr and "Traceback" not in stderr
+        assert original.read_bytes() == before
+
+
+# ------------------------------------------------------------------ 2. originals inside the output folder
+
+
+def test_an_original_inside_the_output_folder_is_never_replaced(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    photos = tmp_path / "photos"
+    photo(photos / "a.png", seed=1)
+    original = photo(photos / "trip" / "a.png", seed=2)
+    before = snapshot(*photos.rglob("*.png"))
+    weights = ("--weights", str(checkpoints["derain"]))
+    for recursive in (["-r"], []):
+        code, _, stderr = run("derain", str(photos), *recursive, "-o", str(photos / "trip"), "--overwrite",
+                              *weights)  # fmt: skip
+        assert code == 2, stderr
+        assert str(original) in stderr and "Traceback" not in stderr
+        assert snapshot(*photos.rglob("*.png")) == before
+    # without --overwrite nothing is written over either (the file is skipped)
+    code, _, stderr = run("derain", str(photos), "-r", "-o", str(photos / "trip"), *weights)
+    assert code == 0, stderr
+    assert snapshot(*photos.rglob("*.png")) == before
+
+
+def test_outputs_inside_the_input_folder_still_resume(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos = tmp_path / "photos"
+    photo(photos / "a.png")
+    photo(photos / "b.png", seed=1)
+    weights = ("--weights", str(checkpoints["derain"]))
+    assert run("derain", str(photos), "-r", "-o", str(photos / "clean"), *weights)[0] == 0
+    (photos / "clean" / "b.png").unlink()  # as if interrupted before b
+    code, _, stderr = run("derain", str(photos), "-r", "-o", str(photos / "clean"), *weights)
+    assert code == 0, stderr
+    assert "1 done, 1 skipped" in stderr
+    assert (photos / "clean" / "b.png").is_file()
+
+
+# ------------------------------------------------------------------------------------------- 3. masks
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_masks_are_never_written_over(tmp_path: Path, checkpoints: dict[str, Path], overwrite: bool) -> None:
+    x, y = photo(tmp_path / "x.png"), photo(tmp_path / "y.png", seed=1)
+    masks = tmp_path / "masks"
+    mask(masks / "x.png")
+    mask(masks / "y.png")
+    before = snapshot(*masks.iterdir())
+    extra = ["--overwrite"] if overwrite else []
+    weights = ("--weights", str(checkpoints["inpaint"]))
+    code, _, stderr = run("inpaint", str(x), str(y), "-o", str(masks), "--mask", str(masks), *extra, *weights)
+    assert code == 2, stderr
+    assert "mask" in stderr and "Traceback" not in stderr
+    assert snapshot(*masks.iterdir()) == before
+    # one mask file for all, named as the output too
+    single = masks / "x.png"
+    code, _, stderr = run("inpaint", str(x), "-o", str(single), "--mask", str(single), *extra, *weights)
+    assert code == 2, stderr
+    assert snapshot(*masks.iterdir()) == before
+
+
+# --------------------------------------------------------------------------------- 4. hub-cache eviction
+
+
+REVISION = "c" * 40
+
+
+def _cache_entry_linking_outside(cache: Path, outside: Path) -> Path:
+    """A hub-cache snapshot entry that is a link to a file of the user's outside the cache."""
+    entry = cache / "models--acme--evict-test" / "snapshots" / REVISION / "w.safetensors"
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(outside)
+    return entry
+
+
+def _spec(**kw: object) -> ModelSpec:
+    fields: dict[str, object] = {
+        "name": "evict-test", "task": "derain", "arch": "pan", "file": "w.safetensors",
+        "sha256": hashlib.sha256(b"the real weights").hexdigest(), "repo_id": "acme/evict-test",
+        "revision": REVISION,
+    }  # fmt: skip
+    return ModelSpec(**{**fields, **kw})  # type: ignore[arg-type]
+
+
+def test_eviction_never_deletes_a_file_outside_the_cache(tmp_path: Path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_bytes(b"not weights: a file of the user's")
+    cache = tmp_path / "hub"
+    entry = _cache_entry_linking_outside(cache, precious)
+    with pytest.raises(ChecksumError):
+        resolve(_spec(), HubOptions(cache_dir=cache, offline=True, token=False))
+    assert precious.read_bytes() == b"not weights: a file of the user's"
+    assert not entry.is_symlink()  # the bad cache entry itself is gone: a retry downloads afresh
+
+
+def test_a_snapshot_folder_linked_from_outside_the_cache_is_left_alone(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "my-models"
+    elsewhere.mkdir()
+    precious = elsewhere / "w.safetensors"
+    precious.write_bytes(b"a checkpoint of the user's, not the registry's")
+    cache = tmp_path / "hub"
+    snapshot_dir = cache / "models--acme--evict-test" / "snapshots" / REVISION
+    snapshot_dir.parent.mkdir(parents=True)
+    snapshot_dir.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ChecksumError, match="could not remove it from the cache"):
+        resolve(_spec(), HubOptions(cache_dir=cache, offline=True, token=False))
+    assert precious.read_bytes() == b"a checkpoint of the user's, not the registry's"
+
+
+def test_weights_verify_never_deletes_a_file_outside_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_bytes(b"not weights: a file of the user's")
+    cache = tmp_path / "hub"
+    _cache_entry_linking_outside(cache, precious)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    spec = _spec()
+    registry = tmp_path / "reg.toml"
+    registry.write_text(
+        f'[models."{spec.name}"]\ntask = "derain"\narch = "pan"\nfile = "{spec.file}"\n'
+        f'sha256 = "{spec.sha256}"\nrepo_id = "{spec.repo_id}"\nrevision = "{spec.revision}"\n'
+    )
+    code, stdout, stderr = run("weights", "verify", spec.name, "--registry", str(registry))
+    assert code == 1, stderr
+    assert "mismatch" in stdout
+    assert precious.read_bytes() == b"not weights: a file of the user's"
+
+
+# ------------------------------------------------------------------------------------------ 5. stdout
+
+
+def _noisy(path: Path) -> Path:
+    """An image whose PNG output is far larger than a pipe's buffer (64 KiB)."""
+    return photo(path, size=(320, 240))
+
+
+def test_stdout_gets_every_byte_through_a_non_blocking_unbuffered_pipe(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    src = _noisy(tmp_path / "big.png")
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    args = [sys.executable, "-m", "ganedit", "derain", str(src), "-o", "-", "--precision", "fp32",
+            "--weights", str(checkpoints["derain"])]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(args, stdout=write_end, stderr=subprocess.PIPE, env=env)
+    os.close(write_end)
+    chunks = []
+    with os.fdopen(read_end, "rb") as reader:
+        while chunk := reader.read(4096):
+            chunks.append(chunk)
+    stderr = child.stderr.read().decode() if child.stderr else ""
+    assert child.wait(timeout=300) == 0, stderr
+    data = b"".join(chunks)
+    assert len(data) > 3 * 65536  # several pipe buffers
+    image = Image.open(io.BytesIO(data))
+    image.load()  # a truncated PNG fails here
+    assert image.size == (320, 240)
+
+
+def test_a_reader_that_closes_early_is_one_clear_failure(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    src = _noisy(tmp_path / "big.png")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `ganedit ... -o - | head -c 0`
+    args = ["derain", str(src), "-o", "-", "--precision", "fp32", "--weights", str(checkpoints["derain"])]
+    done = ganedit(*args, capture=False, stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "<stdout>" in stderr
+    assert "None" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+class _Trickle(io.RawIOBase):
+    """A raw stream that takes at most 1000 bytes per write and sometimes none ("would block")."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.calls = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int | None:  # type: ignore[override]
+        self.calls += 1
+        if self.calls % 3 == 0:
+            return None
+        chunk = bytes(memoryview(b)[:1000])  # type: ignore[arg-type]
+        self.data += chunk
+        return len(chunk)
+
+
+def test_a_stream_taking_partial_writes_gets_the_whole_image(tmp_path: Path) -> None:
+    from tinymodels import make_editor
+
+    src = _noisy(tmp_path / "big.png")
+    stream = _Trickle()
+    editor = make_editor("derain", precision="fp32")
+    report = api.edit_folder([src], "-", editor=editor, stdout=stream)  # type: ignore[arg-type]
+    assert report.exit_code == 0, report.failed
+    assert len(stream.data) > 3 * 65536
+    image = Image.open(io.BytesIO(bytes(stream.data)))
+    image.load()  # a truncated PNG fails here
+    assert image.size == (320, 240)
+
+
+# ------------------------------------------------------------------------------------------- 10. suffix
+
+
+@pytest.mark.parametrize("suffix", ["/../../../x", "_a/b", "\\..\\x", "..", "_..", "_x" + os.sep + "y"])
+def test_a_suffix_is_a_name_fragment(tmp_path: Path, checkpoints: dict[str, Path], suffix: str) -> None:
+    src = photo(tmp_path / "in" / "a.png")
+    out = tmp_path / "deep" / "er" / "out"
+    code, _, stderr = run("derain", str(src.parent), "-o", str(out), "--suffix", suffix,
+                          "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 2, stderr
+    assert "--suffix" in stderr and "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png"]
+
+
+# ------------------------------------------------------------------------------------ 14. HF_ENDPOINT
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:99999", "http://[::1"])
+@pytest.mark.parametrize("command", ["verify", "pull"])
+def test_a_malformed_hf_endpoint_is_one_line_and_exit_3(tmp_path: Path, endpoint: str, command: str) -> None:
+    spec = _spec()
+    registry = tmp_path / "reg.toml"
+    registry.write_text(
+        f'[models."{spec.name}"]\ntask = "derain"\narch = "pan"\nfile = "{spec.file}"\n'
+        f'sha256 = "{spec.sha256}"\nrepo_id = "{spec.repo_id}"\nrevision = "{spec.revision}"\n'
+    )
+    done = ganedit("weights", command, spec.name, "--registry", str(registry),
+                   env={**os.environ, "HF_ENDPOINT": endpoint})  # fmt: skip
+    stderr = done.stderr.decode()
+    assert done.returncode == 3, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "HF_ENDPOINT" in lines[0] and endpoint in lines[0]
