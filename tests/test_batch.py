@@ -29,6 +29,9 @@ class FakeEditor:
     flip_average: bool = False
     task = get_task("derain")
 
+    def inspect(self, pixels: np.ndarray) -> list[str]:
+        return []
+
     def edit_many(self, items: list[tuple[np.ndarray, np.ndarray | None]]) -> list[np.ndarray]:
         self.calls.append(len(items))
         if self.interrupt_on_call == len(self.calls):

@@ -30,6 +30,7 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "derain": {"kind": "residual", "ngf": 4, "depth": 2, "blocks": 1, "residual_output": True},
     "inpaint": {"kind": "unet", "in_channels": 4, "ngf": 4, "depth": 3, "residual_output": False},
     "sketch2photo": {"kind": "unet", "ngf": 4, "depth": 3, "residual_output": False},
+    "labels2photo": {"kind": "unet", "ngf": 4, "depth": 3, "residual_output": False},
 }
 
 

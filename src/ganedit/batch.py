@@ -567,6 +567,11 @@ def run_jobs(
             nxt = next(jobs, None)
             if nxt is not None:
                 queue.append(readers.submit(_load, nxt, stdin))
+            if item.picture is not None:
+                try:  # e.g. labels2photo: is this a label map at all?
+                    item.warnings.extend(editor.inspect(item.picture.pixels))
+                except GaneditError as error:
+                    item.picture, item.error = None, f"{item.job.display}: {error}"
             yield item
 
     def drain(block: bool) -> None:

@@ -62,6 +62,7 @@ def main() -> None:
       derain        remove rain streaks
       inpaint       fill masked areas (white = fill)
       sketch2photo  turn a line drawing into a photo
+      labels2photo  turn a CMP facade label map into a facade photo
       rerender      re-render an object at other tags (pose, lighting)
     \b
     Every task command takes files, folders (-r to recurse) or '-' for stdin, writes to -o (a folder,
@@ -1152,7 +1153,9 @@ def eval_command(
 
     \b
     Baselines: derain - the rainy input unchanged (whole image); inpaint - a smooth (harmonic) fill of
-    the hole (measured inside the hole); sketch2photo - the mean colour of each photo (whole image).
+    the hole (measured inside the hole); sketch2photo, labels2photo - the mean colour of each photo
+    (whole image), with colour statistics (mean chroma, colour histogram distance) for both.
+    labels2photo DATA may be a folder of side-by-side 'photo | label map' pairs (the CMP facades).
     \b
     Examples:
       ganedit eval pan-derain --data data/photos/holdout

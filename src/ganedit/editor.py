@@ -39,6 +39,7 @@ from torch import nn
 
 from .checkpoint import CheckpointInfo
 from .errors import CheckpointError, UsageError
+from .palette import check_label_map
 from .tasks import Task
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -413,6 +414,14 @@ class Editor:
         return y.permute(0, 2, 3, 1).cpu()
 
     # -- whole images ------------------------------------------------------------------------------------
+
+    def inspect(self, pixels: np.ndarray) -> list[str]:
+        """Warnings about an input this task would edit poorly; raises ImageError for one it cannot use
+        (``labels2photo``: an image that is not a label map in the CMP palette). The folder runner calls
+        it per file, so a bad file fails alone; `edit` itself does not."""
+        if self.task.label_palette:
+            return check_label_map(pixels)
+        return []
 
     def _check(self, pixels: np.ndarray, mask: np.ndarray | None) -> None:
         """Raise UsageError unless `pixels` (and `mask`) are something `edit` accepts."""

@@ -3,19 +3,23 @@
 The protocol is fixed so that figures in the model cards can be reproduced exactly:
 
 * **Images.** A folder of clean photos (the degradation is synthesised) or a paired folder
-  (``input/`` + ``target/`` matched by file stem, plus ``mask/`` for inpainting). Files are taken in sorted
-  order (``--limit`` keeps the first N). Each image is reduced (Lanczos, never enlarged) so that its short
-  side is at most ``size`` and centre-cropped to at most ``size x size``; a pair gets the same geometry.
+  (``input/`` + ``target/`` matched by file stem, plus ``mask/`` for inpainting); for labels2photo also a
+  folder of pix2pix's side-by-side pairs ``photo | label map`` (the CMP facades' own format). Files are
+  taken in sorted order (``--limit`` keeps the first N). Each image is reduced (Lanczos, never enlarged;
+  nearest-neighbour for label maps) so that its short side is at most ``size`` and centre-cropped to at
+  most ``size x size``; a pair gets the same geometry.
 * **Degradation** (clean photos only), drawn per image from a generator seeded by the seed and the file's
   relative path, so adding a file does not change the others: rain from `sample_rain_params` with a
   strength log-uniform in [0.5, 1.5] (the training range), a free-form mask covering 5-50 % of the image,
   or an XDoG drawing from `sample_sketch_params`: the same *distributions* as training, never the same
   samples (training draws from its own seed stream, and the held-out photos are never trained on).
-* **Metrics** (`ganedit.metrics`, on 8-bit RGB in [0, 1]): derain and sketch2photo over the whole image;
-  inpaint inside the hole only (outside it the output *is* the input).
+* **Metrics** (`ganedit.metrics`, on 8-bit RGB in [0, 1]): derain, sketch2photo and labels2photo over
+  the whole image; inpaint inside the hole only (outside it the output *is* the input). The colour tasks
+  (sketch2photo, labels2photo) add the mean CIELAB chroma of output, truth and baseline, and the colour
+  histogram distance to the truth (`colour_histogram_distance`): PSNR and SSIM alone reward a grey average.
 * **Baselines**: derain - the rainy input unchanged; inpaint - the harmonic (Laplace) fill of the hole
-  from its boundary, the smoothest interpolation there is and a strong PSNR baseline; sketch2photo - the
-  photo's own mean colour everywhere (an oracle colour the model does not get).
+  from its boundary, the smoothest interpolation there is and a strong PSNR baseline; sketch2photo and
+  labels2photo - the photo's own mean colour everywhere (an oracle colour the model does not get).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from PIL import Image
 from .editor import Editor
 from .errors import UsageError
 from .images import discover, read_mask, read_picture, rgb8
-from .metrics import SSIM_WINDOW, psnr, ssim
+from .metrics import SSIM_WINDOW, colour_histogram_distance, mean_chroma, psnr, ssim
 
 __all__ = ["EvalResult", "ImageScore", "evaluate", "harmonic_fill", "load_pairs"]
 
@@ -46,7 +50,9 @@ BASELINES = {
     "derain": "the rainy input unchanged",
     "inpaint": "harmonic (Laplace) fill of the hole from its boundary, measured inside the hole",
     "sketch2photo": "the photo's mean colour everywhere",
+    "labels2photo": "the photo's mean colour everywhere",
 }
+COLOUR_TASKS = ("sketch2photo", "labels2photo")  # scored on colour statistics too
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,21 @@ class ImageScore:
     ssim: float
     baseline_psnr: float
     baseline_ssim: float
+    # colour tasks only (COLOUR_TASKS): mean CIELAB chroma, and the colour histogram distance to the truth
+    chroma: float | None = None
+    target_chroma: float | None = None
+    baseline_chroma: float | None = None
+    histogram_distance: float | None = None
+    baseline_histogram_distance: float | None = None
+
+
+_COLOUR_FIELDS = (
+    "chroma",
+    "target_chroma",
+    "baseline_chroma",
+    "histogram_distance",
+    "baseline_histogram_distance",
+)
 
 
 @dataclass
@@ -80,6 +101,9 @@ class EvalResult:
         out["psnr_gain"] = out["psnr"] - out["baseline_psnr"]
         out["ssim_gain"] = out["ssim"] - out["baseline_ssim"]
         out["better_psnr_fraction"] = float(np.mean([s.psnr > s.baseline_psnr for s in self.per_image]))
+        if self.per_image and self.per_image[0].chroma is not None:
+            out.update({k: mean(k) for k in _COLOUR_FIELDS})
+            out["chroma_ratio"] = out["chroma"] / out["target_chroma"] if out["target_chroma"] else math.nan
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +130,7 @@ class EvalResult:
                     "ssim": num(s.ssim),
                     "baseline_psnr": num(s.baseline_psnr),
                     "baseline_ssim": num(s.baseline_ssim),
+                    **{k: num(getattr(s, k)) for k in _COLOUR_FIELDS if getattr(s, k) is not None},
                 }
                 for s in self.per_image
             ],
@@ -218,6 +243,22 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
         protocol = f"paired folder ({kind}/ + target/), short side <= {size} px, centre crop <= {size}^2"
         if empty_masks:
             protocol += f"; {empty_masks} pair(s) with an empty mask skipped"
+    elif task == "labels2photo":
+        for found in discover([data], recursive=True).files[:limit]:
+            both = rgb8(read_picture(found.path).pixels)
+            half = both.shape[1] // 2
+            if half < SSIM_WINDOW:
+                raise UsageError(f"{found.path}: too narrow for a photo | label map pair")
+            photo, labels = both[:, :half], both[:, half : 2 * half]
+            # NEAREST for the label map: a resampling filter would blend class colours into new ones
+            pairs.append(
+                Pair(
+                    found.rel.as_posix(),
+                    _fit(labels, size, Image.Resampling.NEAREST),
+                    _fit(photo, size, Image.Resampling.LANCZOS),
+                )
+            )
+        protocol = f"side-by-side pairs (photo | label map), short side <= {size} px, centre crop <= {size}^2"
     else:
         files = discover([data], recursive=True).files
         for found in files[:limit]:
@@ -323,12 +364,22 @@ def evaluate(
         base = _baseline(task, pair)
         y = pair.target.astype(np.float64) / 255.0
         out, ref = output.astype(np.float64) / 255.0, base.astype(np.float64) / 255.0
+        colour: dict[str, float] = {}
+        if task in COLOUR_TASKS:
+            colour = {
+                "chroma": mean_chroma(out),
+                "target_chroma": mean_chroma(y),
+                "baseline_chroma": mean_chroma(ref),
+                "histogram_distance": colour_histogram_distance(out, y),
+                "baseline_histogram_distance": colour_histogram_distance(ref, y),
+            }
         score = ImageScore(
             name=pair.name,
             psnr=psnr(out, y, mask=pair.mask),
             ssim=ssim(out, y, mask=pair.mask),
             baseline_psnr=psnr(ref, y, mask=pair.mask),
             baseline_ssim=ssim(ref, y, mask=pair.mask),
+            **colour,
         )
         result.per_image.append(score)
         if on_image is not None:

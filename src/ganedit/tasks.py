@@ -19,6 +19,7 @@ class Task:
     needs_mask: bool = False  # inpaint: the model input is image + mask (4 channels)
     needs_tags: bool = False  # rerender: target tags choose the output
     keeps_grayscale: bool = True  # gray in -> gray out; sketch2photo colourises, so it does not
+    label_palette: bool = False  # labels2photo: inputs are label maps painted in the CMP palette (palette.py)
     examples: tuple[str, ...] = ()
 
 
@@ -51,6 +52,17 @@ TASKS: dict[str, Task] = {
             arch="pan",
             keeps_grayscale=False,
             examples=("ganedit sketch2photo sketches/ -o photos/",),
+        ),
+        Task(
+            name="labels2photo",
+            summary="Turn a CMP-facades label map into a facade photo (PAN, the paper's facades task).",
+            arch="pan",
+            keeps_grayscale=False,
+            label_palette=True,
+            examples=(
+                "ganedit labels2photo labels/ -o facades/",
+                "ganedit labels2photo label_map.png -o facade.jpg",
+            ),
         ),
         Task(
             name="rerender",

@@ -112,6 +112,8 @@ def preset(task: str) -> PANGeneratorConfig:
     inpaint: a 7-level U-Net (128 px divisibility) whose receptive field spans a few hundred pixels, so
     holes tens of pixels wide can be filled from their surroundings; 4 input channels (image + mask).
     sketch2photo: a 6-level U-Net, as pix2pix uses for edges -> photo.
+    labels2photo: a 7-level U-Net (3.4 M parameters): its receptive field spans a whole 128 px crop, as
+    a facade's floors and window rows need.
     The U-Nets cap their width at 4 * ngf (pix2pix: 8) to keep the files under 20 MB (fp32): 3.4 M and
     2.6 M parameters; the deep levels see few pixels, so width there buys little.
     """
@@ -123,7 +125,11 @@ def preset(task: str) -> PANGeneratorConfig:
         )
     if task == "sketch2photo":
         return PANGeneratorConfig(kind="unet", ngf=32, depth=6, max_mult=4, residual_output=False)
-    raise ValueError(f"no PAN preset for task {task!r}; PAN tasks: derain, inpaint, sketch2photo")
+    if task == "labels2photo":
+        return PANGeneratorConfig(kind="unet", ngf=32, depth=7, max_mult=4, residual_output=False)
+    raise ValueError(
+        f"no PAN preset for task {task!r}; PAN tasks: derain, inpaint, sketch2photo, labels2photo"
+    )
 
 
 class ResidualBlock(nn.Module):

@@ -60,7 +60,7 @@ __all__ = [
 
 LAYOUTS = ("auto", "photos", "pairs", "side-by-side")
 DIRECTIONS = ("AtoB", "BtoA")
-PAN_TASKS = ("derain", "inpaint", "sketch2photo")
+PAN_TASKS = ("derain", "inpaint", "sketch2photo", "labels2photo")
 
 
 @dataclass(frozen=True)

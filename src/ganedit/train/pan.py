@@ -90,7 +90,7 @@ __all__ = [
     "train",
 ]
 
-PAN_TASKS = ("derain", "inpaint", "sketch2photo")
+PAN_TASKS = ("derain", "inpaint", "sketch2photo", "labels2photo")
 PRECISIONS = ("auto", "fp32", "bf16")
 CONFIG_NAME = "config.toml"
 
@@ -119,6 +119,8 @@ class PANTrainConfig:
     pixel_l1: float = 0.0
     pixel_l2: float = 0.0  # weight of mean (T(x) - y)^2 (logged: pixel_l1 stays mean |T(x) - y|)
     ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
+    # D judges (input, output) pairs, pix2pix's conditional GAN, instead of the output alone as in PAN
+    conditional: bool = False
     generator: dict[str, Any] = field(default_factory=dict)  # overrides of archs.pan.preset(task)
     init: str | None = None  # fine-tune: start the generator from this checkpoint
     save_every: int = 500
@@ -169,6 +171,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     # 2**7 = 128: the inpainting U-Net's 7 levels need crops that are multiples of 128
     "inpaint": {"crop": 128},
     "sketch2photo": {"crop": 128},
+    # CMP facades as pix2pix packs them: photo | label map, the label map (B, right) is the input
+    "labels2photo": {"crop": 128, "layout": "side-by-side", "direction": "BtoA"},
 }
 
 # Fields a resumed run may change (the rest would change the run it continues).
@@ -442,6 +446,11 @@ _LOSS_NAMES = (
 )
 
 
+def _judged(images: Tensor, cond: Tensor | None) -> Tensor:
+    """What D sees: the images, or (conditional D) the images with their inputs as extra channels."""
+    return images if cond is None else torch.cat([cond.to(images.dtype), images], dim=1)
+
+
 # ----------------------------------------------------------------------------------------------- loop
 
 
@@ -496,7 +505,8 @@ class _Run(TrainingRun):
             self.generator = PANGenerator(config.generator_config())
         if config.crop % self.generator.pad_multiple:
             raise UsageError(f"crop {config.crop} must be a multiple of {self.generator.pad_multiple}")
-        self.discriminator = PANDiscriminator(PANDiscriminatorConfig(in_channels=3, ndf=config.ndf))
+        d_channels = self.generator.out_channels + (self.generator.in_channels if config.conditional else 0)
+        self.discriminator = PANDiscriminator(PANDiscriminatorConfig(in_channels=d_channels, ndf=config.ndf))
         self.generator.to(self.device)
         self.discriminator.to(self.device)
         betas = (config.beta1, config.beta2)
@@ -590,10 +600,15 @@ class _Run(TrainingRun):
             return losses
 
         # D: real vs generated in one batch (shared batch-norm statistics: the taps compare the two in one
-        # feature space); T(x) detached, D's loss does not train T.
+        # feature space); T(x) detached, D's loss does not train T. A conditional D sees the input beside
+        # each image (with the mask channel for inpainting, as T does).
+        cond = None
+        if cfg.conditional:
+            cond = torch.cat([x, mask], dim=1) if mask is not None else x
+            cond = torch.cat([cond, cond])
         requires_grad(self.discriminator, True)
         with self._autocast():
-            logits, taps = self.d_train(torch.cat([y, fake.detach()]))
+            logits, taps = self.d_train(_judged(torch.cat([y, fake.detach()]), cond))
         real_taps, fake_taps = split_taps(taps, n)
         d = discriminator_loss(
             logits[:n],
@@ -612,7 +627,7 @@ class _Run(TrainingRun):
         # the DDP wrapper: D's parameters get no gradient here, which DDP's reducer would wait for.
         requires_grad(self.discriminator, False)
         with self._autocast():
-            logits, taps = self.discriminator(torch.cat([y, fake]))
+            logits, taps = self.discriminator(_judged(torch.cat([y, fake]), cond))
         real_taps, fake_taps = split_taps(taps, n)
         discrepancies = perceptual_discrepancies([t.detach() for t in real_taps], fake_taps)
         g = generator_loss(
