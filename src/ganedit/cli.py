@@ -1100,7 +1100,8 @@ def train_render_chairs(
     "--data",
     required=True,
     type=click.Path(exists=True, file_okay=False),
-    help="Clean photos (degradation synthesised with a fixed seed), or a paired folder (input/ + target/).",
+    help="Clean photos (degradation synthesised with a fixed seed), or a paired folder (input/ + target/, "
+    "or rain/ + clean/).",
 )
 @click.option(
     "--weights", type=click.Path(exists=True, dir_okay=False), help="A checkpoint file instead of MODEL."
@@ -1124,6 +1125,12 @@ def train_render_chairs(
 @flip_average_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @click.option(
+    "--identity",
+    is_flag=True,
+    help="derain: DATA holds rain-free photos; measure how much the model changes them (output vs input: "
+    "PSNR, SSIM, worst PSNR, largest colour shift).",
+)
+@click.option(
     "--classifier",
     type=click.Path(exists=True, dir_okay=False),
     help="Rerender models: the tag classifier judging the re-renders (default: DATA/classifier-SIZE-"
@@ -1144,6 +1151,7 @@ def eval_command(
     precision: str,
     flip_average: bool,
     as_json: bool,
+    identity: bool,
     classifier: str | None,
     refine_steps: int | None,
     registry: tuple[str, ...],
@@ -1157,8 +1165,12 @@ def eval_command(
     (whole image), with colour statistics (mean chroma, colour histogram distance) for both.
     labels2photo DATA may be a folder of side-by-side 'photo | label map' pairs (the CMP facades).
     \b
+    derain also reports PSNR/SSIM on the Y channel of BT.601 (psnr_y, ssim_y), as de-raining papers do.
+    \b
     Examples:
       ganedit eval pan-derain --data data/photos/holdout
+      ganedit eval pan-derain --data ../shared/datasets/derain/rain12      # rain/ + clean/ pairs
+      ganedit eval pan-derain --identity --data dry-photos/                # rain-free photos untouched?
       ganedit eval --weights runs/derain/model.safetensors --data testset/ --json
     \b
     Rerender (TDGAN) models: DATA is a tagged image set (tags.json); held-out identities are re-rendered
@@ -1201,7 +1213,7 @@ def eval_command(
         registry_files=_registry_files(registry),
         hub=_hub_options(offline),
     )
-    result = evaluate(editor, Path(data), seed=seed, limit=limit, size=size)
+    result = evaluate(editor, Path(data), seed=seed, limit=limit, size=size, identity=identity)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return

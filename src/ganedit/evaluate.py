@@ -40,11 +40,13 @@ from PIL import Image
 from .editor import Editor
 from .errors import UsageError
 from .images import discover, read_mask, read_picture, rgb8
-from .metrics import SSIM_WINDOW, colour_histogram_distance, mean_chroma, psnr, ssim
+from .metrics import SSIM_WINDOW, bt601_luma, colour_histogram_distance, mean_chroma, psnr, ssim
 
 __all__ = ["EvalResult", "ImageScore", "evaluate", "harmonic_fill", "load_pairs"]
 
 RAIN_STRENGTH = (0.5, 1.5)
+INPUT_DIRS = ("input", "rain")  # paired folders: input/ + target/, or rain/ + clean/ as the derain sets have
+TARGET_DIRS = ("target", "clean")
 MASK_COVERAGE = (0.05, 0.5)
 BASELINES = {
     "derain": "the rainy input unchanged",
@@ -68,8 +70,16 @@ class ImageScore:
     baseline_chroma: float | None = None
     histogram_distance: float | None = None
     baseline_histogram_distance: float | None = None
+    # derain only: PSNR / SSIM on the Y channel of BT.601, the de-raining papers' protocol
+    psnr_y: float | None = None
+    ssim_y: float | None = None
+    baseline_psnr_y: float | None = None
+    baseline_ssim_y: float | None = None
+    # identity runs only: the largest per-channel change of the mean, in 8-bit levels (a colour cast)
+    channel_shift: float | None = None
 
 
+_LUMA_FIELDS = ("psnr_y", "ssim_y", "baseline_psnr_y", "baseline_ssim_y")
 _COLOUR_FIELDS = (
     "chroma",
     "target_chroma",
@@ -90,6 +100,7 @@ class EvalResult:
     seconds: float
     precision: str | None = None
     flip_average: bool | None = None
+    identity: bool = False  # clean photos in, the ideal output is the input itself
     per_image: list[ImageScore] = field(default_factory=list)
 
     @property
@@ -97,10 +108,20 @@ class EvalResult:
         def mean(key: str) -> float:
             return float(np.mean([getattr(s, key) for s in self.per_image]))
 
-        out = {k: mean(k) for k in ("psnr", "ssim", "baseline_psnr", "baseline_ssim")}
-        out["psnr_gain"] = out["psnr"] - out["baseline_psnr"]
-        out["ssim_gain"] = out["ssim"] - out["baseline_ssim"]
-        out["better_psnr_fraction"] = float(np.mean([s.psnr > s.baseline_psnr for s in self.per_image]))
+        if self.identity:  # against the input itself: no baseline, no gain
+            out = {k: mean(k) for k in ("psnr", "ssim")}
+        else:
+            out = {k: mean(k) for k in ("psnr", "ssim", "baseline_psnr", "baseline_ssim")}
+            out["psnr_gain"] = out["psnr"] - out["baseline_psnr"]
+            out["ssim_gain"] = out["ssim"] - out["baseline_ssim"]
+            out["better_psnr_fraction"] = float(np.mean([s.psnr > s.baseline_psnr for s in self.per_image]))
+        out["worst_psnr"] = float(min(s.psnr for s in self.per_image))
+        if self.per_image and self.per_image[0].psnr_y is not None:
+            out.update({k: mean(k) for k in _LUMA_FIELDS if not (self.identity and k.startswith("baseline"))})
+            if not self.identity:
+                out["psnr_y_gain"] = out["psnr_y"] - out["baseline_psnr_y"]
+        if self.identity:
+            out["max_channel_shift"] = float(max(s.channel_shift or 0.0 for s in self.per_image))
         if self.per_image and self.per_image[0].chroma is not None:
             out.update({k: mean(k) for k in _COLOUR_FIELDS})
             out["chroma_ratio"] = out["chroma"] / out["target_chroma"] if out["target_chroma"] else math.nan
@@ -121,6 +142,7 @@ class EvalResult:
             "baseline": self.baseline,
             "precision": self.precision,
             "flip_average": self.flip_average,
+            "identity": self.identity,
             "seconds": round(self.seconds, 2),
             "metrics": {k: num(v) for k, v in self.metrics.items()},
             "per_image": [
@@ -130,7 +152,11 @@ class EvalResult:
                     "ssim": num(s.ssim),
                     "baseline_psnr": num(s.baseline_psnr),
                     "baseline_ssim": num(s.baseline_ssim),
-                    **{k: num(getattr(s, k)) for k in _COLOUR_FIELDS if getattr(s, k) is not None},
+                    **{
+                        k: num(getattr(s, k))
+                        for k in (*_LUMA_FIELDS, *_COLOUR_FIELDS, "channel_shift")
+                        if getattr(s, k) is not None
+                    },
                 }
                 for s in self.per_image
             ],
@@ -202,24 +228,29 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
     data = Path(data)
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder")
-    paired = (data / "target").is_dir() and ((data / "input").is_dir() or (data / "mask").is_dir())
+    target_dir = next((name for name in TARGET_DIRS if (data / name).is_dir()), None)
+    input_dir = next((name for name in (*INPUT_DIRS, "mask") if (data / name).is_dir()), None)
+    paired = target_dir is not None and input_dir is not None
     pairs: list[Pair] = []
     empty_masks = 0
     if paired:
+        assert target_dir is not None
         targets = {
             f.rel.with_suffix("").as_posix(): f.path
-            for f in discover([data / "target"], recursive=True).files
+            for f in discover([data / target_dir], recursive=True).files
         }
-        kind = "mask" if task == "inpaint" else "input"
+        kind = "mask" if task == "inpaint" else next((n for n in INPUT_DIRS if (data / n).is_dir()), "input")
         if not (data / kind).is_dir():
-            raise UsageError(f"{data}: a paired folder for {task!r} needs {kind}/ next to target/")
+            raise UsageError(f"{data}: a paired folder for {task!r} needs {kind}/ next to {target_dir}/")
         others = {
             f.rel.with_suffix("").as_posix(): f.path for f in discover([data / kind], recursive=True).files
         }
         stems = sorted(targets)
         missing = [s for s in stems if s not in others]
         if missing:
-            raise UsageError(f"{data}: target/{missing[0]}.* has no {kind}/{missing[0]}.* (matched by stem)")
+            raise UsageError(
+                f"{data}: {target_dir}/{missing[0]}.* has no {kind}/{missing[0]}.* (matched by stem)"
+            )
         for stem in stems:
             if limit is not None and len(pairs) >= limit:
                 break
@@ -238,9 +269,11 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
             else:
                 source = rgb8(read_picture(others[stem]).pixels)
                 if source.shape[:2] != read_picture(targets[stem]).pixels.shape[:2]:
-                    raise UsageError(f"{data}: input/{stem} and target/{stem} differ in size")
+                    raise UsageError(f"{data}: {kind}/{stem} and {target_dir}/{stem} differ in size")
                 pairs.append(Pair(stem, _fit(source, size, Image.Resampling.LANCZOS), target))
-        protocol = f"paired folder ({kind}/ + target/), short side <= {size} px, centre crop <= {size}^2"
+        protocol = (
+            f"paired folder ({kind}/ + {target_dir}/), short side <= {size} px, centre crop <= {size}^2"
+        )
         if empty_masks:
             protocol += f"; {empty_masks} pair(s) with an empty mask skipped"
     elif task == "labels2photo":
@@ -281,6 +314,20 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
                 f"{SSIM_WINDOW} x {SSIM_WINDOW} SSIM window; remove it or use larger images"
             )
     return pairs, protocol
+
+
+def _identity_pairs(data: Path, *, size: int, limit: int | None) -> tuple[list[Pair], str]:
+    """Every photo of `data` (recursively) as its own input and truth."""
+    data = Path(data)
+    if not data.is_dir():
+        raise UsageError(f"--data {data} is not a folder")
+    pairs = []
+    for found in discover([data], recursive=True).files[:limit]:
+        clean = _fit(rgb8(read_picture(found.path).pixels), size, Image.Resampling.LANCZOS)
+        pairs.append(Pair(found.rel.as_posix(), clean, clean))
+    if not pairs:
+        raise UsageError(f"{data}: no evaluation images found")
+    return pairs, f"identity: rain-free photos given as they are, short side <= {size} px, centre crop"
 
 
 # -------------------------------------------------------------------------------------------- baselines
@@ -340,24 +387,35 @@ def evaluate(
     seed: int = 0,
     limit: int | None = None,
     size: int = 512,
+    identity: bool = False,
     on_image: Callable[[ImageScore], None] | None = None,
 ) -> EvalResult:
-    """Evaluate `editor` on `data` (see the module docstring for the protocol)."""
+    """Evaluate `editor` on `data` (see the module docstring for the protocol).
+
+    ``identity``: `data` is a folder of photos that need no edit (rain-free photos for derain); each is
+    given to the model as it is and the output is compared with it, so PSNR measures how much the model
+    changes a photo it should leave alone (ideal: infinite), ``channel_shift`` any colour cast."""
     task = editor.task.name
     if task not in BASELINES:
         raise UsageError(f"ganedit eval measures PAN tasks ({', '.join(BASELINES)}), not {task!r}")
+    if identity and task != "derain":
+        raise UsageError("--identity measures derain models on rain-free photos; other tasks always edit")
     start = time.perf_counter()
-    pairs, protocol = load_pairs(task, data, seed=seed, size=size, limit=limit)
+    if identity:
+        pairs, protocol = _identity_pairs(data, size=size, limit=limit)
+    else:
+        pairs, protocol = load_pairs(task, data, seed=seed, size=size, limit=limit)
     result = EvalResult(
         model=editor.name,
         task=task,
         sha256=editor.sha256,
         images=len(pairs),
         protocol=protocol,
-        baseline=BASELINES[task],
+        baseline="none: the ideal output is the input itself" if identity else BASELINES[task],
         seconds=0.0,
         precision=editor.precision,
         flip_average=editor.flip_average,
+        identity=identity,
     )
     for pair in pairs:
         output = editor.edit(pair.input, pair.mask)
@@ -365,6 +423,17 @@ def evaluate(
         y = pair.target.astype(np.float64) / 255.0
         out, ref = output.astype(np.float64) / 255.0, base.astype(np.float64) / 255.0
         colour: dict[str, float] = {}
+        if task == "derain":
+            y_out, y_true, y_ref = bt601_luma(out), bt601_luma(y), bt601_luma(ref)
+            colour = {
+                "psnr_y": psnr(y_out, y_true),
+                "ssim_y": ssim(y_out, y_true),
+                "baseline_psnr_y": psnr(y_ref, y_true),
+                "baseline_ssim_y": ssim(y_ref, y_true),
+            }
+        if identity:
+            shift = output.reshape(-1, 3).astype(np.float64).mean(0) - pair.input.reshape(-1, 3).mean(0)
+            colour["channel_shift"] = float(np.abs(shift).max())
         if task in COLOUR_TASKS:
             colour = {
                 "chroma": mean_chroma(out),

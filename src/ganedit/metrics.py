@@ -37,6 +37,7 @@ __all__ = [
     "SSIM_K2",
     "SSIM_SIGMA",
     "SSIM_WINDOW",
+    "bt601_luma",
     "colour_histogram_distance",
     "mean_chroma",
     "psnr",
@@ -181,6 +182,22 @@ def ssim(a: Any, b: Any, *, data_range: float = 1.0, mask: Any = None) -> float:
     if mask is None:
         return float(full[_RADIUS:-_RADIUS, _RADIUS:-_RADIUS].mean())
     return float(full[_as_mask(mask, tuple(x.shape))].mean())
+
+
+# ------------------------------------------------------------------------------------------- luma
+
+
+def bt601_luma(rgb: Any) -> np.ndarray:
+    """The Y channel of BT.601 YCbCr as de-raining papers measure it: MATLAB's ``rgb2ycbcr`` on RGB in
+    [0, 1], ``Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255``, so Y spans [16/255, 235/255] and PSNR /
+    SSIM on it with ``data_range=1.0`` are the published figures' (peak 255 on the 8-bit scale).
+    Returns an ``H x W`` float64 array."""
+    image = _as_image(rgb, "image").numpy()
+    if image.shape[2] < 3:
+        gray = image[:, :, 0]
+        return (16.0 + 219.0 * gray) / 255.0  # R = G = B: the weights sum to 219
+    r, g, b = image[:, :, 0], image[:, :, 1], image[:, :, 2]
+    return (16.0 + 65.481 * r + 128.553 * g + 24.966 * b) / 255.0
 
 
 # ------------------------------------------------------------------------------------------- colour
