@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in files:
             with Image.open(path) as pair:
                 width, height = pair.size
-                pair.convert("RGB").crop((0, 0, width // 2, height)).save(args.out / split / f"{path.stem}.png")
+                photo = pair.convert("RGB").crop((0, 0, width // 2, height))
+                photo.save(args.out / split / f"{path.stem}.png")
             count += 1
     print(f"{count} photos written under {args.out}", file=sys.stderr)
     return 0

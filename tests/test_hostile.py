@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -339,3 +340,115 @@ def test_a_malformed_hf_endpoint_is_one_line_and_exit_3(tmp_path: Path, endpoint
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "HF_ENDPOINT" in lines[0] and endpoint in lines[0]
+
+
+# ---------------------------------------------------------------------- 6. masks inside the input folder
+
+
+def _box_mask(path: Path, size: tuple[int, int], box: tuple[int, int, int, int]) -> Path:
+    m = np.zeros((size[1], size[0]), dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    m[y0:y1, x0:x1] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(m).save(path)
+    return path
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_mask_folder_equal_to_the_input_folder(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos, alone, masks = tmp_path / "photos", tmp_path / "alone", tmp_path / "masks"
+    for folder in (photos, alone):
+        photo(folder / "x.png", seed=1)
+        photo(folder / "y.png", seed=2)
+    for folder in (photos, masks):
+        _box_mask(folder / "x_mask.png", (48, 40), (4, 4, 20, 20))
+        _box_mask(folder / "y_mask.png", (48, 40), (24, 10, 44, 36))
+    inputs_before = _files(photos)
+    common = ("--weights", str(checkpoints["inpaint"]), "--precision", "fp32")
+    # the same photos and masks, in two folders: what the run below must give
+    code, _, stderr = run("inpaint", str(alone), "--mask", str(masks), "-o", str(tmp_path / "ref"), *common)
+    assert code == 0, stderr
+    code, stdout, stderr = run("inpaint", str(photos), "--mask", str(photos), "-o", str(tmp_path / "out"),
+                               *common, "--json")  # fmt: skip
+    assert code == 0, stderr
+    assert _files(tmp_path / "out") == _files(tmp_path / "ref")  # x_mask.png is no input; x.png no mask
+    notes = " ".join(json.loads(stdout)["notes"])
+    assert "x_mask.png" in notes and "y_mask.png" in notes and "mask" in stderr
+    assert _files(photos) == inputs_before
+
+
+def test_the_mask_file_is_not_also_an_input(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos = tmp_path / "photos"
+    photo(photos / "x.png")
+    the_mask = _box_mask(photos / "m.png", (48, 40), (4, 4, 20, 20))
+    code, stdout, stderr = run("inpaint", str(photos), "--mask", str(the_mask), "-o", str(tmp_path / "out"),
+                               "--weights", str(checkpoints["inpaint"]), "--json")  # fmt: skip
+    assert code == 0, stderr
+    assert sorted(_files(tmp_path / "out")) == ["x.png"]
+    assert any("m.png" in note for note in json.loads(stdout)["notes"])
+
+
+# --------------------------------------------------------------------- 7. what a mask must look like
+
+
+def _inpaint_one(
+    tmp_path: Path, checkpoints: dict[str, Path], the_mask: Path, size: tuple[int, int] = (48, 40)
+) -> tuple[int, dict[str, object], Path]:
+    src = photo(tmp_path / "in" / "x.png", size=size)
+    out = tmp_path / "out"
+    code, stdout, stderr = run("inpaint", str(src), "--mask", str(the_mask), "-o", str(out / "x.png"),
+                               "--weights", str(checkpoints["inpaint"]), "--json")  # fmt: skip
+    assert "Traceback" not in stderr
+    return code, json.loads(stdout)["files"][0], out / "x.png"
+
+
+def test_a_colour_photo_is_refused_as_a_mask(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    code, entry, written = _inpaint_one(tmp_path, checkpoints, photo(tmp_path / "holiday.png", seed=7))
+    assert code == 1 and entry["status"] == "failed"
+    assert "holiday.png" in entry["error"] and "colour" in entry["error"]  # type: ignore[operator]
+    assert not written.exists()
+
+
+def test_a_mask_of_another_aspect_ratio_is_refused(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    code, entry, written = _inpaint_one(
+        tmp_path, checkpoints, _box_mask(tmp_path / "m.png", (48, 20), (0, 0, 9, 9))
+    )
+    assert code == 1 and entry["status"] == "failed"
+    assert "48x20" in entry["error"] and "aspect ratio" in entry["error"]  # type: ignore[operator]
+    assert not written.exists()
+
+
+@pytest.mark.parametrize("mask_size", [(24, 20), (35, 26)])  # half size; within a pixel of 100x75's ratio
+def test_a_smaller_mask_of_the_same_aspect_ratio_is_resized(
+    tmp_path: Path, checkpoints: dict[str, Path], mask_size: tuple[int, int]
+) -> None:
+    size = (48, 40) if mask_size == (24, 20) else (100, 75)
+    the_mask = _box_mask(tmp_path / "m.png", mask_size, (2, 2, 9, 9))
+    code, entry, written = _inpaint_one(tmp_path, checkpoints, the_mask, size=size)
+    assert code == 0 and entry["status"] == "ok"
+    assert any("resized" in w for w in entry["warnings"])  # type: ignore[attr-defined]
+    assert Image.open(written).size == size
+
+
+def test_gray_looking_rgb_and_black_and_white_masks_are_masks(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    rng = np.random.default_rng(3)
+    gray = np.zeros((40, 48), np.int16)
+    gray[5:20, 5:20] = 255
+    # an RGB mask whose channels differ by a few levels (a JPEG round trip, a screenshot tool)
+    rgb = np.clip(gray[:, :, None] + rng.integers(-3, 4, (40, 48, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    code, entry, _ = _inpaint_one(tmp_path / "a", checkpoints, tmp_path / "rgb.png")
+    assert code == 0 and entry["status"] == "ok", entry
+    # black and white, with a few red pen pixels: clearly binary
+    bw = np.repeat(gray[:, :, None], 3, axis=2).astype(np.uint8)
+    bw[30:32, 30:40] = (255, 0, 0)
+    Image.fromarray(bw).save(tmp_path / "bw.png")
+    code, entry, _ = _inpaint_one(tmp_path / "b", checkpoints, tmp_path / "bw.png")
+    assert code == 0 and entry["status"] == "ok", entry

@@ -730,20 +730,21 @@ def test_mask_threshold_at_half_white_is_fill(tmp_path: Path) -> None:
 
 
 def test_mask_colour_uses_luminance_and_alpha_composites_over_black(tmp_path: Path) -> None:
-    rgba = np.array(
-        [[[255, 255, 255, 255], [255, 255, 255, 0], [0, 0, 255, 255], [255, 255, 0, 255]]], dtype=np.uint8
-    )
-    mask, _ = read_mask(write_png(tmp_path / "m.png", rgba), (4, 1))
-    assert mask.tolist() == [[True, False, False, True]]  # blue is dark (luma 29), yellow bright (226)
+    rgba = np.zeros((1, 100, 4), np.uint8)
+    rgba[..., 3] = 255  # opaque black, but for a few pixels: a black-and-white mask with colour marks
+    rgba[0, :4] = [[255, 255, 255, 255], [255, 255, 255, 0], [0, 0, 255, 255], [255, 255, 0, 255]]
+    mask, _ = read_mask(write_png(tmp_path / "m.png", rgba), (100, 1))
+    assert mask[0, :4].tolist() == [True, False, False, True]  # blue is dark (luma 29), yellow bright (226)
+    assert not mask[0, 4:].any()
 
 
 def test_mask_resized_nearest_with_warning(tmp_path: Path) -> None:
-    small = np.zeros((2, 2, 1), np.uint8)
-    small[0, 1] = 255  # top-right white
+    small = np.zeros((2, 3, 1), np.uint8)
+    small[0, 2] = 255  # top-right white
     mask, warning = read_mask(write_png(tmp_path / "small.png", small), (6, 4))
     assert mask.shape == (4, 6)
-    assert mask[:2, 3:].all() and not mask[:2, :3].any() and not mask[2:].any()
-    assert warning is not None and "small.png" in warning and "2x2" in warning and "6x4" in warning
+    assert mask[:2, 4:].all() and not mask[:2, :4].any() and not mask[2:].any()
+    assert warning is not None and "small.png" in warning and "3x2" in warning and "6x4" in warning
 
 
 def test_mask_honours_its_own_orientation(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from ganedit.train.synth import (
     make_sketch,
     sample_rain_params,
     sample_sketch_params,
+    sample_streak_rain_params,
 )
 
 SIZE = 128
@@ -143,6 +144,41 @@ def test_sampled_rain_covers_a_wide_range_of_looks() -> None:
     widths = [layer.width for layer in layers]
     assert max(lengths) > 8 * min(lengths) and max(widths) > 4 * min(widths)
     assert max(p.haze for p in params) > 0.3 and min(p.haze for p in params) < 0.02
+
+
+def test_streak_rain_is_long_thin_streaks_near_vertical_from_drizzle_to_downpour() -> None:
+    """What real and benchmark rain looks like (issue: the first synthesiser made short dots and a veil)."""
+    params = [sample_streak_rain_params(seed) for seed in range(300)]
+    assert sample_streak_rain_params(7) == sample_streak_rain_params(7)
+    assert sample_streak_rain_params(7) != sample_streak_rain_params(8)
+    layers = [layer for p in params for layer in p.layers]
+    assert all(abs(layer.angle) <= 30 + 4 * 3 + 4 * 2.5 for layer in layers)  # ±30° plus the jitters
+    dominant = [sum(layer.angle for layer in p.layers) / len(p.layers) for p in params]
+    assert min(dominant) < -20 and max(dominant) > 20 and sum(abs(a) < 10 for a in dominant) > 100
+    lengths = [layer.length for layer in layers]
+    assert min(lengths) < 10 and max(lengths) > 128  # a few px to over half a 256 px crop
+    widths = [layer.width for layer in layers]
+    assert 0.5 <= min(widths) < 1.2 and 3.0 < max(widths) <= 4.5
+    # streaks of one depth are not all parallel: the three sheets of a layer differ in angle
+    assert all(len({round(layer.angle, 6) for layer in p.layers}) == len(p.layers) for p in params[:20])
+    coverage = [sum(la.density * la.length * la.width for la in p.layers) for p in params]
+    assert min(coverage) < 0.06 and max(coverage) > 0.3  # drizzle to downpour
+    assert {p.blend for p in params} == {"over", "screen"}
+
+
+def test_screen_blend_streaks_show_on_dark_and_vanish_on_bright_backgrounds() -> None:
+    layer = RainLayer(density=0.01, length=40.0, angle=0.0, width=2.0, blur=0.0, brightness=0.8)
+    for blend, expect_on_white in (("screen", 0.0), ("over", None)):
+        params = RainParams(layers=(layer,), light=(0.9, 0.9, 0.9), blend=blend)
+        dark = add_rain(torch.full((3, 96, 96), 0.1), 5, params=params)
+        white = add_rain(torch.ones(3, 96, 96), 5, params=params)
+        assert (dark - 0.1).amax() > 0.5  # bright streaks on a dark scene
+        if expect_on_white is not None:
+            assert (white - 1.0).abs().amax() < 1e-6  # screen never darkens: white stays white
+        else:
+            assert (1.0 - white).amax() > 0.05  # opaque drops in a grey light do show on white
+    with pytest.raises(ValueError, match="blend"):
+        RainParams(layers=(layer,), blend="multiply")
 
 
 def test_the_veil_is_smooth_and_the_scene_is_not_dimmed() -> None:

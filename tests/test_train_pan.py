@@ -344,6 +344,29 @@ def _options(task: str = "derain", **kw: Any) -> DataOptions:
     return DataOptions(task=task, crop=32, paired_downscale=(1.0, 1.0), val_fraction=0.0, **kw)
 
 
+def test_rain_models_and_dry_pairs(photos: Path) -> None:
+    """derain data: the streak synthesiser, the mix, and dry pairs (input = target) at the asked share."""
+    opts = {"downscale": (1.0, 1.5)}
+    classic = open_training_data(photos, None, _options(**opts), seed=1).train
+    explicit = open_training_data(photos, None, _options(rain="classic", clean_fraction=0.0, **opts), seed=1)
+    # the defaults draw nothing extra: old runs resume to the same pairs
+    assert all(torch.equal(classic[i]["input"], explicit.train[i]["input"]) for i in range(4))
+    streaks = open_training_data(photos, None, _options(rain="streaks", **opts), seed=1).train
+    assert not torch.equal(classic[0]["input"], streaks[0]["input"])
+    assert torch.equal(classic[0]["target"], streaks[0]["target"])  # same crop, other rain
+
+    dry = open_training_data(photos, None, _options(rain="mixed", clean_fraction=0.25, **opts), seed=1).train
+    items = [dry[i] for i in range(200)]
+    same = [torch.equal(item["input"], item["target"]) for item in items]
+    assert 0.15 < sum(same) / len(same) < 0.35
+    again = open_training_data(photos, None, _options(rain="mixed", clean_fraction=0.25, **opts), seed=1).train
+    assert all(torch.equal(items[i]["input"], again[i]["input"]) for i in range(0, 200, 17))  # deterministic
+    with pytest.raises(UsageError, match="rain"):
+        _options(rain="drizzle")
+    with pytest.raises(UsageError, match="clean_fraction"):
+        _options(clean_fraction=1.0)
+
+
 def test_input_target_folders_are_matched_by_stem(tmp_path: Path) -> None:
     for kind in ("input", "target"):
         (tmp_path / kind).mkdir()

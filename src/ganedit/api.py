@@ -76,11 +76,14 @@ def load(
     tile: int | None = None,
     batch_size: int = 4,
     flip_average: bool = True,
+    strength: float = 1.0,
     registry: Registry | None = None,
     registry_files: Sequence[Path] = (),
     hub: HubOptions | None = None,
 ) -> Editor:
-    """Load a model onto a device and return an `Editor` (PIL in, PIL out; arrays in, arrays out)."""
+    """Load a model onto a device and return an `Editor` (PIL in, PIL out; arrays in, arrays out).
+
+    ``strength`` (derain): 1 = the full edit, less blends the result with the input (0 = unchanged)."""
     name, weights, expected_task = locate(
         name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub
     )
@@ -108,6 +111,7 @@ def load(
         tile=tile,
         batch_size=batch_size,
         flip_average=flip_average,
+        strength=strength,
     )
 
 

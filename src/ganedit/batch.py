@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from .errors import GaneditError, ImageError, UsageError
 from .images import (
     IMAGE_SUFFIXES,
+    Found,
     Picture,
     discover,
     encode_picture,
@@ -215,12 +216,18 @@ class _MaskFinder:
 
     SUFFIXES = ("", "_mask", ".mask", "-mask")
 
-    def __init__(self, mask: Path | None):
+    def __init__(
+        self, mask: Path | None, *, exclude: frozenset[Path] = frozenset(), outside: Path | None = None
+    ):
+        """``exclude``: resolved paths never taken as masks (the inputs: an input is never its own mask);
+        ``outside``: a folder under the mask folder whose files are not masks (an output folder there)."""
         self.mask = mask
         self.by_stem: dict[str, list[Path]] = {}
         if mask is not None and mask.is_dir():
             for path in sorted(mask.rglob("*")):
                 if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+                    if path.resolve() in exclude or (outside is not None and _is_within(path, outside)):
+                        continue
                     rel = path.relative_to(mask).with_suffix("").as_posix()
                     self.by_stem.setdefault(rel, []).append(path)
                     self.by_stem.setdefault(path.stem, []).append(path)
@@ -240,6 +247,37 @@ class _MaskFinder:
             None,
             f"no mask for {rel.as_posix()} in {self.mask} (looked for {rel.stem}.*, {rel.stem}_mask.*)",
         )
+
+
+def _leave_out_masks(files: list[Found], mask: Path | None) -> tuple[list[Found], list[str]]:
+    """A mask is never an input: the ``--mask`` file, and in a ``--mask`` folder that also holds inputs,
+    the masks of other inputs (``x_mask.png`` next to ``x.png``), are left out of the inputs, with a note."""
+    if mask is None:
+        return files, []
+    if mask.is_file():
+        target = mask.resolve()
+        kept = [f for f in files if f.path.resolve() != target]
+        return kept, [f"left out {mask} from the inputs: it is the --mask"] if len(kept) < len(files) else []
+    if not mask.is_dir():
+        return files, []
+    stems = {f.path.stem for f in files}
+    extras = _MaskFinder.SUFFIXES[1:]
+
+    def is_mask(f: Found) -> bool:
+        stem = f.path.stem
+        return _is_within(f.path, mask) and any(
+            stem.endswith(extra) and stem[: -len(extra)] in stems for extra in extras
+        )
+
+    left_out = [f for f in files if is_mask(f)]
+    if not left_out:
+        return files, []
+    names = ", ".join(str(f.path) for f in left_out[:5]) + (", ..." if len(left_out) > 5 else "")
+    note = (
+        f"left out {len(left_out)} mask{'s' if len(left_out) > 1 else ''} from the inputs ({names}): "
+        f"the --mask folder {mask} is also an input folder"
+    )
+    return [f for f in files if not is_mask(f)], [note]
 
 
 def plan_jobs(
@@ -281,7 +319,11 @@ def plan_jobs(
 
     found = discover([Path(i) for i in inputs], recursive=recursive)
     notes = list(found.notes)
-    files = found.files
+    files, mask_notes = _leave_out_masks(found.files, mask_path)
+    notes += mask_notes
+    # An input is never its own mask (nor any input another's): with --mask equal to an input folder,
+    # x.png would otherwise be its own mask ("x.*" comes before "x_mask.*").
+    not_masks = frozenset(f.path.resolve() for f in files)
     if not files:
         detail = f" ({'; '.join(notes)})" if notes else ""
         raise UsageError(f"no images found in {', '.join(inputs)}{detail}")
@@ -292,7 +334,7 @@ def plan_jobs(
             raise UsageError("-o - (stdout) takes exactly one input image")
         entry = files[0]
         name, out_fmt = _output_name(entry.path.name, fmt, "")
-        finder = _MaskFinder(mask_path)
+        finder = _MaskFinder(mask_path, exclude=not_masks)
         m, m_err = finder.find(entry.rel)
         return Plan([Job(entry.path, str(entry.path), None, out_fmt, m, m_err)], notes=notes)
 
@@ -321,7 +363,11 @@ def plan_jobs(
         files = kept
 
     # Never an output target, whatever the shard: an input, or a mask that an input uses.
-    finder = _MaskFinder(mask_path)
+    # An output folder inside the mask folder holds outputs, not masks (the mask folder itself is kept:
+    # its masks must stay protected below).
+    nested = folder and mask_path is not None and _is_within(out, mask_path)
+    outside = out if nested and out.resolve() != mask_path.resolve() else None  # type: ignore[union-attr]
+    finder = _MaskFinder(mask_path, exclude=not_masks, outside=outside)
     input_paths = {f.path.resolve() for f in files}
     masks = {mask_path.resolve()} if mask_path is not None and mask_path.is_file() else set()
     masks |= {m.resolve() for f in files if (m := finder.find(f.rel)[0]) is not None}
@@ -458,7 +504,10 @@ def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
         if job.mask_error is not None:
             raise ImageError(f"{job.display}: {job.mask_error}")
         if job.mask is not None:
-            loaded.mask, warning = read_mask(job.mask, (picture.width, picture.height))
+            try:
+                loaded.mask, warning = read_mask(job.mask, (picture.width, picture.height))
+            except ImageError as error:  # name the input too: which photo this mask was for
+                raise ImageError(f"{job.display}: mask {error}") from error
             if warning:
                 loaded.warnings.append(warning)
         loaded.picture = picture

@@ -40,7 +40,7 @@ from torch import nn
 from .checkpoint import CheckpointInfo
 from .errors import CheckpointError, UsageError
 from .palette import check_label_map
-from .tasks import Task
+from .tasks import TASKS, Task
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -216,6 +216,9 @@ class Editor:
     to the model's multiple). overlap: px shared by neighbouring tiles (None: tile / 16 within 32..128 px),
     rounded so that tiles stay on the model's grid (the real overlap can be larger).
     flip_average: also run the mirror image and average the two outputs (twice the model time).
+    strength: 1 = the model's result; s < 1 blends it with the input, s * result + (1 - s) * input, for a
+    lighter touch (0 returns the input unchanged). Only for tasks whose output is the input edited
+    (derain: `Task.strength`).
     """
 
     def __init__(
@@ -232,6 +235,7 @@ class Editor:
         overlap: int | None = None,
         batch_size: int = 4,
         flip_average: bool = True,
+        strength: float = 1.0,
     ) -> None:
         if info.arch != task.arch or info.task != task.name:
             raise CheckpointError(
@@ -249,6 +253,12 @@ class Editor:
             raise UsageError(f"overlap must be >= 0 pixels, not {overlap}")
         if batch_size < 1:
             raise UsageError(f"batch size must be >= 1, not {batch_size}")
+        if not 0.0 <= strength <= 1.0:  # also refuses NaN
+            raise UsageError(f"strength must be between 0 and 1, not {strength}")
+        if strength != 1.0 and not task.strength:
+            strong = ", ".join(t.name for t in TASKS.values() if t.strength)
+            raise UsageError(f"strength applies to {strong} only: {task.name} output is not the input edited")
+        self.strength = float(strength)
         self.task = task
         self.info = info
         self.name = name
@@ -484,6 +494,12 @@ class Editor:
         scale = prep.scale
         y += 1.0
         y *= scale / 2.0
+        if self.strength < 1.0:
+            src = prep.color if prep.color.shape[2] == y.shape[2] else np.repeat(prep.color, 3, axis=2)
+            for top in range(0, y.shape[0], 256):  # in row bands: no second full-size float buffer
+                band = y[top : top + 256]
+                band *= self.strength
+                band += (1.0 - self.strength) * src[top : top + 256].astype(np.float32)
         np.rint(y, out=y)
         np.clip(y, 0.0, scale, out=y)
         pixels = y.astype(prep.rgb.dtype)

@@ -19,6 +19,7 @@ class Task:
     needs_mask: bool = False  # inpaint: the model input is image + mask (4 channels)
     needs_tags: bool = False  # rerender: target tags choose the output
     keeps_grayscale: bool = True  # gray in -> gray out; sketch2photo colourises, so it does not
+    strength: bool = False  # derain: --strength blends the result with the input (as denoisers offer)
     label_palette: bool = False  # labels2photo: inputs are label maps painted in the CMP palette (palette.py)
     examples: tuple[str, ...] = ()
 
@@ -30,6 +31,7 @@ TASKS: dict[str, Task] = {
             name="derain",
             summary="Remove rain streaks from photos (PAN).",
             arch="pan",
+            strength=True,
             examples=(
                 "ganedit derain photo.jpg -o clean.jpg",
                 "ganedit derain photos/ -r -o clean/",

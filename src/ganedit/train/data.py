@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 LAYOUTS = ("auto", "photos", "pairs", "side-by-side")
+# synth.sample_rain_params, synth.sample_streak_rain_params, or either with even odds per sample
+RAIN_MODELS = ("classic", "streaks", "mixed")
 DIRECTIONS = ("AtoB", "BtoA")
 PAN_TASKS = ("derain", "inpaint", "sketch2photo", "labels2photo")
 
@@ -76,6 +78,8 @@ class DataOptions:
     flip: bool = True
     synth_scale: tuple[float, float] = (0.5, 1.5)  # rain streak / sketch line size multiplier
     mask_coverage: tuple[float, float] = (0.05, 0.5)  # inpainting: fraction of the crop that is a hole
+    rain: str = "classic"  # derain, photos layout: which rain synthesiser (RAIN_MODELS)
+    clean_fraction: float = 0.0  # derain, photos layout: pairs left dry (input = target), to learn restraint
     val_fraction: float = 0.05  # of the files, when no separate val folder is given
     val_samples: int = 16
 
@@ -95,6 +99,10 @@ class DataOptions:
         low, high = self.mask_coverage
         if not 0 < low < high <= 1:
             raise UsageError(f"mask_coverage must be [low, high] with 0 < low < high <= 1, got {low}, {high}")
+        if self.rain not in RAIN_MODELS:
+            raise UsageError(f"rain must be one of {', '.join(RAIN_MODELS)}, not {self.rain!r}")
+        if not 0 <= self.clean_fraction < 1:
+            raise UsageError(f"clean_fraction must be in [0, 1), got {self.clean_fraction}")
         if not 0 <= self.val_fraction < 1:
             raise UsageError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -332,8 +340,7 @@ class PairDataset(torch.utils.data.Dataset):
         if source.input is not None:
             inp = _to_tensor(cut(source.input, Image.Resampling.BICUBIC))
         elif opts.task == "derain":
-            strength = _log_uniform(g, *opts.synth_scale)
-            inp = synth.add_rain(target, g, params=synth.sample_rain_params(g, scale=strength))
+            inp = _rainy(target, g, opts)
         elif opts.task == "sketch2photo":
             strength = _log_uniform(g, *opts.synth_scale)
             inp = synth.make_sketch(target, params=synth.sample_sketch_params(g, scale=strength))
@@ -348,6 +355,20 @@ class PairDataset(torch.utils.data.Dataset):
         item["input"] = inp.mul(2.0).sub(1.0).clamp_(-1.0, 1.0)
         item["target"] = target.mul(2.0).sub(1.0)
         return item
+
+
+def _rainy(target: Tensor, g: torch.Generator, opts: DataOptions) -> Tensor:
+    """The rainy input for a clean crop: one of the rain models, or (``clean_fraction``) the crop itself.
+
+    A sample stays a function of its seed; with the defaults (classic rain, no dry pairs) nothing extra is
+    drawn from `g`, so the pairs are exactly those of runs made before these settings existed.
+    """
+    if opts.clean_fraction > 0 and _uniform(g, 0.0, 1.0) < opts.clean_fraction:
+        return target.clone()
+    use_streaks = opts.rain == "streaks" or (opts.rain == "mixed" and _uniform(g, 0.0, 1.0) < 0.5)
+    strength = _log_uniform(g, *opts.synth_scale)
+    sampler = synth.sample_streak_rain_params if use_streaks else synth.sample_rain_params
+    return synth.add_rain(target, g, params=sampler(g, scale=strength))
 
 
 class StepBatchSampler(torch.utils.data.Sampler):

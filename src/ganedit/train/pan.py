@@ -139,6 +139,8 @@ class PANTrainConfig:
     flip: bool = True
     synth_scale: tuple[float, float] = (0.5, 1.5)
     mask_coverage: tuple[float, float] = (0.05, 0.5)
+    rain: str = "classic"  # derain: classic | streaks | mixed (see ganedit.train.data.RAIN_MODELS)
+    clean_fraction: float = 0.0  # derain: share of dry pairs (input = target)
     val_fraction: float = 0.05
     val_samples: int = 8
 
@@ -153,6 +155,8 @@ class PANTrainConfig:
             flip=self.flip,
             synth_scale=self.synth_scale,
             mask_coverage=self.mask_coverage,
+            rain=self.rain,
+            clean_fraction=self.clean_fraction,
             val_fraction=self.val_fraction,
             val_samples=self.val_samples,
         )

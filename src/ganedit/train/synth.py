@@ -40,7 +40,10 @@ __all__ = [
     "make_sketch",
     "sample_rain_params",
     "sample_sketch_params",
+    "sample_streak_rain_params",
 ]
+
+BLENDS = ("over", "screen")  # RainParams.blend
 
 Rng = torch.Generator | int
 """A generator to draw from (advanced in place) or an int seed (a fresh generator on the data's device)."""
@@ -179,8 +182,15 @@ class RainParams:
     """Fraction by which the scene is dimmed under the overcast sky, in [0, 0.9]."""
     light: tuple[float, float, float] = (0.9, 0.9, 0.9)
     """RGB ambient light in [0, 1]: the colour of the streaks and of the veil."""
+    blend: str = "over"
+    """How streaks meet the scene: ``over`` alpha-blends towards ``light`` (opaque drops); ``screen``
+    adds light, ``1 - (1 - B)(1 - a * light)``, as the synthetic benchmark sets render streaks: bright on
+    dark backgrounds, barely visible on bright ones."""
 
     def __post_init__(self) -> None:
+        _require(
+            self.blend in BLENDS, f"RainParams.blend must be one of {', '.join(BLENDS)}, got {self.blend!r}"
+        )
         _require(len(self.layers) >= 1, "RainParams.layers needs at least one RainLayer")
         _require(
             all(isinstance(layer, RainLayer) for layer in self.layers), "RainParams.layers: RainLayer only"
@@ -245,6 +255,54 @@ def sample_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
         layers=layers,
         haze=heaviness * _uniform(g, 0.0, 0.4),
         light=(grey - blue, grey - blue / 2, min(1.0, grey + blue)),
+    )
+
+
+def sample_streak_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
+    """Draw streak rain as real and benchmark rain looks: long, thin, motion-blurred streaks.
+
+    One dominant direction per image (within about ±30° of vertical, most often near it), each depth
+    layer split into three sheets whose angles jitter by a few degrees, so streaks are not all parallel;
+    lengths from a few px to over half the crop (near, fast drops), widths 1-4 px, from sparse drizzle to
+    a dense downpour with a veil of accumulated rain. Half the images add light to the scene (``screen``:
+    streaks bright on dark backgrounds, faint on bright ones), half blend drops over it (``over``).
+    ``scale`` multiplies all lengths in px (use ``min(H, W) / 256``). `sample_rain_params`, the first
+    synthesiser, stays one component of the training mix (`ganedit.train.data`, ``rain = "mixed"``).
+    """
+    g = as_generator(rng)
+    heaviness = _uniform(g, 0.0, 1.0) ** 1.5  # more light rain than downpours
+    base_angle = max(-30.0, min(30.0, _normal(g, 0.0, 12.0)))
+    sheets: list[list[float]] = []
+    for _ in range(_randint(g, 1, 4)):
+        depth = _uniform(g, 0.0, 1.0)  # 0 = near the lens, 1 = far away
+        length = math.exp(_lerp(math.log(150.0), math.log(8.0), depth)) * _log_uniform(g, 0.6, 1.5) * scale
+        width = _lerp(3.5, 1.0, depth) * _log_uniform(g, 0.8, 1.25) * scale
+        blur = _lerp(1.2, 0.0, depth) * _uniform(g, 0.0, 1.0) * scale
+        coverage = _lerp(0.02, 0.2, heaviness) * _log_uniform(g, 0.5, 2.0)
+        brightness = min(1.0, _lerp(0.95, 0.35, depth) * _uniform(g, 0.7, 1.1))
+        layer_angle = base_angle + _normal(g, 0.0, 3.0)
+        for _sheet in range(3):
+            angle = max(-80.0, min(80.0, layer_angle + _normal(g, 0.0, 2.5)))
+            sheets.append([coverage / 3.0, length, width, blur, brightness, angle])
+    boost = max(1.0, 0.04 / sum(s[0] for s in sheets))  # even a drizzle must show
+    layers = tuple(
+        RainLayer(
+            density=min(0.2, max(1e-5, coverage * boost / (length * width))),
+            length=min(1024.0, max(1.0, length)),
+            angle=angle,
+            width=min(32.0, max(0.5, width)),
+            blur=min(16.0, blur),
+            brightness=brightness,
+        )
+        for coverage, length, width, blur, brightness, angle in sheets
+    )
+    grey = _uniform(g, 0.75, 1.0)
+    blue = _uniform(g, 0.0, 0.06)
+    return RainParams(
+        layers=layers,
+        haze=heaviness * _uniform(g, 0.0, 0.3),
+        light=(grey - blue, grey - blue / 2, min(1.0, grey + blue)),
+        blend="screen" if _uniform(g, 0.0, 1.0) < 0.5 else "over",
     )
 
 
@@ -325,7 +383,10 @@ def add_rain(clean: Tensor, rng: Rng, *, params: RainParams | None = None) -> Te
     for layer in params.layers:
         # Union of semi-transparent sheets: 1 - prod(1 - a_i).
         alpha = 1.0 - (1.0 - alpha) * (1.0 - _streak_layer(layer, height, width, g, device))
-    rainy = scene + alpha * (light - scene)
+    if params.blend == "screen":
+        rainy = 1.0 - (1.0 - scene) * (1.0 - alpha * light)
+    else:
+        rainy = scene + alpha * (light - scene)
 
     # The veil is light scattered by drops between the camera and the scene: it follows the depth of the
     # scene, so it changes slowly, over cells of ~256 px, not over a fixed grid per image (a per-crop grid
