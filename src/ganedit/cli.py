@@ -227,7 +227,16 @@ def _edit_options(task: Task) -> list[Callable[[Any], Any]]:
         click.option(
             "--shard",
             metavar="K/N",
-            help="Take the K-th of N shares of the inputs (K from 0). Under torchrun: RANK/WORLD_SIZE.",
+            help="Take the K-th of N shares of the inputs (K from 0). Default: from a Slurm job array "
+            "(SLURM_ARRAY_TASK_ID), a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or torchrun "
+            "(RANK/WORLD_SIZE).",
+        ),
+        click.option(
+            "--shard-count",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Number of shares for a Kubernetes Indexed Job (the Job's completions; or env "
+            "GANEDIT_SHARD_COUNT); its pods take share JOB_COMPLETION_INDEX.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout."),
         click.option(
@@ -317,6 +326,7 @@ def _run_edit(
     quality: int,
     suffix: str,
     shard: str | None,
+    shard_count: int | None,
     as_json: bool,
     quiet: bool,
     mask: str | None = None,
@@ -329,12 +339,16 @@ def _run_edit(
         raise UsageError("--json prints the report on stdout, which -o - already uses for the image")
     if no_tile and tile is not None:
         raise UsageError("give --tile N or --no-tile, not both")
-    shard_spec = Shard.parse(shard) if shard else Shard.from_env()
+    # --shard wins over the environment (a scheduler's index, torchrun's RANK), which is then not read.
+    shard_spec = Shard.parse(shard, count=shard_count) if shard else Shard.from_env(count=shard_count)
     if device == "auto" and shard is None and shard_spec is not None and "LOCAL_RANK" in os.environ:
+        local_rank = os.environ["LOCAL_RANK"]
+        if not local_rank.strip().isdigit():
+            raise UsageError(f"LOCAL_RANK={local_rank!r} is not a whole number >= 0")
         import torch
 
         if torch.cuda.is_available():  # under torchrun: one GPU per rank
-            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+            device = f"cuda:{int(local_rank) % torch.cuda.device_count()}"
 
     show = not quiet and sys.stderr.isatty()
     progress = _Progress(show, task.name)
@@ -400,9 +414,10 @@ def _finish(task: Task, report: Report, *, as_json: bool, quiet: bool) -> None:
     ok, skipped, failed = report.count("ok"), report.count("skipped"), report.count("failed")
     if not quiet or failed:
         where = f" with {report.model} on {report.device}" if report.model else ""
+        share = f" ({report.shard.describe()})" if report.shard is not None else ""
         click.echo(
             f"ganedit {task.name}: {ok} done, {skipped} skipped (output exists), {failed} failed "
-            f"in {report.seconds:.1f} s{where}",
+            f"in {report.seconds:.1f} s{where}{share}",
             err=True,
         )
     if failed:
@@ -620,6 +635,60 @@ def rerender_command(
             if e["status"] == "failed":
                 click.echo(f"  {e['error']}", err=True)
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+@main.group("report", cls=_Group, context_settings=CONTEXT)
+def report_group() -> None:
+    """Combine the --json reports of a run split over several machines."""
+
+
+@report_group.command("merge", context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the merged report as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr (failures are still listed).")
+def report_merge(files: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+    """Merge the --json reports of the shards of one run into one report.
+
+    \b
+    Exit 0 when every file was done or skipped; 1 when some file failed, a shard was interrupted or a
+    shard has no report; 2 when a report file is unreadable, not an editing report, or from another
+    run (other model, two reports of one shard, another shard count).
+    \b
+    Examples:
+      ganedit report merge reports/shard-*.json
+      ganedit report merge reports/shard-*.json --json > report.json
+    """
+    from .reports import merge_reports, read_report
+
+    merged = merge_reports([(name, read_report(name)) for name in files])
+    if as_json:
+        click.echo(json.dumps(merged.to_dict(), indent=2))
+    info = merged.merged or {}
+    count = info.get("shard_count")
+    ok, skipped, failed = merged.count("ok"), merged.count("skipped"), merged.count("failed")
+    if not quiet or merged.exit_code:
+        shards = f", {len(info.get('reports', []))} of {count} shards" if count else ""
+        where = f" with {merged.model}" if merged.model else ""
+        click.echo(
+            f"ganedit report merge: {len(files)} report{'s' if len(files) != 1 else ''}{shards}: {ok} done, "
+            f"{skipped} skipped (output exists), {failed} failed{where}",
+            err=True,
+        )
+    if info.get("missing_shards"):
+        missing = ", ".join(str(i) for i in info["missing_shards"])
+        click.echo(f"missing shards (no report; re-run those tasks): {missing} of {count}", err=True)
+    interrupted = [p["file"] for p in info.get("reports", []) if p.get("interrupted")]
+    if interrupted:
+        click.echo(f"interrupted: {', '.join(interrupted)} (re-run those tasks to finish)", err=True)
+    if failed:
+        click.echo("failed files:", err=True)
+        for entry in merged.failed:
+            click.echo(f"  {entry.error}", err=True)
+    if merged.exit_code:
+        sys.exit(merged.exit_code)
 
 
 # ------------------------------------------------------------------------------------- models / weights
