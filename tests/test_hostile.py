@@ -452,3 +452,180 @@ def test_gray_looking_rgb_and_black_and_white_masks_are_masks(
     Image.fromarray(bw).save(tmp_path / "bw.png")
     code, entry, _ = _inpaint_one(tmp_path / "b", checkpoints, tmp_path / "bw.png")
     assert code == 0 and entry["status"] == "ok", entry
+
+
+# ------------------------------------------------------------------------------ 12. huge files, memory
+
+# Address space for a child: enough for torch and a tiny model (~3.6 GiB), not for a 2 GiB read.
+LIMIT = 5 << 30
+
+
+def limited(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The real command in a child whose address space is capped: reading a huge file whole, or building
+    a huge model, fails there at once instead of taking this machine's memory."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (LIMIT, LIMIT))
+
+    return subprocess.run(
+        [sys.executable, "-m", "ganedit", *args], capture_output=True, timeout=300, check=False,
+        preexec_fn=cap, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )  # fmt: skip
+
+
+def test_a_huge_file_fails_alone_without_being_read(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photo(photos / "a.png")
+    photo(photos / "c.png", seed=2)
+    with (photos / "b.jpg").open("wb") as f:
+        f.truncate(6 << 30)  # a 6 GiB sparse file: no disk used
+    done = limited("derain", str(photos), "-o", str(out), "--weights", str(checkpoints["derain"]), "--json")
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert sorted(_files(out)) == ["a.png", "c.png"]
+    failed = [f for f in json.loads(done.stdout)["files"] if f["status"] == "failed"]
+    assert [Path(f["input"]).name for f in failed] == ["b.jpg"]
+    assert "b.jpg" in failed[0]["error"] and "6.0 GiB" in failed[0]["error"]
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I", 0x7FFFFFFF) + b"IDAT"
+
+
+def test_too_many_pixels_is_refused_before_the_file_is_read(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photo(photos / "a.png")
+    with (photos / "bomb.png").open("wb") as f:  # 2 GiB, under the size limit, declaring 900 megapixels
+        f.write(_png_header(30000, 30000))
+        f.truncate(2 << 30)
+    done = limited("derain", str(photos), "-o", str(out), "--weights", str(checkpoints["derain"]), "--json")
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert sorted(_files(out)) == ["a.png"]
+    failed = [f for f in json.loads(done.stdout)["files"] if f["status"] == "failed"]
+    assert len(failed) == 1 and "bomb.png" in failed[0]["error"] and "30000x30000" in failed[0]["error"]
+
+
+def test_out_of_memory_fails_those_files_only_and_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinymodels import make_editor
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photo(photos / "a.png")
+    photo(photos / "big.png", size=(64, 40))
+    photo(photos / "gpu.png", size=(56, 40))
+    editor = make_editor("derain", precision="fp32")
+    real = editor.edit_many
+
+    def edit_many(items: list[tuple[np.ndarray, np.ndarray | None]]) -> list[np.ndarray]:
+        width = items[0][0].shape[1]
+        if width == 64:
+            raise MemoryError
+        if width == 56:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(items)
+
+    monkeypatch.setattr(editor, "edit_many", edit_many)
+    report = api.edit_folder([photos], out, editor=editor)
+    assert report.exit_code == 1
+    errors = {Path(e.input).name: e.error or "" for e in report.failed}
+    assert sorted(errors) == ["big.png", "gpu.png"]
+    assert "big.png" in errors["big.png"] and "memory" in errors["big.png"]
+    assert "gpu.png" in errors["gpu.png"] and "out of memory" in errors["gpu.png"]
+    assert sorted(_files(out)) == ["a.png"]
+
+
+# ------------------------------------------------------------------- 13. absurd checkpoint configs
+
+
+def _doctored(path: Path, base: Path, **config: object) -> Path:
+    """A well-formed checkpoint: `base`'s tensors, with its arch config changed."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(base), framework="pt") as f:
+        metadata = dict(f.metadata())
+    metadata["ganedit.arch_config"] = json.dumps({**json.loads(metadata["ganedit.arch_config"]), **config})
+    save_file(load_file(str(base)), str(path), metadata=metadata)
+    return path
+
+
+def _refused(done: subprocess.CompletedProcess[bytes] | tuple[int, str], weights: Path, out: Path) -> str:
+    code, stderr = (done.returncode, done.stderr.decode()) if not isinstance(done, tuple) else done
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganedit: error: ") and str(weights) in lines[0], stderr
+    assert not out.exists()
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "config", [{"ngf": 4.5}, {"ngf": "4"}, {"ngf": -4}, {"blocks": -1}, {"depth": 0}, {"residual_output": 1}]
+)
+def test_a_checkpoint_config_of_the_wrong_type_or_sign_is_refused(
+    tmp_path: Path, checkpoints: dict[str, Path], config: dict[str, object]
+) -> None:
+    weights = _doctored(tmp_path / "bad.safetensors", checkpoints["derain"], **config)
+    src, out = photo(tmp_path / "a.png"), tmp_path / "out"
+    result = CliRunner().invoke(main, ["derain", str(src), "-o", str(out), "--weights", str(weights)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    line = _refused((result.exit_code, result.stderr), weights, out)
+    assert next(iter(config)) in line
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"depth": 24},  # tensors and config agree: the limits must refuse it
+        {"ngf": 1e9},
+        {"ngf": 3000},
+        {"ngf": 512, "blocks": 32},  # within the limits, but the tensors are a tiny model's: 10 GB to build
+    ],
+)
+def test_an_absurd_checkpoint_config_is_refused_before_any_model_is_built(
+    tmp_path: Path, checkpoints: dict[str, Path], config: dict[str, object]
+) -> None:
+    from tinymodels import make_checkpoint
+
+    if config == {"depth": 24}:
+        weights = make_checkpoint(tmp_path / "deep.safetensors", "derain", depth=24)
+    else:
+        weights = _doctored(tmp_path / "bad.safetensors", checkpoints["derain"], **config)
+    src, out = photo(tmp_path / "a.png"), tmp_path / "out"
+    line = _refused(limited("derain", str(src), "-o", str(out), "--weights", str(weights)), weights, out)
+    if "blocks" in config:
+        assert "weights do not match its pan config" in line and "in the file but the config implies" in line
+    else:
+        assert next(iter(config)) in line
+
+
+@pytest.mark.parametrize("config", [{"identity_dim": 10**9}, {"image_size": 1 << 20}])
+def test_an_absurd_tdgan_config_is_refused(tmp_path: Path, config: dict[str, object]) -> None:
+    import torch
+
+    from ganedit.archs.tdgan import TDGAN, TDGANConfig
+    from ganedit.checkpoint import save_checkpoint
+
+    tags = (("azimuth", ("0", "90")),)
+    tiny = TDGANConfig(tags=tags, image_size=16, identity_dim=4, tag_dim=2, ngf=4, ndf=4)
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "t.safetensors", TDGAN(tiny), task="rerender")
+    weights = _doctored(tmp_path / "bad.safetensors", tmp_path / "t.safetensors", **config)
+    src, out = photo(tmp_path / "chair.png"), tmp_path / "out"
+    done = limited("rerender", str(src), "-o", str(out), "--weights", str(weights), "--tag", "azimuth=90")
+    line = _refused(done, weights, out)
+    assert next(iter(config)) in line

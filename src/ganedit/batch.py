@@ -30,9 +30,11 @@ from .images import (
     Picture,
     discover,
     encode_picture,
+    file_limit,
     output_format,
     read_mask,
     read_picture,
+    too_large,
     write_atomic,
     write_stream,
 )
@@ -664,7 +666,10 @@ def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
     loaded = _Loaded(job, started=time.perf_counter())
     try:
         if job.source is None:
-            data = (stdin.read() if stdin is not None else b"") or b""
+            limit = file_limit()  # read at most that (+1 byte to tell): stdin may be endless
+            data = (stdin.read(limit + 1) if stdin is not None else b"") or b""
+            if len(data) > limit:
+                raise too_large("<stdin>", len(data))
             picture = read_picture(data, name="<stdin>")
         else:
             picture = read_picture(job.source)
@@ -682,6 +687,9 @@ def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
         loaded.error = str(error)
     except OSError as error:  # e.g. a permission problem Pillow did not wrap
         loaded.error = f"{job.display}: {error.strerror or error}"
+    except MemoryError:  # this file only: the others go on
+        loaded.picture, loaded.mask = None, None
+        loaded.error = f"{job.display}: not enough memory to read this image"
     return loaded
 
 
@@ -705,6 +713,8 @@ def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] |
         entry.status, entry.error = "failed", str(error)
     except OSError as error:
         entry.status, entry.error = "failed", f"{job.output or '<stdout>'}: {error.strerror or error}"
+    except MemoryError:
+        entry.status, entry.error = "failed", f"{job.display}: not enough memory to encode this image"
     entry.seconds = time.perf_counter() - loaded.started
     return entry
 
@@ -807,9 +817,10 @@ def run_jobs(
                 continue
             try:
                 results = editor.edit_many([(item.picture.pixels, item.mask) for item in ready])  # type: ignore[union-attr]
-            except (GaneditError, RuntimeError) as error:  # RuntimeError: torch, e.g. out of memory
-                for item in ready:
-                    record(Entry(item.job.display, _out(item.job), "failed", 0.0, str(error), item.warnings))
+            except (GaneditError, RuntimeError, MemoryError) as error:  # torch or numpy out of memory...
+                for item in ready:  # ... fails the files of this group only, each named
+                    message = _model_error(item.job.display, error)
+                    record(Entry(item.job.display, _out(item.job), "failed", 0.0, message, item.warnings))
                 continue
             for item, pixels in zip(ready, results, strict=True):
                 pending_writes.append(writers.submit(_save, item, pixels, quality, stdout))
@@ -830,6 +841,16 @@ def run_jobs(
         writers.shutdown(wait=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _model_error(display: str, error: BaseException) -> str:
+    """A model failure as a per-file message that names the file (torch's own messages do not)."""
+    if isinstance(error, MemoryError):
+        return f"{display}: out of memory while editing it (try --tile 512 or --batch-size 1)"
+    text = " ".join(str(error).split()) or type(error).__name__
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return text if text.startswith(display) else f"{display}: {text}"
 
 
 def _out(job: Job) -> str:

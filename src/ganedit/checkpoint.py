@@ -152,9 +152,13 @@ def load_checkpoint(
     if arch is not None and info.arch != arch:
         raise CheckpointError(f"{path} holds a {info.arch!r} model, not the {arch!r} architecture asked for")
     try:
+        # The config's types and sizes are checked (build -> check_config), then the shapes it implies are
+        # compared with the file's, all before a real module is built or a tensor read: a crafted header
+        # must not make us allocate gigabytes.
+        _check_shapes(path, info.arch, _expected_shapes(info.arch, info.arch_config))
         model = build(info.arch, info.arch_config)
     except CheckpointError as e:
-        raise CheckpointError(f"{path}: {e}") from None
+        raise CheckpointError(f"{path}: {e}" if not str(e).startswith(str(path)) else str(e)) from None
     try:
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
@@ -168,6 +172,34 @@ def load_checkpoint(
             detail = detail[:400] + "..."
         raise CheckpointError(f"{path}: weights do not match its {info.arch} config ({detail})") from None
     return model.to(device).eval(), info
+
+
+def _expected_shapes(arch: str, config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes a generator of this config has, from a build on the meta device (no memory)."""
+    with torch.device("meta"):
+        model = build(arch, config)
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+
+
+def _check_shapes(path: Path, arch: str, expected: Mapping[str, tuple[int, ...]]) -> None:
+    """The file's tensors (names and shapes, from its header) must be exactly those the config implies."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            found = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read tensors ({e})") from None
+    problems = [
+        f"{name} is {list(found[name])} in the file but the config implies {list(shape)}"
+        for name, shape in expected.items()
+        if name in found and found[name] != shape
+    ]
+    problems += [f"{name} is missing" for name in expected if name not in found]
+    problems += [f"{name} is not part of the model" for name in found if name not in expected]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError(
+            f"{path}: weights do not match its {arch} config: {'; '.join(problems[:3])}{more}"
+        )
 
 
 __all__ = ["FORMAT_VERSION", "CheckpointInfo", "load_checkpoint", "read_info", "save_checkpoint"]

@@ -192,7 +192,10 @@ def read_picture(source: Path | bytes, *, name: str | None = None, max_pixels: i
         data = bytes(source)
     else:
         label = name or str(source)
-        data = _read_file(Path(source), label)
+        try:
+            data = _read_file(Path(source), label, max_pixels)
+        except MemoryError as exc:
+            raise ImageError(f"{label}: not enough memory to read this file") from exc
     if not data:
         raise ImageError(f"{label}: empty file (0 bytes)")
     try:
@@ -207,8 +210,41 @@ def read_picture(source: Path | bytes, *, name: str | None = None, max_pixels: i
         raise ImageError(f"{label}: corrupt or truncated image data ({_describe(exc)})") from exc
 
 
-def _read_file(path: Path, label: str) -> bytes:
+def file_limit(max_pixels: int = MAX_PIXELS) -> int:
+    """Bytes of the largest file read for images of at most ``max_pixels``: uncompressed 16-bit RGBA
+    and 64 MiB of metadata. Anything larger is refused unread (it cannot be an image we decode)."""
+    return max_pixels * 8 + (64 << 20)
+
+
+def too_large(label: str, size: int, max_pixels: int = MAX_PIXELS) -> ImageError:
+    """The error for a file (or stdin) of ``size`` bytes, over `file_limit`."""
+    return ImageError(
+        f"{label}: {size / 2**30:.1f} GiB is too large for an image ganedit reads (at most "
+        f"{file_limit(max_pixels) / 2**30:.1f} GiB: {max_pixels:,} pixels uncompressed; "
+        "decompression-bomb guard); not read"
+    )
+
+
+def _peek(path: Path, label: str, max_pixels: int) -> None:
+    """Refuse a decompression bomb from its header, before the whole file is read into memory."""
+    _raise_pillow_limit(max_pixels)
     try:
+        with Image.open(path, formats=_PIL_OPENERS) as im:
+            width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{label}: too many pixels (decompression-bomb guard): {exc}") from exc
+    except Exception:  # not an image Pillow opens, or a damaged header: decoding will say which
+        return
+    _bomb_check(label, width, height, max_pixels)
+
+
+def _read_file(path: Path, label: str, max_pixels: int = MAX_PIXELS) -> bytes:
+    try:
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode):
+            if info.st_size > file_limit(max_pixels):
+                raise too_large(label, info.st_size, max_pixels)
+            _peek(path, label, max_pixels)
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise ImageError(f"{label}: no such file") from exc

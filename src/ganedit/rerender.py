@@ -235,8 +235,13 @@ def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) 
 
 
 def _config_from_dict(arch_config: dict[str, object], where: str) -> TDGANConfig:
+    from .archs import check_config
     from .archs.tdgan import TDGANConfig
 
+    try:
+        check_config(ARCH, arch_config)  # types and sizes, before a config sizes anything
+    except CheckpointError as e:
+        raise CheckpointError(f"{where}: {e}") from None
     try:
         return TDGANConfig(**arch_config)  # type: ignore[arg-type]
     except (TypeError, ValueError) as e:
