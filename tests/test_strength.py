@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
-from tinymodels import make_editor
+from click.testing import CliRunner
+from PIL import Image
 
+from ganedit.cli import main as cli_main
 from ganedit.errors import UsageError
+from tinymodels import make_checkpoint, make_editor
 
 
 def _photo(dtype: type = np.uint8) -> np.ndarray:
@@ -49,3 +55,48 @@ def test_strength_is_derain_only() -> None:
     with pytest.raises(UsageError, match="derain"):
         make_editor("sketch2photo", strength=0.5)
     assert make_editor("sketch2photo", strength=1.0).strength == 1.0
+
+
+def test_cli_strength_zero_writes_the_input_and_the_report_says_so(tmp_path: Path) -> None:
+    weights = make_checkpoint(tmp_path / "tiny.safetensors", "derain", seed=2)
+    photo = _photo()
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    args = ["derain", str(tmp_path / "in.png"), "--weights", str(weights), "--json"]
+    result = CliRunner().invoke(cli_main, [*args, "-o", str(tmp_path / "none.png"), "--strength", "0"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["strength"] == 0.0
+    with Image.open(tmp_path / "none.png") as out:
+        assert np.array_equal(np.asarray(out), photo)
+    full = CliRunner().invoke(cli_main, [*args, "-o", str(tmp_path / "full.png")])
+    assert json.loads(full.stdout)["strength"] == 1.0
+    with Image.open(tmp_path / "full.png") as out:
+        assert not np.array_equal(np.asarray(out), photo)
+
+    bad = CliRunner().invoke(cli_main, [*args, "-o", str(tmp_path / "x.png"), "--strength", "1.5"])
+    assert bad.exit_code == 2 and "--strength" in bad.output
+    other = make_checkpoint(tmp_path / "sketch.safetensors", "sketch2photo", seed=2)
+    sketch = [
+        "sketch2photo",
+        str(tmp_path / "in.png"),
+        "--weights",
+        str(other),
+        "-o",
+        str(tmp_path / "s.png"),
+    ]
+    refused = CliRunner().invoke(cli_main, [*sketch, "--strength", "0.5"])
+    assert refused.exit_code == 2 and "--strength" in refused.output  # no such option for sketch2photo
+
+
+def test_report_merge_refuses_shards_made_with_other_strengths(tmp_path: Path) -> None:
+    weights = make_checkpoint(tmp_path / "tiny.safetensors", "derain", seed=2)
+    for i in range(2):
+        Image.fromarray(_photo()).save(tmp_path / f"in{i}.png")
+    reports = []
+    for k, strength in enumerate(("1", "0.5")):
+        args = ["derain", str(tmp_path), "-o", str(tmp_path / "out"), "--weights", str(weights)]
+        result = CliRunner().invoke(cli_main, [*args, "--shard", f"{k}/2", "--strength", strength, "--json"])
+        assert result.exit_code == 0, result.output
+        (tmp_path / f"shard{k}.json").write_text(result.stdout)
+        reports.append(str(tmp_path / f"shard{k}.json"))
+    merged = CliRunner().invoke(cli_main, ["report", "merge", *reports])
+    assert merged.exit_code == 2 and "strength" in merged.output

@@ -276,6 +276,7 @@ class Report:
     device: str | None = None
     precision: str | None = None
     flip_average: bool | None = None
+    strength: float | None = None  # derain: result blended with the input (1 = the full edit)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -302,6 +303,7 @@ class Report:
             "device": self.device,
             "precision": self.precision,
             "flip_average": self.flip_average,
+            "strength": self.strength,
             "seconds": round(self.seconds, 3),
             "totals": {
                 "inputs": len(self.entries),
@@ -762,6 +764,7 @@ def run_jobs(
         report.model, report.sha256 = editor.name, editor.sha256
         report.device, report.precision = str(editor.device), editor.precision
         report.flip_average = editor.flip_average
+        report.strength = editor.strength
     started = time.perf_counter()
 
     def record(entry: Entry) -> None:

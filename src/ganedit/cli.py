@@ -140,6 +140,22 @@ def _registered_names(task: str) -> str:
     return ", ".join(names) or "none registered yet"
 
 
+def _strength_option(task: Task) -> list[Callable[[Any], Any]]:
+    """--strength, for the tasks whose output is their input edited (derain)."""
+    if not task.strength:
+        return []
+    return [
+        click.option(
+            "--strength",
+            type=click.FloatRange(0.0, 1.0),
+            default=1.0,
+            show_default=True,
+            help="How much of the edit to apply: 1 = the model's result, 0.5 = half way between it and "
+            "the input, 0 = the input unchanged.",
+        )
+    ]
+
+
 def _edit_options(task: Task) -> list[Callable[[Any], Any]]:
     options: list[Callable[[Any], Any]] = [
         click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True)),
@@ -193,6 +209,7 @@ def _edit_options(task: Task) -> list[Callable[[Any], Any]]:
             "(AVX512-BF16, AMX), else fp32.",
         ),
         flip_average_option,
+        *_strength_option(task),
         click.option(
             "--batch-size",
             type=click.IntRange(min=1),
@@ -330,6 +347,7 @@ def _run_edit(
     as_json: bool,
     quiet: bool,
     mask: str | None = None,
+    strength: float = 1.0,
 ) -> None:
     from .batch import STDIO, Shard
 
@@ -392,6 +410,7 @@ def _run_edit(
             device=device,
             precision=precision,
             flip_average=flip_average,
+            strength=strength,
             tile=0 if no_tile else tile,
             batch_size=batch_size,
             registry_files=_registry_files(registry),
