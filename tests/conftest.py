@@ -14,5 +14,9 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("GANEDIT_REGISTRY", raising=False)
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+    # A test suite run inside a Slurm array task, a Kubernetes Indexed Job or torchrun must not take a share
+    # of every test's inputs: the scheduler variables ganedit reads (batch.Shard.from_env) are cleared.
+    scheduler = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "JOB_COMPLETION_INDEX")
+    slurm = ("ID", "COUNT", "MIN", "MAX", "STEP")
+    for var in (*scheduler, "GANEDIT_SHARD_COUNT", *(f"SLURM_ARRAY_TASK_{s}" for s in slurm)):
         monkeypatch.delenv(var, raising=False)
