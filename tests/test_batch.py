@@ -27,6 +27,7 @@ class FakeEditor:
     device: str = "cpu"
     precision: str = "fp32"
     flip_average: bool = False
+    strength: float = 1.0
     task = get_task("derain")
 
     def inspect(self, pixels: np.ndarray) -> list[str]:
