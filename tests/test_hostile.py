@@ -629,3 +629,166 @@ def test_an_absurd_tdgan_config_is_refused(tmp_path: Path, config: dict[str, obj
     done = limited("rerender", str(src), "-o", str(out), "--weights", str(weights), "--tag", "azimuth=90")
     line = _refused(done, weights, out)
     assert next(iter(config)) in line
+
+
+# ------------------------------------------------------------------ 15. SIGTERM, stale temporary files
+
+
+def _temps(folder: Path) -> list[Path]:
+    """Hidden temporary files of ganedit's atomic writer (.NAME.*.tmp) anywhere under `folder`."""
+    return sorted(p for p in folder.rglob(".*.tmp") if p.is_file())
+
+
+def _wait_for(condition: object, timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+
+
+def _folder_of_photos(folder: Path, count: int, size: tuple[int, int]) -> Path:
+    for i in range(count):
+        photo(folder / f"{i:02d}.png", size=size, seed=i)
+    return folder
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    import signal
+
+    photos = _folder_of_photos(tmp_path / "photos", 30, (384, 288))
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "ganedit", "derain", str(photos), "-o", str(out), "--batch-size", "1",
+            "--weights", str(checkpoints["derain"])]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(args, stderr=subprocess.PIPE, env=env)
+    _wait_for(lambda: out.is_dir() and any(p.suffix == ".png" for p in out.iterdir()))
+    child.send_signal(signal.SIGTERM)
+    stderr = child.communicate(timeout=120)[1].decode()
+    assert child.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("ganedit: terminated")
+    assert _temps(out) == []  # in-flight writes finished or cleaned up: nothing half-written
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 30
+    for path in written:
+        with Image.open(path) as image:
+            image.load()  # complete
+    # and the next run resumes
+    code, _, stderr = run("derain", str(photos), "-o", str(out), "--weights", str(checkpoints["derain"]))
+    assert code == 0 and f"{30 - len(written)} done, {len(written)} skipped" in stderr, stderr
+
+
+def _killed_mid_write(target: Path) -> None:
+    """A process that dies by SIGKILL inside write_atomic, after writing its temporary file."""
+    code = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from ganedit import images\n"
+        "images.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "images.write_atomic(Path(sys.argv[1]), b'half an image')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(target)], check=False, timeout=120)
+    assert done.returncode == -9
+
+
+def test_a_killed_runs_temporary_file_is_swept(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos = _folder_of_photos(tmp_path / "photos", 2, (48, 40))
+    out = tmp_path / "out"
+    _killed_mid_write(out / "00.png")
+    _killed_mid_write(out / "sub" / "x.png")  # not an output folder of this run: left alone
+    assert len(_temps(out)) == 2
+    code, stdout, stderr = run("derain", str(photos), "-o", str(out), "--weights", str(checkpoints["derain"]),
+                               "--json")  # fmt: skip
+    assert code == 0, stderr
+    assert [p.parent for p in _temps(out)] == [out / "sub"]
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["00.png", "01.png"]
+    assert any("temporary" in note for note in json.loads(stdout)["notes"])
+
+
+def test_only_stale_temporary_files_of_ours_are_swept(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos = _folder_of_photos(tmp_path / "photos", 1, (48, 40))
+    out = tmp_path / "out"
+    out.mkdir()
+    _killed_mid_write(out / "dead.png")  # its writer is dead: swept
+    [dead] = _temps(out)
+    prefix, rest = dead.name.split(".ganedit-")  # .dead.png | PID-HOST.XXXXXXXX.tmp
+    mine = f"{os.getpid()}-{rest.split('-', 1)[1]}"  # the same name, written by a live process: this one
+    alive = out / f"{prefix}.ganedit-{mine}"  # a writer at work: kept
+    alive.write_bytes(b"being written")
+    old_alive = out / f".old.png.ganedit-{mine}"
+    old_alive.write_bytes(b"abandoned long ago")
+    hour_ago = old_alive.stat().st_mtime - 3600
+    os.utime(old_alive, (hour_ago, hour_ago))  # older than a few minutes: swept even if the PID lives
+    foreign = [out / ".notes.txt.swp", out / ".a.png.tmp", out / ".a.png.k3j4h5g6.tmp", out / "a.png.tmp"]
+    for path in foreign:  # not the atomic writer's names: never touched, however old
+        path.write_bytes(b"the user's")
+        os.utime(path, (hour_ago, hour_ago))
+    code, _, stderr = run("derain", str(photos), "-o", str(out), "--weights", str(checkpoints["derain"]))
+    assert code == 0, stderr
+    assert not dead.exists() and not old_alive.exists()
+    assert alive.read_bytes() == b"being written"
+    assert all(path.read_bytes() == b"the user's" for path in foreign)
+
+
+# ------------------------------------------------- kill -9 and SIGTERM at random moments, then resume
+
+
+def _visible(folder: Path) -> dict[str, bytes]:
+    return {name: data for name, data in _files(folder).items() if not Path(name).name.startswith(".")}
+
+
+def _count_visible(folder: Path) -> int:
+    """Outputs in `folder` now, while a run writes into it (names only: temporary files come and go)."""
+    try:
+        return sum(not path.name.startswith(".") for path in folder.iterdir())
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.slow
+def test_killed_at_random_moments_a_resumed_run_gives_the_uninterrupted_result(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    import random
+    import signal
+    import time
+
+    photos = _folder_of_photos(tmp_path / "photos", 12, (512, 384))
+    args = [sys.executable, "-m", "ganedit", "derain", str(photos), "--weights", str(checkpoints["derain"]),
+            "--precision", "fp32", "--batch-size", "1"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*args, "-o", str(tmp_path / "ref")], env=env, capture_output=True, timeout=300,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    reference = _files(tmp_path / "ref")  # the uninterrupted run
+    assert len(reference) == 12
+
+    rng = random.Random(15)
+    for round_ in range(3):
+        out = tmp_path / f"out{round_}"
+        signals = [signal.SIGKILL, signal.SIGTERM] if round_ % 2 == 0 else [signal.SIGTERM, signal.SIGKILL]
+        for sig in signals:
+            before = _visible(out) if out.exists() else {}
+            child = subprocess.Popen([*args, "-o", str(out)], env=env, stderr=subprocess.PIPE)
+            wanted = len(before) + rng.randrange(0, 12 - len(before))  # kill once this many outputs exist
+            _wait_for(lambda: child.poll() is not None or _count_visible(out) >= wanted)  # noqa: B023
+            time.sleep(rng.uniform(0.0, 0.05))
+            child.send_signal(sig)
+            stderr = child.communicate(timeout=120)[1].decode()
+            after = _visible(out) if out.exists() else {}
+            # no visible partial (or wrong) output, whenever the signal came
+            assert all(reference[name] == data for name, data in after.items()), (sig, stderr)
+            if sig == signal.SIGTERM:
+                assert child.returncode in (130, -signal.SIGTERM, 0), stderr
+                if child.returncode == -signal.SIGTERM:  # before ganedit set its handler: nothing written yet
+                    assert after == before
+                if child.returncode == 130:
+                    assert stderr.strip().splitlines()[-1].startswith("ganedit: terminated"), stderr
+                    assert not [p for p in _temps(out) if f".ganedit-{child.pid}-" in p.name]
+            else:
+                assert child.returncode in (-signal.SIGKILL, 0), stderr
+        done = subprocess.run([*args, "-o", str(out)], env=env, capture_output=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        assert _files(out) == reference  # identical results, and no temporary file left

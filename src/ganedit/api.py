@@ -230,6 +230,7 @@ def edit_folder(
         shard=shard,
         stdin=stdin,
     )
+    _sweep(plan)
     if on_plan is not None:
         on_plan(plan)
     if editor is None and plan.jobs:
@@ -241,6 +242,20 @@ def edit_folder(
     if editor is not None and editor.task.needs_mask and mask is None:
         raise UsageError(f"model {editor.name} inpaints: it needs --mask")
     return run_jobs(plan, editor, quality=quality, on_entry=on_entry, stdin=stdin, stdout=stdout)
+
+
+def _sweep(plan: Plan) -> None:
+    """Remove the temporary files an interrupted run (``kill -9``) left in this run's output folders."""
+    from .images import sweep_temporary_files
+
+    folders = sorted({job.output.parent for job in [*plan.jobs, *plan.skipped] if job.output is not None})
+    removed = sweep_temporary_files(folders)
+    if removed:
+        where = ", ".join(sorted({str(path.parent) for path in removed}))
+        plural = "s" if len(removed) > 1 else ""
+        plan.notes.append(
+            f"removed {len(removed)} temporary file{plural} left by an interrupted run in {where}"
+        )
 
 
 __all__ = [

@@ -37,19 +37,47 @@ def _fail(error: GaneditError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's stop, ``docker stop``): handled exactly like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _catch_sigterm() -> Any:
+    """Make SIGTERM raise `_Terminated` in the main thread, as Ctrl-C raises KeyboardInterrupt, so that
+    in-flight writes finish (atomically) and the run stops with one line and exit 130. Returns the
+    handler to restore, or None when nothing was changed (not the main thread, a handler already set,
+    or SIGTERM ignored)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 class _Group(click.Group):
-    """Turns our errors into one line on stderr and their exit code; Ctrl-C into exit 130."""
+    """Turns our errors into one line on stderr and their exit code; Ctrl-C and SIGTERM into exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        previous = _catch_sigterm()
         try:
             return super().invoke(ctx)
         except GaneditError as error:
             _fail(error)
-        except KeyboardInterrupt:
-            click.echo(
-                "ganedit: interrupted (finished files are complete; no partial files were left)", err=True
-            )
+        except KeyboardInterrupt as interrupt:
+            what = "terminated (SIGTERM)" if isinstance(interrupt, _Terminated) else "interrupted"
+            click.echo(f"ganedit: {what} (finished files are complete; no partial files were left)", err=True)
             sys.exit(130)
+        finally:
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)
@@ -572,6 +600,11 @@ def rerender_command(
                 raise UsageError(f"{f.path} and {owners[path]} would both write {path}; rename one")
             owners[path] = f.path
         plan.append((f.path, renders, sheet_path, gif_path))
+    from .images import sweep_temporary_files  # what a killed run left in these output folders
+
+    removed = sweep_temporary_files(sorted({path.parent for path in owners}))
+    if removed:
+        notes.append(f"removed {len(removed)} temporary file(s) left by an interrupted run")
     if not quiet:
         for note in notes:
             click.echo(f"ganedit: {note}", err=True)

@@ -67,7 +67,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import select
+import socket
 import stat
 import struct
 import tempfile
@@ -98,6 +100,7 @@ __all__ = [
     "read_mask",
     "read_picture",
     "rgb8",
+    "sweep_temporary_files",
     "write_atomic",
 ]
 
@@ -1201,15 +1204,23 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()  # read once at import: os.umask is process-wide and racy to query later
+_HOST = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0])[:32] or "host"
+# The atomic writer's temporary files, and only they: .NAME.ganedit-PID-HOST.XXXXXXXX.tmp (mkstemp's 8
+# random characters). The writer's PID and host tell a sweep whether the writer may still be at work.
+TEMP_NAME = re.compile(
+    r"^\.(?P<name>.+)\.ganedit-(?P<pid>[0-9]{1,10})-(?P<host>[A-Za-z0-9-]{1,32})\.[a-z0-9_]{8}\.tmp$"
+)
+STALE_SECONDS = 600.0  # a temporary file untouched this long is abandoned, whoever wrote it
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is either untouched or complete.
 
-    A hidden temporary file (``.NAME.XXXXXX.tmp``) in the same folder is written, fsynced and renamed
-    over ``path``; it is removed on any exception, KeyboardInterrupt included. Parent folders are
-    created. The file gets the permissions a plain ``open()`` would give (or keeps an existing file's).
-    OS errors become `ImageError` naming ``path``.
+    A hidden temporary file (``.NAME.ganedit-PID-HOST.XXXXXXXX.tmp``, see `TEMP_NAME`) in the same
+    folder is written, fsynced and renamed over ``path``; it is removed on any exception,
+    KeyboardInterrupt included (a ``kill -9`` leaves it: `sweep_temporary_files` removes it later). Parent
+    folders are created. The file gets the permissions a plain ``open()`` would give (or keeps an
+    existing file's). OS errors become `ImageError` naming ``path``.
     """
     path = Path(path)
     tmp: str | None = None
@@ -1219,7 +1230,8 @@ def write_atomic(path: Path, data: bytes) -> None:
             mode = stat.S_IMODE(path.stat().st_mode)
         except OSError:
             mode = 0o666 & ~_UMASK
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        prefix = f".{path.name[:160]}.ganedit-{os.getpid()}-{_HOST}."  # within a 255-byte name
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -1235,6 +1247,52 @@ def write_atomic(path: Path, data: bytes) -> None:
             with contextlib.suppress(OSError):
                 Path(tmp).unlink()
     _fsync_dir(path.parent)
+
+
+def _writer_alive(pid: int, host: str) -> bool:
+    """Whether the writer of a temporary file may still be at work (when unsure: yes)."""
+    if host != _HOST or os.name == "nt":  # another machine's PIDs mean nothing here; no kill(pid, 0) there
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
+def sweep_temporary_files(folders: Sequence[Path], *, max_age: float = STALE_SECONDS) -> list[Path]:
+    """Remove the atomic writer's abandoned temporary files from ``folders`` (not their subfolders).
+
+    Only names of `TEMP_NAME`'s exact pattern are considered, and only those whose writer is dead (same
+    host, no such PID) or that nobody has touched for ``max_age`` seconds: a run killed with ``kill -9``
+    leaves one, the next run into the same folder removes it. Returns the removed paths; never raises.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    for folder in folders:
+        try:
+            with os.scandir(folder) as listing:
+                entries = [e for e in listing if TEMP_NAME.match(e.name)]
+        except OSError:
+            continue
+        for entry in entries:
+            match = TEMP_NAME.match(entry.name)
+            assert match is not None
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                if now - info.st_mtime < max_age and _writer_alive(int(match["pid"]), match["host"]):
+                    continue
+                Path(entry.path).unlink()
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
 
 
 def write_stream(stream: IO[bytes], data: bytes, name: str = "<stdout>") -> None:
