@@ -454,12 +454,17 @@ def test_trailing_slash_means_a_folder(tmp_path: Path, checkpoints: dict[str, Pa
     assert (tmp_path / "v1.png" / "a.png").is_file()
 
 
-def test_no_images_found_is_a_usage_error(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+def test_no_images_in_a_folder_is_nothing_to_do_but_named_non_images_are_an_error(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("x")
-    code, _, stderr = run(
-        "derain", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--weights", str(checkpoints["derain"])
-    )
+    weights = ("--weights", str(checkpoints["derain"]))
+    code, _, stderr = run("derain", str(tmp_path / "empty"), "-o", str(tmp_path / "o"), *weights)
+    assert code == 0, stderr  # a cron job over a folder that has nothing new
+    assert "nothing to do: no images found" in stderr and "notes.txt" in stderr
+    named = tmp_path / "empty" / "notes.txt"
+    code, _, stderr = run("derain", str(named), "-o", str(tmp_path / "o"), *weights)
     assert code == 2
     assert "no images found" in stderr and "notes.txt" in stderr
 

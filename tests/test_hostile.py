@@ -792,3 +792,146 @@ def test_killed_at_random_moments_a_resumed_run_gives_the_uninterrupted_result(
         done = subprocess.run([*args, "-o", str(out)], env=env, capture_output=True, timeout=300, check=False)
         assert done.returncode == 0, done.stderr.decode()
         assert _files(out) == reference  # identical results, and no temporary file left
+
+
+# ------------------------------------------------------------------------------ 16. clear messages
+
+
+def test_stdout_failures_name_stdout(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = photo(tmp_path / "a.png")
+    with Path("/dev/full").open("wb") as full:  # every write: ENOSPC
+        done = ganedit("derain", str(src), "-o", "-", "--weights", str(checkpoints["derain"]),
+                       capture=False, stdout=full, stderr=subprocess.PIPE)  # fmt: skip
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "<stdout>" in stderr and "None" not in stderr and "Traceback" not in stderr
+
+
+def test_an_unknown_architecture_is_not_sent_to_another_command(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(checkpoints["derain"]), framework="pt") as f:
+        metadata = {**f.metadata(), "ganedit.arch": "pan2"}
+    weights = tmp_path / "future.safetensors"
+    save_file(load_file(str(checkpoints["derain"])), str(weights), metadata=metadata)
+    code, _, stderr = run("derain", str(photo(tmp_path / "a.png")), "-o", str(tmp_path / "out"),
+                          "--weights", str(weights))  # fmt: skip
+    assert code == 2, stderr
+    assert "pan2" in stderr and "unknown" in stderr
+    assert "ganedit derain" not in stderr
+
+
+def test_one_input_and_an_existing_non_image_file_as_o(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the user's notes")
+    code, _, stderr = run("derain", str(photo(tmp_path / "a.png")), "-o", str(notes),
+                          "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 2, stderr
+    assert "several inputs" not in stderr
+    assert "notes.txt" in stderr and "not an image file name" in stderr
+    assert notes.read_text() == "the user's notes"
+
+
+def test_the_overwrite_refusal_names_the_file_at_risk(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    first, second = photo(tmp_path / "x" / "a.png"), photo(tmp_path / "y" / "a.png", seed=1)
+    code, _, stderr = run("derain", str(first), str(second), "-o", str(tmp_path / "y"),
+                          "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 2, stderr
+    assert f"refusing to overwrite the input {second}" in stderr
+
+
+def test_a_fifo_given_as_mask_is_not_called_a_folder(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    fifo = tmp_path / "mask.png"
+    os.mkfifo(fifo)
+    code, _, stderr = run("inpaint", str(photo(tmp_path / "a.png")), "--mask", str(fifo), "-o",
+                          str(tmp_path / "out"), "--weights", str(checkpoints["inpaint"]))  # fmt: skip
+    assert code == 2, stderr
+    assert f"--mask {fifo}: not a file or folder (a FIFO)" in stderr and "no mask" not in stderr
+
+
+def test_heic_and_avif_are_named(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos = tmp_path / "photos"
+    photo(photos / "a.png")
+    (photos / "b.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (photos / "c.AVIF").write_bytes(b"\x00\x00\x00\x18ftypavif")
+    code, stdout, stderr = run("derain", str(photos), "-o", str(tmp_path / "out"), "--json",
+                               "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 0, stderr
+    notes = json.loads(stdout)["notes"]
+    assert "skipped b.heic: HEIC/AVIF not supported (convert to JPEG, PNG or TIFF)" in notes
+    assert "skipped c.AVIF: HEIC/AVIF not supported (convert to JPEG, PNG or TIFF)" in notes
+    code, _, stderr = run("derain", str(photos / "b.heic"), "-o", str(tmp_path / "out"),
+                          "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 2 and "HEIC/AVIF not supported" in stderr, stderr
+
+
+def test_broken_links_fifos_and_link_loops_get_a_note(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    photos = tmp_path / "photos"
+    photo(photos / "a.png")
+    (photos / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (photos / "loop.png").symlink_to(photos / "loop.png")
+    os.mkfifo(photos / "pipe.png")
+    code, stdout, stderr = run("derain", str(photos), "-o", str(tmp_path / "out"), "--json",
+                               "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 0, stderr
+    notes = json.loads(stdout)["notes"]
+    assert "skipped gone.png: a broken link" in notes
+    assert "skipped loop.png: a symlink loop" in notes
+    assert "skipped pipe.png: not a regular file (a FIFO)" in notes
+    assert json.loads(stdout)["totals"]["ok"] == 1
+
+
+def _corrupt_exif_jpeg(path: Path) -> Path:
+    """A JPEG whose EXIF has a tag pointing past its end: Pillow warns when it reads it."""
+    import struct
+
+    entries = [(0x010F, 2, 200, 5000), (0x0112, 3, 1, 1)]  # Make: 200 bytes at offset 5000; Orientation 1
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + bytes(4)
+    exif = b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(path, exif=exif)
+    return path
+
+
+def test_pillow_warnings_go_into_the_report(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = _corrupt_exif_jpeg(tmp_path / "photos" / "odd.jpg")
+    photo(tmp_path / "photos" / "fine.png")
+    done = ganedit("derain", str(src.parent), "-o", str(tmp_path / "out"), "--json",
+                   "--weights", str(checkpoints["derain"]))  # fmt: skip
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert "UserWarning" not in stderr and "warnings.warn" not in stderr
+    files = {Path(f["input"]).name: f for f in json.loads(done.stdout)["files"]}
+    assert any("Tag data larger than file" in w for w in files["odd.jpg"]["warnings"])
+    assert files["fine.png"]["warnings"] == []
+    assert f"ganedit: warning: {src}: " in stderr
+
+
+def test_tag_pose_says_it_means_azimuth(tmp_path: Path) -> None:
+    import torch
+
+    from ganedit.archs.tdgan import TDGAN, TDGANConfig
+    from ganedit.checkpoint import save_checkpoint
+
+    tags = (("azimuth", ("0", "90")), ("light", ("front", "left")))
+    torch.manual_seed(0)
+    weights = tmp_path / "t.safetensors"
+    config = TDGANConfig(tags=tags, image_size=16, identity_dim=4, tag_dim=2, ngf=4, ndf=4)
+    save_checkpoint(weights, TDGAN(config), task="rerender")
+    code, _, stderr = run("rerender", str(photo(tmp_path / "chair.png")), "-o", str(tmp_path / "out"),
+                          "--weights", str(weights), "--tag", "pose=bogus")  # fmt: skip
+    assert code == 2, stderr
+    assert "--tag pose=bogus" in stderr and "pose means azimuth" in stderr and "0, 90" in stderr
+
+
+def test_an_empty_input_folder_is_nothing_to_do(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, stdout, stderr = run("derain", str(tmp_path / "empty"), "-o", str(tmp_path / "out"), "--json",
+                               "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 0, stderr
+    assert "nothing to do" in stderr
+    assert json.loads(stdout)["totals"]["inputs"] == 0
+    assert not (tmp_path / "out").exists()

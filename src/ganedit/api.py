@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from .errors import ChecksumError, GaneditError, UsageError, WeightsUnavailableError
+from .errors import CheckpointError, ChecksumError, GaneditError, UsageError, WeightsUnavailableError
 from .hub import HubOptions, ResolvedWeights, bundled_path, cached_path, resolve, resolve_path
 from .registry import ModelSpec, Registry, load_registry
-from .tasks import get_task
+from .tasks import TASKS, get_task
 
 if TYPE_CHECKING:
     from .batch import Entry, Plan, Report, Shard
@@ -95,9 +95,16 @@ def load(
 
     found = read_info(weights.path)
     if found.arch != "pan":
+        commands = [t.name for t in TASKS.values() if t.arch == found.arch]
+        if not commands:  # not an architecture this ganedit knows: no command of ours runs it
+            known = ", ".join(sorted({t.arch for t in TASKS.values()}))
+            raise CheckpointError(
+                f"{weights.path}: unknown architecture {found.arch!r} (this ganedit knows {known}); "
+                "a newer ganedit may read it"
+            )
         raise UsageError(
-            f"{name!r} is a {found.task!r} ({found.arch}) checkpoint; edit with it through "
-            f"`ganedit {found.task}` (ganedit.rerender in Python), not this command"
+            f"{name!r} is a {found.arch} checkpoint ({found.task!r}); edit with it through "
+            f"`ganedit {commands[0]}` (ganedit.rerender in Python), not this command"
         )
     model, info = load_checkpoint(weights.path, task=expected_task, device=dev)
     return Editor(

@@ -28,6 +28,7 @@ from .images import (
     IMAGE_SUFFIXES,
     Found,
     Picture,
+    capture_warnings,
     discover,
     encode_picture,
     file_limit,
@@ -482,6 +483,8 @@ def plan_jobs(
         )
     if mask_path is not None and not mask_path.exists():
         raise UsageError(f"--mask {mask_path}: no such file or folder")
+    if mask_path is not None and not (mask_path.is_file() or mask_path.is_dir()):
+        raise UsageError(f"--mask {mask_path}: not a file or folder ({_special_kind(mask_path)})")
 
     if STDIO in inputs:
         if len(inputs) > 1:
@@ -495,9 +498,11 @@ def plan_jobs(
     # An input is never its own mask (nor any input another's): with --mask equal to an input folder,
     # x.png would otherwise be its own mask ("x.*" comes before "x_mask.*").
     not_masks = frozenset(f.path.resolve() for f in files)
-    if not files:
+    if not files and not all(Path(i).is_dir() for i in inputs):  # named files, none an image: a mistake
         detail = f" ({'; '.join(notes)})" if notes else ""
         raise UsageError(f"no images found in {', '.join(inputs)}{detail}")
+    if not files:  # folders with no image in them (yet): a cron job with nothing to do is not an error
+        notes.append(f"nothing to do: no images found in {', '.join(inputs)}")
     single_file = len(inputs) == 1 and Path(inputs[0]).is_file()
 
     if output == STDIO:
@@ -515,6 +520,11 @@ def plan_jobs(
     if not folder and out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UsageError(f"-o {out}: not an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
     if folder and out.is_file():
+        if single_file:  # -o notes.txt: an existing file, and not an image name we could write
+            raise UsageError(
+                f"-o {out} is an existing file and not an image file name "
+                f"({', '.join(sorted(IMAGE_SUFFIXES))}); give an image file name or a folder"
+            )
         raise UsageError(f"-o {out} is a file, but several inputs need an output folder")
 
     if folder:
@@ -539,7 +549,7 @@ def plan_jobs(
     nested = folder and mask_path is not None and _is_within(out, mask_path)
     outside = out if nested and out.resolve() != mask_path.resolve() else None  # type: ignore[union-attr]
     finder = _MaskFinder(mask_path, exclude=not_masks, outside=outside)
-    input_paths = {f.path.resolve() for f in files}
+    input_paths = {f.path.resolve(): f.path for f in files}
     masks = {mask_path.resolve()} if mask_path is not None and mask_path.is_file() else set()
     masks |= {m.resolve() for f in files if (m := finder.find(f.rel)[0]) is not None}
     input_folders = [Path(i) for i in inputs if Path(i).is_dir()]
@@ -560,9 +570,11 @@ def plan_jobs(
             out_fmt = _file_target_format(out, fmt)
             target = out
         resolved = target.resolve()
-        if resolved in input_paths:
+        if resolved in input_paths:  # name the file at risk, which may be another input than this one
+            at_risk = input_paths[resolved]
+            edit = "" if at_risk == entry.path else f" with the edit of {entry.path}"
             raise UsageError(
-                f"refusing to overwrite the input {entry.path} (choose another -o or a --suffix)"
+                f"refusing to overwrite the input {at_risk}{edit} (choose another -o or a --suffix)"
             )
         if resolved in masks:
             raise UsageError(f"refusing to overwrite the mask {target} (choose another -o or a --suffix)")
@@ -602,6 +614,19 @@ def _plan_stdin(
     if not overwrite and target is not None:
         return Plan([], skipped=[job])  # as for file inputs: an existing output is kept
     return Plan([job])
+
+
+def _special_kind(path: Path) -> str:
+    """What an existing path that is neither a file nor a folder is (for a message)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
 
 
 def _check_suffix(suffix: str) -> None:
@@ -665,7 +690,16 @@ class _Loaded:
 
 
 def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
-    loaded = _Loaded(job, started=time.perf_counter())
+    started = time.perf_counter()
+    with capture_warnings() as caught:  # Pillow's warnings go into the report, not raw to stderr
+        loaded = _read(job, stdin)
+    loaded.started = started
+    loaded.warnings[:0] = caught
+    return loaded
+
+
+def _read(job: Job, stdin: IO[bytes] | None) -> _Loaded:
+    loaded = _Loaded(job)
     try:
         if job.source is None:
             limit = file_limit()  # read at most that (+1 byte to tell): stdin may be endless
@@ -679,9 +713,11 @@ def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
             raise ImageError(f"{job.display}: {job.mask_error}")
         if job.mask is not None:
             try:
-                loaded.mask, warning = read_mask(job.mask, (picture.width, picture.height))
+                with capture_warnings() as caught:
+                    loaded.mask, warning = read_mask(job.mask, (picture.width, picture.height))
             except ImageError as error:  # name the input too: which photo this mask was for
                 raise ImageError(f"{job.display}: mask {error}") from error
+            loaded.warnings.extend(f"mask {job.mask}: {text}" for text in caught)
             if warning:
                 loaded.warnings.append(warning)
         loaded.picture = picture
@@ -704,7 +740,9 @@ def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] |
     entry = Entry(job.display, str(job.output) if job.output else STDIO, "ok", warnings=loaded.warnings)
     fmt = output_format(picture.format, "keep")[0] if job.fmt == "keep" else job.fmt
     try:
-        data = encode_picture(out, fmt, quality=quality, name=job.display)
+        with capture_warnings() as caught:
+            data = encode_picture(out, fmt, quality=quality, name=job.display)
+        entry.warnings.extend(caught)
         if job.output is None:
             if stdout is None:
                 raise ImageError(f"{job.display}: no stdout to write to")

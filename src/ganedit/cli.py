@@ -559,7 +559,7 @@ def rerender_command(
     from . import api
     from . import rerender as rr
     from .errors import ImageError
-    from .images import discover, read_picture
+    from .images import capture_warnings, discover, read_picture
 
     started = time.monotonic()
     if model and weights:
@@ -620,7 +620,11 @@ def rerender_command(
         if not todo:
             continue
         try:
-            picture = read_picture(source)
+            with capture_warnings() as caught:  # Pillow's warnings: reported with the file, not raw
+                picture = read_picture(source)
+            entry["warnings"] = caught
+            for text in caught if not quiet else ():
+                click.echo(f"ganedit: warning: {source}: {text}", err=True)
             if renderer is None:
                 renderer = rr.Rerenderer.open(
                     resolved.path,

@@ -65,6 +65,7 @@ file. Library code here never prints; failures are `ImageError("<file>: <reason>
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
@@ -73,10 +74,12 @@ import socket
 import stat
 import struct
 import tempfile
+import threading
 import time
+import warnings
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import IO, Any
@@ -94,6 +97,7 @@ __all__ = [
     "Discovery",
     "Found",
     "Picture",
+    "capture_warnings",
     "discover",
     "encode_picture",
     "output_format",
@@ -181,6 +185,47 @@ class Picture:
 
 # --------------------------------------------------------------------------------------------------------
 # Reading
+
+
+_PIL_WARNINGS = r"PIL(\.|$)"
+_capture = threading.local()  # .sink: the list this thread's warnings go to, inside capture_warnings()
+_capture_lock = threading.Lock()
+_shown_by: Callable[..., Any] | None = None  # what showed warnings before _route_warning
+
+
+def _route_warning(message: Any, category: Any, filename: str, lineno: int, *args: Any) -> None:
+    sink = getattr(_capture, "sink", None)
+    if sink is not None:
+        text = " ".join(str(message).split())
+        if text not in sink:
+            sink.append(text)
+        return
+    shown_by = _shown_by if _shown_by is not None else warnings._showwarning_orig  # type: ignore[attr-defined]
+    shown_by(message, category, filename, lineno, *args)
+
+
+@contextlib.contextmanager
+def capture_warnings() -> Iterator[list[str]]:
+    """Collect the warnings this thread raises meanwhile (Pillow's, e.g. corrupt EXIF) into a list
+    instead of letting them print raw to stderr; the caller reports them with the file they concern.
+
+    Other threads' warnings are shown as before. Pillow's warnings are shown every time rather than once
+    per code location (a "always" filter for the PIL modules), so that every file reports its own.
+    """
+    global _shown_by
+    with _capture_lock:
+        if warnings.showwarning is not _route_warning:
+            _shown_by, warnings.showwarning = warnings.showwarning, _route_warning
+        if not any(f[0] == "always" and f[3] is not None and f[3].pattern == _PIL_WARNINGS
+                   for f in warnings.filters):  # fmt: skip
+            warnings.filterwarnings("always", module=_PIL_WARNINGS)
+    outer = getattr(_capture, "sink", None)
+    sink: list[str] = []
+    _capture.sink = sink
+    try:
+        yield sink
+    finally:
+        _capture.sink = outer
 
 
 def read_picture(source: Path | bytes, *, name: str | None = None, max_pixels: int = MAX_PIXELS) -> Picture:
@@ -1400,12 +1445,35 @@ def _is_hidden(entry: os.DirEntry[str]) -> bool:
     return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
 
 
+_HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif", ".avif"})
+
+
+def _odd_kind(entry: os.DirEntry[str], error: OSError | None) -> str:
+    """What a folder entry that is neither a folder nor a regular file is, for a note."""
+    if error is not None:
+        if error.errno == errno.ELOOP:
+            return "a symlink loop"
+        return f"cannot read ({error.strerror or error})"
+    try:
+        info = entry.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        return "a broken link" if entry.is_symlink() else f"cannot read ({exc.strerror or exc})"
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device")):  # fmt: skip
+        if test(info.st_mode):
+            return f"not a regular file ({kind})"
+    return "not a regular file"
+
+
 def discover(inputs: Sequence[Path], *, recursive: bool) -> Discovery:
     """Find the images among ``inputs`` (files and folders).
 
     Folders are searched for files with an image suffix (any case); with ``recursive`` their subfolders
     too (symlinked folders are not followed, to avoid loops). Hidden files and folders (dot names) and
-    files without an image suffix are skipped with a note. A file reached twice (given twice, or given
+    files without an image suffix are skipped with a note (HEIC/AVIF ones say they are not supported), and
+    so are broken links, symlink loops, FIFOs and the like. A file reached twice (given twice, or given
     and also inside a given folder) is listed once, at its first occurrence. Files are sorted by their
     relative path. A missing input raises `UsageError`.
     """
@@ -1413,10 +1481,15 @@ def discover(inputs: Sequence[Path], *, recursive: bool) -> Discovery:
     seen: set[tuple[int, int] | str] = set()
     hidden_files = hidden_dirs = unsearched = symlinked = duplicates = 0
     not_images: list[PurePath] = []
+    unsupported: list[PurePath] = []  # HEIC/AVIF: images, but not ones we read
+    odd: list[tuple[PurePath, str]] = []  # broken links, link loops, FIFOs...: never silently skipped
     unreadable: list[str] = []
 
     def add(path: Path, rel: PurePath) -> None:
         nonlocal duplicates
+        if path.suffix.lower() in _HEIF_SUFFIXES:
+            unsupported.append(rel)
+            return
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             not_images.append(rel)
             return
@@ -1445,7 +1518,9 @@ def discover(inputs: Sequence[Path], *, recursive: bool) -> Discovery:
             try:
                 is_dir = entry.is_dir()
                 hidden = _is_hidden(entry)
-            except OSError:
+            except OSError as exc:
+                if not entry.name.startswith("."):
+                    odd.append((rel / entry.name, _odd_kind(entry, exc)))
                 continue
             if hidden:
                 if is_dir:
@@ -1462,6 +1537,8 @@ def discover(inputs: Sequence[Path], *, recursive: bool) -> Discovery:
                     walk(Path(entry.path), rel / entry.name)
             elif entry.is_file():
                 add(Path(entry.path), rel / entry.name)
+            else:
+                odd.append((rel / entry.name, _odd_kind(entry, None)))
 
     for given in inputs:
         path = Path(given)
@@ -1479,6 +1556,17 @@ def discover(inputs: Sequence[Path], *, recursive: bool) -> Discovery:
         notes.append(f"skipped {_plural(hidden_files, 'hidden file')}")
     if hidden_dirs:
         notes.append(f"skipped {_plural(hidden_dirs, 'hidden folder')}")
+    heif = "HEIC/AVIF not supported (convert to JPEG, PNG or TIFF)"
+    if len(unsupported) <= 5:
+        notes.extend(f"skipped {rel.as_posix()}: {heif}" for rel in unsupported)
+    else:
+        notes.append(f"skipped {len(unsupported)} HEIC/AVIF files: {heif}")
+    if len(odd) <= 5:
+        notes.extend(f"skipped {rel.as_posix()}: {kind}" for rel, kind in odd)
+    else:
+        kinds = Counter(kind for _, kind in odd)
+        summary = ", ".join(f"{count} x {kind}" for kind, count in kinds.most_common())
+        notes.append(f"skipped {len(odd)} entries that are not image files ({summary})")
     if len(not_images) <= 5:
         notes.extend(f"skipped {rel.as_posix()}: not an image" for rel in not_images)
     else:

@@ -81,7 +81,10 @@ def _valid_tags(config: TDGANConfig) -> str:
     return "; ".join(f"{name} ({', '.join(values)})" for name, values in config.tags)
 
 
-def _match_value(tag: str, text: str, values: tuple[str, ...], *, snap: bool) -> str:
+def _match_value(
+    tag: str, text: str, values: tuple[str, ...], *, snap: bool, given: str | None = None
+) -> str:
+    """``given``: the name the user typed when it is an alias of ``tag`` (``pose`` for ``azimuth``)."""
     if text in values:
         return text
     number = _number(text)
@@ -101,8 +104,10 @@ def _match_value(tag: str, text: str, values: tuple[str, ...], *, snap: bool) ->
     hint = ""
     if number is not None and not snap and all(n is not None for n, _ in numeric):
         hint = " (--snap rounds a number to the nearest value)"
+    alias = f"{given} means {tag} for this model; " if given and given != tag else ""
     raise UsageError(
-        f"--tag {tag}={text}: unknown value {text!r}; valid values of {tag}: {', '.join(values)}{hint}"
+        f"--tag {given or tag}={text}: unknown value {text!r}; {alias}valid values of {tag}: "
+        f"{', '.join(values)}{hint}"
     )
 
 
@@ -127,6 +132,7 @@ def parse_tag_options(options: Sequence[str], config: TDGANConfig, *, snap: bool
             raise UsageError(
                 f"--tag {option!r}: expected NAME=VALUE[,VALUE...] or NAME=all; tags: {_valid_tags(config)}"
             )
+        given = name
         if name not in vocabulary and TAG_ALIASES.get(name) in vocabulary:
             name = TAG_ALIASES[name]  # `--tag pose=30`, as users say it, is the azimuth of the chairs models
         if name not in vocabulary:
@@ -137,10 +143,11 @@ def parse_tag_options(options: Sequence[str], config: TDGANConfig, *, snap: bool
         else:
             parts = [p.strip() for p in spec.split(",")]
             if any(not p for p in parts):
+                alias = f"{given} means {name} for this model; " if given != name else ""
                 raise UsageError(
-                    f"--tag {option!r}: empty value; valid values of {name}: {', '.join(values)}"
+                    f"--tag {option!r}: empty value; {alias}valid values of {name}: {', '.join(values)}"
                 )
-            picked = [_match_value(name, p, values, snap=snap) for p in parts]
+            picked = [_match_value(name, p, values, snap=snap, given=given) for p in parts]
         merged = chosen.setdefault(name, [])
         merged.extend(v for v in picked if v not in merged)
     names = [name for name in config.tag_names if name in chosen]
