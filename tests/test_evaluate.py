@@ -230,3 +230,39 @@ def test_identity_measures_how_much_rain_free_photos_change(photos: Path, tmp_pa
         cli_main, ["eval", "--weights", str(other), "--data", str(photos), "--identity"]
     )
     assert refused.exit_code == 2 and "--identity" in refused.output
+
+
+def test_inpaint_texture_ratio_and_telea(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The texture ratio tells a fill with the photo's detail (1) from a blur (the harmonic fill, < 1)."""
+    from ganedit.metrics import gradient_energy
+
+    editor = make_editor("inpaint", seed=1, precision="fp32", flip_average=False)
+    pairs, _ = load_pairs("inpaint", photos, seed=0, size=64, limit=None)
+    truth = {pair.input.tobytes(): pair.target for pair in pairs}
+    monkeypatch.setattr(editor, "edit", lambda pixels, mask=None: truth[pixels.tobytes()])  # an oracle fill
+    result = evaluate(editor, photos, size=64)
+    for score, pair in zip(result.per_image, pairs, strict=True):
+        assert score.texture_ratio == pytest.approx(1.0)
+        assert score.baseline_texture_ratio is not None and score.baseline_texture_ratio < 0.9  # smoother
+        expected = gradient_energy(harmonic_fill(pair.input, pair.mask) / 255.0, pair.mask) / gradient_energy(
+            pair.target / 255.0, pair.mask
+        )
+        assert score.baseline_texture_ratio == pytest.approx(expected)
+    metrics = result.metrics
+    assert metrics["texture_ratio"] == pytest.approx(1.0)
+    pytest.importorskip("cv2")  # OpenCV's Telea: the eval extra, also in the test extra
+    assert {"telea_psnr", "telea_ssim", "telea_texture_ratio"} <= set(metrics)
+    assert metrics["telea_psnr"] < metrics["psnr"]  # the oracle beats any real fill
+
+
+def test_gradient_energy() -> None:
+    from ganedit.metrics import gradient_energy
+
+    flat = np.full((8, 8, 3), 0.4)
+    assert gradient_energy(flat) == 0.0
+    stripes = np.zeros((8, 8))
+    stripes[:, ::2] = 1.0  # |dY/dx| = 1 everywhere but the last column, dY/dy = 0
+    assert gradient_energy(stripes) == pytest.approx(7 / 8)
+    mask = np.zeros((8, 8), bool)
+    mask[:, 7] = True
+    assert gradient_energy(stripes, mask) == 0.0

@@ -20,6 +20,10 @@ The protocol is fixed so that figures in the model cards can be reproduced exact
 * **Baselines**: derain - the rainy input unchanged; inpaint - the harmonic (Laplace) fill of the hole
   from its boundary, the smoothest interpolation there is and a strong PSNR baseline; sketch2photo and
   labels2photo - the photo's own mean colour everywhere (an oracle colour the model does not get).
+  Inpainting also reports the texture ratio in the hole (`gradient_energy` of the fill over the truth's:
+  1 = as much detail as the photo, 0 = a blur) for the model and the harmonic fill, and OpenCV's Telea
+  inpainting as a second baseline when opencv-python-headless is installed (``pip install
+  "ganedit[eval]"``; it is not a runtime dependency).
 """
 
 from __future__ import annotations
@@ -40,9 +44,17 @@ from PIL import Image
 from .editor import Editor
 from .errors import UsageError
 from .images import discover, read_mask, read_picture, rgb8
-from .metrics import SSIM_WINDOW, bt601_luma, colour_histogram_distance, mean_chroma, psnr, ssim
+from .metrics import (
+    SSIM_WINDOW,
+    bt601_luma,
+    colour_histogram_distance,
+    gradient_energy,
+    mean_chroma,
+    psnr,
+    ssim,
+)
 
-__all__ = ["EvalResult", "ImageScore", "evaluate", "harmonic_fill", "load_pairs"]
+__all__ = ["EvalResult", "ImageScore", "evaluate", "harmonic_fill", "load_pairs", "telea_fill"]
 
 RAIN_STRENGTH = (0.5, 1.5)
 INPUT_DIRS = ("input", "rain")  # paired folders: input/ + target/, or rain/ + clean/ as the derain sets have
@@ -77,9 +89,22 @@ class ImageScore:
     baseline_ssim_y: float | None = None
     # identity runs only: the largest per-channel change of the mean, in 8-bit levels (a colour cast)
     channel_shift: float | None = None
+    # inpaint only: texture ratio in the hole (the fill's gradient energy / the truth's), and OpenCV Telea
+    texture_ratio: float | None = None
+    baseline_texture_ratio: float | None = None
+    telea_psnr: float | None = None
+    telea_ssim: float | None = None
+    telea_texture_ratio: float | None = None
 
 
 _LUMA_FIELDS = ("psnr_y", "ssim_y", "baseline_psnr_y", "baseline_ssim_y")
+_INPAINT_FIELDS = (
+    "texture_ratio",
+    "baseline_texture_ratio",
+    "telea_psnr",
+    "telea_ssim",
+    "telea_texture_ratio",
+)
 _COLOUR_FIELDS = (
     "chroma",
     "target_chroma",
@@ -120,6 +145,10 @@ class EvalResult:
             out.update({k: mean(k) for k in _LUMA_FIELDS if not (self.identity and k.startswith("baseline"))})
             if not self.identity:
                 out["psnr_y_gain"] = out["psnr_y"] - out["baseline_psnr_y"]
+        for key in _INPAINT_FIELDS:
+            values = [getattr(s, key) for s in self.per_image if getattr(s, key) is not None]
+            if values and len(values) == len(self.per_image):
+                out[key] = float(np.mean(values))
         if self.identity:
             out["max_channel_shift"] = float(max(s.channel_shift or 0.0 for s in self.per_image))
         if self.per_image and self.per_image[0].chroma is not None:
@@ -154,7 +183,7 @@ class EvalResult:
                     "baseline_ssim": num(s.baseline_ssim),
                     **{
                         k: num(getattr(s, k))
-                        for k in (*_LUMA_FIELDS, *_COLOUR_FIELDS, "channel_shift")
+                        for k in (*_LUMA_FIELDS, *_COLOUR_FIELDS, *_INPAINT_FIELDS, "channel_shift")
                         if getattr(s, k) is not None
                     },
                 }
@@ -367,6 +396,33 @@ def harmonic_fill(pixels: np.ndarray, hole: np.ndarray, *, iterations: int = 200
     return np.where(hole[:, :, None], filled, pixels)
 
 
+def telea_fill(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
+    """OpenCV's Telea inpainting (radius 3) of `hole` in 8-bit RGB `pixels`; None without OpenCV."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    bgr = np.ascontiguousarray(pixels[:, :, ::-1])
+    filled = cv2.inpaint(bgr, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+    return np.where(hole[:, :, None], filled[:, :, ::-1], pixels).astype(np.uint8)
+
+
+def _texture_and_telea(pair: Pair, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    assert pair.mask is not None
+    truth = gradient_energy(y, pair.mask)
+    scores = {
+        "texture_ratio": gradient_energy(out, pair.mask) / truth if truth > 0 else math.nan,
+        "baseline_texture_ratio": gradient_energy(ref, pair.mask) / truth if truth > 0 else math.nan,
+    }
+    telea = telea_fill(pair.input, pair.mask)
+    if telea is not None:
+        t = telea.astype(np.float64) / 255.0
+        scores["telea_psnr"] = psnr(t, y, mask=pair.mask)
+        scores["telea_ssim"] = ssim(t, y, mask=pair.mask)
+        scores["telea_texture_ratio"] = gradient_energy(t, pair.mask) / truth if truth > 0 else math.nan
+    return scores
+
+
 def _baseline(task: str, pair: Pair) -> np.ndarray:
     if task == "derain":
         return pair.input
@@ -422,33 +478,35 @@ def evaluate(
         base = _baseline(task, pair)
         y = pair.target.astype(np.float64) / 255.0
         out, ref = output.astype(np.float64) / 255.0, base.astype(np.float64) / 255.0
-        colour: dict[str, float] = {}
+        extra: dict[str, float] = {}  # the task's own figures (Y channel, colour, texture)
         if task == "derain":
             y_out, y_true, y_ref = bt601_luma(out), bt601_luma(y), bt601_luma(ref)
-            colour = {
+            extra |= {
                 "psnr_y": psnr(y_out, y_true),
                 "ssim_y": ssim(y_out, y_true),
                 "baseline_psnr_y": psnr(y_ref, y_true),
                 "baseline_ssim_y": ssim(y_ref, y_true),
             }
+        if task == "inpaint":
+            extra.update(_texture_and_telea(pair, out, ref, y))
         if identity:
             shift = output.reshape(-1, 3).astype(np.float64).mean(0) - pair.input.reshape(-1, 3).mean(0)
-            colour["channel_shift"] = float(np.abs(shift).max())
+            extra["channel_shift"] = float(np.abs(shift).max())
         if task in COLOUR_TASKS:
-            colour = {
-                "chroma": mean_chroma(out),
-                "target_chroma": mean_chroma(y),
-                "baseline_chroma": mean_chroma(ref),
-                "histogram_distance": colour_histogram_distance(out, y),
-                "baseline_histogram_distance": colour_histogram_distance(ref, y),
-            }
+            extra.update(
+                chroma=mean_chroma(out),
+                target_chroma=mean_chroma(y),
+                baseline_chroma=mean_chroma(ref),
+                histogram_distance=colour_histogram_distance(out, y),
+                baseline_histogram_distance=colour_histogram_distance(ref, y),
+            )
         score = ImageScore(
             name=pair.name,
             psnr=psnr(out, y, mask=pair.mask),
             ssim=ssim(out, y, mask=pair.mask),
             baseline_psnr=psnr(ref, y, mask=pair.mask),
             baseline_ssim=ssim(ref, y, mask=pair.mask),
-            **colour,
+            **extra,
         )
         result.per_image.append(score)
         if on_image is not None:
