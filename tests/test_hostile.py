@@ -382,6 +382,26 @@ def test_mask_folder_equal_to_the_input_folder(tmp_path: Path, checkpoints: dict
     assert _files(photos) == inputs_before
 
 
+def test_a_mask_folder_inside_the_input_folder_holds_masks_only(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    photos, alone, masks = tmp_path / "photos", tmp_path / "alone", tmp_path / "masks"
+    for folder in (photos, alone):
+        photo(folder / "x.png", seed=1)
+        photo(folder / "trip" / "y.png", seed=2)
+    for folder in (photos / "masks", masks):  # masks named exactly like the photos
+        _box_mask(folder / "x.png", (48, 40), (4, 4, 20, 20))
+        _box_mask(folder / "y.png", (48, 40), (24, 10, 44, 36))
+    common = ("-r", "--weights", str(checkpoints["inpaint"]), "--precision", "fp32")
+    code, _, stderr = run("inpaint", str(alone), "--mask", str(masks), "-o", str(tmp_path / "ref"), *common)
+    assert code == 0, stderr
+    code, stdout, stderr = run("inpaint", str(photos), "--mask", str(photos / "masks"),
+                               "-o", str(tmp_path / "out"), *common, "--json")  # fmt: skip
+    assert code == 0, stderr
+    assert _files(tmp_path / "out") == _files(tmp_path / "ref")  # masks/x.png is a mask, not an input
+    assert any("masks" in note for note in json.loads(stdout)["notes"])
+
+
 def test_the_mask_file_is_not_also_an_input(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
     photos = tmp_path / "photos"
     photo(photos / "x.png")

@@ -421,9 +421,13 @@ class _MaskFinder:
         )
 
 
-def _leave_out_masks(files: list[Found], mask: Path | None) -> tuple[list[Found], list[str]]:
-    """A mask is never an input: the ``--mask`` file, and in a ``--mask`` folder that also holds inputs,
-    the masks of other inputs (``x_mask.png`` next to ``x.png``), are left out of the inputs, with a note."""
+def _leave_out_masks(
+    files: list[Found], mask: Path | None, inputs: Sequence[str]
+) -> tuple[list[Found], list[str]]:
+    """A mask is never an input: the ``--mask`` file, the files of a ``--mask`` folder found inside an
+    input folder (``photos/ -r --mask photos/masks/``), and, in a ``--mask`` folder that is an input
+    folder (or holds one), the masks of other inputs (``x_mask.png`` beside ``x.png``) are left out of
+    the inputs, with a note."""
     if mask is None:
         return files, []
     if mask.is_file():
@@ -434,20 +438,28 @@ def _leave_out_masks(files: list[Found], mask: Path | None) -> tuple[list[Found]
         return files, []
     stems = {f.path.stem for f in files}
     extras = _MaskFinder.SUFFIXES[1:]
+    named = {Path(i).resolve() for i in inputs if Path(i).is_file()}
+    # The mask folder is a subfolder of an input folder: everything found in it is a mask.
+    nested = any(
+        _is_within(mask, Path(i)) and not _is_within(Path(i), mask) for i in inputs if Path(i).is_dir()
+    )
 
     def is_mask(f: Found) -> bool:
+        if not _is_within(f.path, mask):
+            return False
+        if nested and f.path.resolve() not in named:
+            return True
         stem = f.path.stem
-        return _is_within(f.path, mask) and any(
-            stem.endswith(extra) and stem[: -len(extra)] in stems for extra in extras
-        )
+        return any(stem.endswith(extra) and stem[: -len(extra)] in stems for extra in extras)
 
     left_out = [f for f in files if is_mask(f)]
     if not left_out:
         return files, []
     names = ", ".join(str(f.path) for f in left_out[:5]) + (", ..." if len(left_out) > 5 else "")
+    where = "is inside an input folder" if nested else "is also an input folder"
     note = (
         f"left out {len(left_out)} mask{'s' if len(left_out) > 1 else ''} from the inputs ({names}): "
-        f"the --mask folder {mask} is also an input folder"
+        f"the --mask folder {mask} {where}"
     )
     return [f for f in files if not is_mask(f)], [note]
 
@@ -493,7 +505,7 @@ def plan_jobs(
 
     found = discover([Path(i) for i in inputs], recursive=recursive)
     notes = list(found.notes)
-    files, mask_notes = _leave_out_masks(found.files, mask_path)
+    files, mask_notes = _leave_out_masks(found.files, mask_path, inputs)
     notes += mask_notes
     # An input is never its own mask (nor any input another's): with --mask equal to an input folder,
     # x.png would otherwise be its own mask ("x.*" comes before "x_mask.*").
