@@ -1,4 +1,4 @@
-"""The folder runner with a stand-in editor: ordering, batching, interrupts, failures of the model."""
+"""The folder runner with a stand-in editor: ordering, one file at a time, interrupts, model failures."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ganedit.tasks import get_task
 
 @dataclass
 class FakeEditor:
-    """Inverts pixels; records the batches it was given; can be told to fail or be interrupted."""
+    """Inverts pixels; records the calls it was given; can be told to fail or be interrupted."""
 
     batch_size: int = 4
     interrupt_on_call: int | None = None
@@ -33,7 +33,9 @@ class FakeEditor:
     def inspect(self, pixels: np.ndarray) -> list[str]:
         return []
 
-    def edit_many(self, items: list[tuple[np.ndarray, np.ndarray | None]]) -> list[np.ndarray]:
+    def edit_many(
+        self, items: list[tuple[np.ndarray, np.ndarray | None]], progress: object = None
+    ) -> list[np.ndarray]:
         self.calls.append(len(items))
         if self.interrupt_on_call == len(self.calls):
             raise KeyboardInterrupt
@@ -50,23 +52,25 @@ def _folder(root: Path, n: int, size: tuple[int, int] = (20, 16)) -> Path:
     return root
 
 
-def test_same_size_images_are_batched_and_outputs_correct(tmp_path: Path) -> None:
+def test_each_file_goes_through_the_model_alone_and_outputs_correct(tmp_path: Path) -> None:
+    # never batched with other files, whatever --batch-size: a file's pixels must not depend on its
+    # neighbours (batched forwards round differently), and each output is written as soon as it is done
     src = _folder(tmp_path / "in", 6)
     editor = FakeEditor(batch_size=4)
     report = run_jobs(plan_jobs([src], tmp_path / "out"), editor)  # type: ignore[arg-type]
     assert report.exit_code == 0 and report.count("ok") == 6
-    assert editor.calls == [4, 2]
+    assert editor.calls == [1] * 6
     out = np.asarray(Image.open(tmp_path / "out" / "03.png"))
     assert (out == 255 - 30).all()
 
 
-def test_model_error_fails_that_batch_only(tmp_path: Path) -> None:
+def test_model_error_fails_that_file_only(tmp_path: Path) -> None:
     src = _folder(tmp_path / "in", 4)
     editor = FakeEditor(batch_size=2, fail_on_call=1)
     report = run_jobs(plan_jobs([src], tmp_path / "out"), editor)  # type: ignore[arg-type]
-    assert report.count("failed") == 2 and report.count("ok") == 2 and report.exit_code == 1
-    assert "out of memory" in (report.failed[0].error or "")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["02.png", "03.png"]
+    assert report.count("failed") == 1 and report.count("ok") == 3 and report.exit_code == 1
+    assert "out of memory" in (report.failed[0].error or "") and "00.png" in (report.failed[0].error or "")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["01.png", "02.png", "03.png"]
 
 
 def test_interrupt_leaves_only_complete_files(tmp_path: Path) -> None:
@@ -77,7 +81,7 @@ def test_interrupt_leaves_only_complete_files(tmp_path: Path) -> None:
     report = caught.value.report  # type: ignore[attr-defined]
     assert report.interrupted and report.exit_code == 1
     written = sorted((tmp_path / "out").iterdir())
-    assert [p.name for p in written] == ["00.png", "01.png", "02.png", "03.png"]  # no temp files, no partials
+    assert [p.name for p in written] == ["00.png", "01.png"]  # no temp files, no partials
     for path in written:
         Image.open(path).load()  # every file left behind decodes completely
 

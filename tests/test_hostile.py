@@ -550,13 +550,13 @@ def test_out_of_memory_fails_those_files_only_and_names_them(
     editor = make_editor("derain", precision="fp32")
     real = editor.edit_many
 
-    def edit_many(items: list[tuple[np.ndarray, np.ndarray | None]]) -> list[np.ndarray]:
+    def edit_many(items: list[tuple[np.ndarray, np.ndarray | None]], **options: object) -> list[np.ndarray]:
         width = items[0][0].shape[1]
         if width == 64:
             raise MemoryError
         if width == 56:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(items)
+        return real(items, **options)
 
     monkeypatch.setattr(editor, "edit_many", edit_many)
     report = api.edit_folder([photos], out, editor=editor)

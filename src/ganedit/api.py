@@ -212,13 +212,16 @@ def edit_folder(
     shard: Shard | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     on_entry: Callable[[Entry], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     **load_options: object,
 ) -> Report:
     """Edit files and folders into an output folder (or file); returns a report, never raises per file.
 
-    Paths are planned before the model loads, so usage errors come first and cost nothing.
+    Paths are planned before the model loads, so usage errors come first and cost nothing. Files go
+    through the model one at a time; ``on_progress(done)``: files done so far, with the fraction of the
+    one in the model (its tiles).
     """
     from .batch import plan_jobs, run_jobs
 
@@ -248,7 +251,9 @@ def edit_folder(
         _choose_spec(_registry(None, files), model, task)  # type: ignore[arg-type]
     if editor is not None and editor.task.needs_mask and mask is None:
         raise UsageError(f"model {editor.name} inpaints: it needs --mask")
-    return run_jobs(plan, editor, quality=quality, on_entry=on_entry, stdin=stdin, stdout=stdout)
+    return run_jobs(
+        plan, editor, quality=quality, on_entry=on_entry, on_progress=on_progress, stdin=stdin, stdout=stdout
+    )
 
 
 def _sweep(plan: Plan) -> None:

@@ -698,15 +698,15 @@ class _Loaded:
     mask: np.ndarray | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    started: float = 0.0
+    seconds: float = 0.0  # this file's own time so far: decoding, then the model, then encoding and writing
 
 
 def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
     started = time.perf_counter()
     with capture_warnings() as caught:  # Pillow's warnings go into the report, not raw to stderr
         loaded = _read(job, stdin)
-    loaded.started = started
     loaded.warnings[:0] = caught
+    loaded.seconds = time.perf_counter() - started  # decoding: this file's own time, not its wait
     return loaded
 
 
@@ -744,6 +744,7 @@ def _read(job: Job, stdin: IO[bytes] | None) -> _Loaded:
 
 
 def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] | None) -> Entry:
+    started = time.perf_counter()
     job, picture = loaded.job, loaded.picture
     assert picture is not None
     out = replace(picture, pixels=pixels)
@@ -767,31 +768,8 @@ def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] |
         entry.status, entry.error = "failed", f"{job.output or '<stdout>'}: {error.strerror or error}"
     except MemoryError:
         entry.status, entry.error = "failed", f"{job.display}: not enough memory to encode this image"
-    entry.seconds = time.perf_counter() - loaded.started
+    entry.seconds = loaded.seconds + time.perf_counter() - started
     return entry
-
-
-def _groups(loaded: Iterator[_Loaded], batch_size: int) -> Iterator[list[_Loaded]]:
-    """Consecutive decoded files of the same shape (and mask presence) go through the model together."""
-    group: list[_Loaded] = []
-
-    def key(item: _Loaded) -> tuple[Any, ...]:
-        assert item.picture is not None
-        return (item.picture.pixels.shape, item.picture.pixels.dtype.str, item.mask is None)
-
-    for item in loaded:
-        if item.picture is None:
-            if group:
-                yield group
-                group = []
-            yield [item]
-            continue
-        if group and (key(group[0]) != key(item) or len(group) >= batch_size):
-            yield group
-            group = []
-        group.append(item)
-    if group:
-        yield group
 
 
 def run_jobs(
@@ -800,11 +778,18 @@ def run_jobs(
     *,
     quality: int = 95,
     on_entry: Callable[[Entry], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     workers: int = 2,
 ) -> Report:
     """Run every job of the plan through the editor; never raises for a single bad file.
+
+    Files go through the model one at a time (a large one as batches of its tiles), each written as
+    soon as it is done, while the next ones are decoded: a file's pixels never depend on which other
+    files were in the run, and an interrupt loses at most the one in the model. ``on_progress(done)``
+    is called as the work advances: ``done`` counts the files of ``plan.jobs`` through the model, with
+    the fraction of the current one (its tiles), so a progress bar moves tile by tile.
 
     KeyboardInterrupt propagates after in-flight writes have finished (each is atomic), so no partial
     output is left behind; the report so far is attached to the exception as ``report``.
@@ -829,7 +814,7 @@ def run_jobs(
     if editor is None:
         raise UsageError("run_jobs needs an editor when there is work to do")
 
-    lookahead = max(2, editor.batch_size * 2)
+    lookahead = max(2, workers + 1)  # decoded files waiting for the model (a 100 MP photo is 600 MB)
     readers = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganedit-read")
     writers = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganedit-write")
     pending_writes: list[Future[Entry]] = []
@@ -857,26 +842,34 @@ def run_jobs(
         while pending_writes and (block or pending_writes[0].done()):
             record(pending_writes.pop(0).result())
 
+    done = 0
+
+    def advance(fraction: float) -> None:
+        if on_progress is not None:
+            on_progress(done + fraction)
+
     try:
-        for group in _groups(decoded(), editor.batch_size):
-            ready = [item for item in group if item.picture is not None]
-            for item in group:
-                if item.picture is None:
-                    elapsed = time.perf_counter() - item.started
-                    record(
-                        Entry(item.job.display, _out(item.job), "failed", elapsed, item.error, item.warnings)
+        for item in decoded():
+            if item.picture is None:
+                record(
+                    Entry(item.job.display, _out(item.job), "failed", item.seconds, item.error, item.warnings)
+                )
+            else:
+                began = time.perf_counter()
+                try:
+                    (result,) = editor.edit_many(
+                        [(item.picture.pixels, item.mask)],
+                        progress=lambda step, steps: advance(step / steps) if step < steps else None,
                     )
-            if not ready:
-                continue
-            try:
-                results = editor.edit_many([(item.picture.pixels, item.mask) for item in ready])  # type: ignore[union-attr]
-            except (GaneditError, RuntimeError, MemoryError) as error:  # torch or numpy out of memory...
-                for item in ready:  # ... fails the files of this group only, each named
-                    message = _model_error(item.job.display, error)
-                    record(Entry(item.job.display, _out(item.job), "failed", 0.0, message, item.warnings))
-                continue
-            for item, pixels in zip(ready, results, strict=True):
-                pending_writes.append(writers.submit(_save, item, pixels, quality, stdout))
+                except (GaneditError, RuntimeError, MemoryError) as error:  # torch or numpy out of memory...
+                    message = _model_error(item.job.display, error)  # ... fails this file only, named
+                    seconds = item.seconds + time.perf_counter() - began
+                    record(Entry(item.job.display, _out(item.job), "failed", seconds, message, item.warnings))
+                else:
+                    item.seconds += time.perf_counter() - began
+                    pending_writes.append(writers.submit(_save, item, result, quality, stdout))
+            done += 1
+            advance(0.0)
             drain(block=False)
         drain(block=True)
     except KeyboardInterrupt as interrupt:

@@ -312,6 +312,7 @@ class _Progress:
         self.label = label
         self.progress: Any = None
         self.task_id: Any = None
+        self.skipped = 0
 
     def start(self, plan: Plan) -> None:
         if not self.enabled:
@@ -335,14 +336,23 @@ class _Progress:
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=False,
+            speed_estimate_period=60.0,
         )
         self.progress.start()
-        total = len(plan.jobs) + len(plan.skipped)
-        self.task_id = self.progress.add_task(self.label, total=total, status="")
+        # Skipped outputs count as done from the start, not as work done at once: the speed, hence the
+        # time remaining, is that of the files edited (advanced tile by tile as the model goes).
+        self.skipped = len(plan.skipped)
+        total = len(plan.jobs) + self.skipped
+        self.task_id = self.progress.add_task(self.label, total=total, completed=self.skipped, status="")
 
     def advance(self, entry: Entry) -> None:
+        if self.progress is not None and entry.status != "skipped":
+            self.progress.update(self.task_id, status=Path(entry.input).name[-32:])
+
+    def model_progress(self, done: float) -> None:
+        """Files through the model so far, with the fraction of the current one (its tiles)."""
         if self.progress is not None:
-            self.progress.update(self.task_id, advance=1, status=Path(entry.input).name[-32:])
+            self.progress.update(self.task_id, completed=self.skipped + done)
 
     def stop(self) -> None:
         if self.progress is not None:
@@ -433,6 +443,7 @@ def _run_edit(
             shard=shard_spec,
             on_plan=on_plan,
             on_entry=on_entry,
+            on_progress=progress.model_progress,
             stdin=sys.stdin.buffer if STDIO in inputs else None,
             stdout=sys.stdout.buffer if output == STDIO else None,
             device=device,

@@ -27,8 +27,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -513,7 +512,9 @@ class Editor:
             pixels = pixels[:, :, 0]
         return pixels
 
-    def _tiled(self, prep: _Prepared, plan: _TilePlan) -> torch.Tensor:
+    def _tiled(
+        self, prep: _Prepared, plan: _TilePlan, tick: Callable[[], None] = lambda: None
+    ) -> torch.Tensor:
         """Run one padded image tile by tile and blend: H_pad x W_pad x 3 float32 on the CPU."""
         hp, wp = prep.rgb.shape[:2]
         th, tw = plan.height, plan.width
@@ -535,7 +536,17 @@ class Editor:
                 weight = (wy[:, None] * wx[None, :]).unsqueeze(2)
                 acc[y : y + th, x : x + tw].addcmul_(tile_out, weight)
                 wsum[y : y + th, x : x + tw] += weight
+            tick()
         return acc.div_(wsum)
+
+    def _steps(self, pixels: np.ndarray) -> tuple[_TilePlan | None, int]:
+        """How an image will run: its tile plan (None: whole) and its number of forwards."""
+        h, w = pixels.shape[:2]
+        plan = self._plan(h + _pad_amount(h, self.multiple), w + _pad_amount(w, self.multiple))
+        if plan is None:
+            return None, 1
+        step = self._batch_limit(plan.height, plan.width)
+        return plan, -(-len(plan.ys) * len(plan.xs) // step)
 
     def edit(self, pixels: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Edit one image: H x W x C uint8|uint16 (+ H x W bool mask for inpainting) -> same dtype.
@@ -545,37 +556,46 @@ class Editor:
         """
         return self.edit_many([(pixels, mask)])[0]
 
-    def edit_many(self, items: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> list[np.ndarray]:
-        """Edit several images; same-size images that need no tiling share forwards (batch_size at a time).
+    def edit_many(
+        self,
+        items: Sequence[tuple[np.ndarray, np.ndarray | None]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[np.ndarray]:
+        """Edit several images, each in forwards of its own: an image's result never depends on the
+        other images of the call (batched forwards round differently with the batch's size, by a grey
+        level here and there in bf16), so a file gives the same pixels whichever files it comes with.
+        A large image runs as batches of its tiles (at most ``batch_size`` a forward).
 
         Every item is checked before any is computed, so a bad one fails the call quickly.
+        ``progress(done, total)`` is called after every forward (an image, or a batch of tiles).
         """
-        results: list[np.ndarray | None] = [None] * len(items)
-        groups: dict[tuple[int, int, np.dtype, bool], list[int]] = defaultdict(list)
-        tiled: list[tuple[int, _TilePlan]] = []
-        for i, (pixels, mask) in enumerate(items):
+        steps = []
+        for pixels, mask in items:
             self._check(pixels, mask)
-            h, w = pixels.shape[:2]
-            hp, wp = h + _pad_amount(h, self.multiple), w + _pad_amount(w, self.multiple)
-            plan = self._plan(hp, wp)
-            if plan is None:
-                groups[(hp, wp, pixels.dtype, mask is not None)].append(i)
-            else:
-                tiled.append((i, plan))
+            steps.append(self._steps(pixels))
+        total = sum(n for _, n in steps)
+        done = 0
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+        results: list[np.ndarray] = []
         with torch.inference_mode():
-            for (hp, wp, _, _), indices in groups.items():
-                step = self._batch_limit(hp, wp)
-                for j in range(0, len(indices), step):
-                    chunk = indices[j : j + step]
-                    preps = [self._prepare(*items[k]) for k in chunk]
-                    masks = None if preps[0].mask is None else np.stack([p.mask for p in preps])
-                    out = self._run(np.stack([p.rgb for p in preps]), masks, preps[0].scale)
-                    for k, prep, o in zip(chunk, preps, out, strict=True):
-                        results[k] = self._finish(prep, o)
-            for k, plan in tiled:
-                prep = self._prepare(*items[k])
-                results[k] = self._finish(prep, self._tiled(prep, plan))
-        return results  # type: ignore[return-value]
+            for (pixels, mask), (plan, _) in zip(items, steps, strict=True):
+                prep = self._prepare(pixels, mask)
+                if plan is None:
+                    rgb = prep.rgb[None] if prep.rgb.flags.writeable else prep.rgb[None].copy()
+                    masks = None if prep.mask is None else prep.mask[None]
+                    out = self._run(rgb, masks, prep.scale)[0]
+                    tick()
+                else:
+                    out = self._tiled(prep, plan, tick)
+                results.append(self._finish(prep, out))
+        return results
 
     # -- PIL convenience ---------------------------------------------------------------------------------
 
