@@ -359,7 +359,9 @@ def test_rain_models_and_dry_pairs(photos: Path) -> None:
     items = [dry[i] for i in range(200)]
     same = [torch.equal(item["input"], item["target"]) for item in items]
     assert 0.15 < sum(same) / len(same) < 0.35
-    again = open_training_data(photos, None, _options(rain="mixed", clean_fraction=0.25, **opts), seed=1).train
+    again = open_training_data(
+        photos, None, _options(rain="mixed", clean_fraction=0.25, **opts), seed=1
+    ).train
     assert all(torch.equal(items[i]["input"], again[i]["input"]) for i in range(0, 200, 17))  # deterministic
     with pytest.raises(UsageError, match="rain"):
         _options(rain="drizzle")
