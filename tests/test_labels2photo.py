@@ -215,3 +215,6 @@ def test_the_two_facades_configs_differ_only_in_the_objective() -> None:
         and not pan.conditional
     )
     assert not any(pix.lambdas) and pix.pixel_l1 == 100.0 and pix.conditional
+    with_l1 = load_config("labels2photo", configs / "pan-l1-facades.toml", [], data="d", out="o")
+    assert {f for f in pan.__dataclass_fields__ if getattr(pan, f) != getattr(with_l1, f)} == {"pixel_l1"}
+    assert with_l1.pixel_l1 == 100.0
