@@ -57,9 +57,11 @@ def test_folder_recursive_mirrors_tree_and_json_report(tmp_path: Path, checkpoin
     )
     assert code == 0, stderr
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["a.jpg", "sub/b.png", "sub/deeper/c.JPG"]
+    index = [name for name in written if ".ganedit/" in name]  # what made each output, folder by folder
+    assert [name for name in written if name not in index] == ["a.jpg", "sub/b.png", "sub/deeper/c.JPG"]
+    assert sorted(name.rsplit(".ganedit/", 1)[0] for name in index) == ["", "sub/", "sub/deeper/"]
     report = json.loads(stdout)
-    assert report["totals"] == {"inputs": 3, "ok": 3, "skipped": 0, "failed": 0}
+    assert report["totals"] == {"inputs": 3, "ok": 3, "skipped": 0, "failed": 0, "skipped_stale": 0}
     assert report["sha256"] and report["device"] == "cpu" and report["flip_average"] is True
     assert {Path(f["output"]).name for f in report["files"]} == {"a.jpg", "b.png", "c.JPG"}
     assert all(f["status"] == "ok" and f["seconds"] >= 0 for f in report["files"])
@@ -124,7 +126,7 @@ def test_bad_files_fail_alone_with_exit_1(tmp_path: Path, checkpoints: dict[str,
     report = json.loads(stdout)
     status = {Path(f["input"]).name: f["status"] for f in report["files"]}
     assert status == {"a.png": "ok", "b.jpg": "failed", "c.jpg": "ok", "d.jpg": "failed", "e.png": "failed"}
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.jpg"]
+    assert sorted(p.name for p in out.glob("[!.]*")) == ["a.png", "c.jpg"]
     for name in ("b.jpg", "d.jpg", "e.png"):
         assert name in stderr  # each failure is named on stderr
     assert "2 done" in stderr and "3 failed" in stderr
@@ -273,7 +275,7 @@ def test_inpaint_single_mask_for_all_and_mask_required(tmp_path: Path, checkpoin
     mask = _mask(tmp_path / "m.png", (48, 40), (0, 0, 8, 8))
     weights = ("--weights", str(checkpoints["inpaint"]))
     assert run("inpaint", str(src), "--mask", str(mask), "-o", str(tmp_path / "out"), *weights)[0] == 0
-    assert len(list((tmp_path / "out").iterdir())) == 2
+    assert len(list((tmp_path / "out").glob("[!.]*"))) == 2
     code, _, stderr = run("inpaint", str(src), "-o", str(tmp_path / "o2"), *weights)
     assert code == 2 and "--mask" in stderr
 
@@ -295,7 +297,7 @@ def test_shards_cover_every_input_exactly_once(tmp_path: Path, checkpoints: dict
         assert code == 0
         taken += [Path(f["input"]).name for f in json.loads(stdout)["files"]]
     assert sorted(taken) == sorted(names)  # every input once, none twice
-    assert {p.name for p in (tmp_path / "out").iterdir()} == names
+    assert {p.name for p in (tmp_path / "out").glob("[!.]*")} == names
 
 
 def test_shard_defaults_to_torchrun_rank(

@@ -138,7 +138,7 @@ def test_scheduler_variables_pick_the_share(
     assert report["shard"] == {"index": index, "count": count, "source": source}
     expected = names[index::count]
     assert sorted(Path(f["input"]).name for f in report["files"]) == expected
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == expected
+    assert sorted(p.name for p in (tmp_path / "out").glob("[!.]*")) == expected  # .ganedit: the index
     assert f"(shard {index}/{count} from {source})" in stderr  # the summary line says which share ran
 
 
@@ -299,7 +299,7 @@ def test_merge_totals_every_file_once(tmp_path: Path, weights: Path) -> None:
     code, merged, stderr = merge(*files.values())
     assert code == 0, stderr
     assert merged is not None
-    assert merged["totals"] == {"inputs": 7, "ok": 7, "skipped": 0, "failed": 0}
+    assert merged["totals"] == {"inputs": 7, "ok": 7, "skipped": 0, "failed": 0, "skipped_stale": 0}
     assert sorted(Path(f["input"]).name for f in merged["files"]) == names
     assert merged["shard"] is None
     assert merged["merged"]["shard_count"] == 3 and merged["merged"]["missing_shards"] == []
@@ -315,7 +315,7 @@ def test_merge_totals_every_file_once(tmp_path: Path, weights: Path) -> None:
     again = shard_reports(tmp_path / "in", tmp_path / "out", tmp_path / "again", weights, 3)
     code, merged, _ = merge(*again.values())
     assert code == 0 and merged is not None
-    assert merged["totals"] == {"inputs": 7, "ok": 0, "skipped": 7, "failed": 0}
+    assert merged["totals"] == {"inputs": 7, "ok": 0, "skipped": 7, "failed": 0, "skipped_stale": 0}
 
 
 def test_merge_reports_failures_and_exits_1(tmp_path: Path, weights: Path) -> None:
@@ -325,7 +325,7 @@ def test_merge_reports_failures_and_exits_1(tmp_path: Path, weights: Path) -> No
     code, merged, stderr = merge(*files.values())
     assert code == 1
     assert merged is not None
-    assert merged["totals"] == {"inputs": 5, "ok": 4, "skipped": 0, "failed": 1}
+    assert merged["totals"] == {"inputs": 5, "ok": 4, "skipped": 0, "failed": 1, "skipped_stale": 0}
     [failure] = [f for f in merged["files"] if f["status"] == "failed"]
     assert Path(failure["input"]).name == "03.png" and failure["error"]
     assert "failed files:" in stderr and "03.png" in stderr
@@ -494,7 +494,9 @@ def studio(tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch) -> li
 
 
 def _written(folder: Path) -> list[str]:
-    return sorted(f"photos/{p.relative_to(folder).as_posix()}" for p in folder.rglob("*") if p.is_file())
+    """The outputs under ``folder`` (not the index of what made them, in ``.ganedit/``)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and ".ganedit" not in p.relative_to(folder).parts]
+    return sorted(f"photos/{p.relative_to(folder).as_posix()}" for p in files)
 
 
 def test_docs_slurm_array_recipe(studio: list[str]) -> None:
@@ -529,7 +531,13 @@ def test_docs_slurm_array_recipe(studio: list[str]) -> None:
     assert task(failed_node) == 0
     assert _shell(merge_command, {}) == 0
     merged = json.loads(Path("reports/derain.json").read_text())
-    assert merged["totals"] == {"inputs": len(studio), "ok": len(studio), "skipped": 0, "failed": 0}
+    assert merged["totals"] == {
+        "inputs": len(studio),
+        "ok": len(studio),
+        "skipped": 0,
+        "failed": 0,
+        "skipped_stale": 0,
+    }
     assert sorted(f["input"] for f in merged["files"]) == studio
     assert _written(Path("clean")) == studio
     shard = json.loads(Path("reports/shard-3.json").read_text())["shard"]

@@ -355,8 +355,11 @@ def _box_mask(path: Path, size: tuple[int, int], box: tuple[int, int, int, int])
 
 
 def _files(folder: Path) -> dict[str, bytes]:
+    """The images under ``folder`` (not the index of what made them, in ``.ganedit/``)."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".ganedit" not in p.relative_to(folder).parts
     }
 
 
@@ -690,7 +693,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path, checkpoints: dict[str, P
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("ganedit: terminated")
     assert _temps(out) == []  # in-flight writes finished or cleaned up: nothing half-written
-    written = sorted(out.iterdir())
+    written = sorted(out.glob("[!.]*"))  # the outputs (.ganedit: the index of what made them)
     assert 0 < len(written) < 30
     for path in written:
         with Image.open(path) as image:

@@ -1,5 +1,6 @@
-"""Issue 15, items 11 and 17: a file's pixels never depend on the other files of a run; big photos go
-one at a time, with progress tile by tile and each file's own seconds."""
+"""Issue 15, items 8, 11 and 17: outputs are skipped only when they were made from the same input with
+the same settings; a file's pixels never depend on the other files of a run; big photos go one at a
+time, with progress tile by tile and each file's own seconds."""
 
 from __future__ import annotations
 
@@ -23,12 +24,25 @@ def photo(path: Path, size: tuple[int, int] = (48, 40), seed: int = 0, **save: o
     return path
 
 
+def mask_file(path: Path, box: tuple[int, int, int, int], size: tuple[int, int] = (48, 40)) -> Path:
+    m = np.zeros((size[1], size[0]), dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    m[y0:y1, x0:x1] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(m).save(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tinymodels import make_checkpoint
 
     folder = tmp_path_factory.mktemp("ckpt")
-    return {"derain": make_checkpoint(folder / "derain.safetensors", "derain")}
+    return {
+        "derain": make_checkpoint(folder / "derain.safetensors", "derain"),
+        "derain2": make_checkpoint(folder / "derain2.safetensors", "derain", seed=5),
+        "inpaint": make_checkpoint(folder / "inpaint.safetensors", "inpaint"),
+    }
 
 
 def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
@@ -44,6 +58,149 @@ def report_of(*args: str, input: bytes | None = None) -> tuple[int, dict, str]: 
 def pixels(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im).copy()
+
+
+# ------------------------------------------------------------ 8. skip only what the same settings made
+
+
+def test_an_output_made_from_another_input_is_not_taken_for_done(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    a, b = photo(tmp_path / "a.png", seed=1), photo(tmp_path / "b.png", seed=2)
+    out = tmp_path / "out.png"
+    weights = ("--weights", str(checkpoints["derain"]))
+    assert run("derain", str(b), "-o", str(out), *weights)[0] == 0
+    made_from_b = out.read_bytes()
+
+    code, report, stderr = report_of("derain", str(a), "-o", str(out), *weights)
+    assert code == 0, stderr
+    assert report["totals"]["skipped"] == 1 and report["totals"]["skipped_stale"] == 1
+    entry = report["files"][0]
+    assert entry["status"] == "skipped" and entry["stale"] is True
+    assert "another input" in entry["warnings"][0] and "--overwrite" in entry["warnings"][0]
+    assert "1 made with other settings" in stderr and "--overwrite" in stderr
+    assert out.read_bytes() == made_from_b  # nothing written over without --overwrite
+
+    code, report, stderr = report_of("derain", str(a), "-o", str(out), *weights, "--overwrite")
+    assert code == 0 and report["totals"]["ok"] == 1, stderr
+    code, report, _ = report_of("derain", str(a), "-o", str(out), *weights)  # now up to date
+    assert report["totals"]["skipped"] == 1 and report["totals"]["skipped_stale"] == 0
+    assert report["files"][0]["stale"] is False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"--no-flip-average": None},
+        {"--weights": "derain2"},
+        {"--precision": "bf16"},
+        {"--quality": "80"},
+        {"--strength": "0.5"},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_a_folder_rerun_with_other_settings_reports_every_output_as_stale(
+    tmp_path: Path, checkpoints: dict[str, Path], change: dict[str, str | None]
+) -> None:
+    src = tmp_path / "in"
+    for i in range(3):
+        photo(src / f"{i}.jpg", seed=i)
+    out = tmp_path / "out"
+    settings: dict[str, str | None] = {
+        "--weights": "derain", "--precision": "fp32", "--format": "jpg", "--quality": "90"
+    }  # fmt: skip
+
+    def args(options: dict[str, str | None]) -> list[str]:
+        flat = ["derain", str(src), "-o", str(out)]
+        for key, value in options.items():
+            flat += (
+                [key] if value is None else [key, str(checkpoints[value]) if key == "--weights" else value]
+            )
+        return flat
+
+    assert run(*args(settings))[0] == 0
+    before = {p: p.read_bytes() for p in out.glob("*.jpg")}
+    code, report, stderr = report_of(*args(settings))  # the same settings: done, nothing stale
+    assert code == 0 and report["totals"]["skipped"] == 3 and report["totals"]["skipped_stale"] == 0, stderr
+    assert "made with other settings" not in stderr
+
+    code, report, stderr = report_of(*args({**settings, **change}))
+    assert code == 0, stderr
+    assert report["totals"]["skipped"] == 3 and report["totals"]["skipped_stale"] == 3
+    assert all(f["stale"] and "other settings" in f["warnings"][0] for f in report["files"])
+    assert "3 made with other settings" in stderr and "--overwrite" in stderr
+    assert {p: p.read_bytes() for p in out.glob("*.jpg")} == before
+
+
+def test_an_inpainting_with_another_mask_is_stale(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = photo(tmp_path / "x.png")
+    m1 = mask_file(tmp_path / "m1.png", (5, 5, 20, 20))
+    m2 = mask_file(tmp_path / "m2.png", (20, 10, 40, 30))
+    out = tmp_path / "out"
+    weights = ("--weights", str(checkpoints["inpaint"]))
+    assert run("inpaint", str(src), "--mask", str(m1), "-o", str(out), *weights)[0] == 0
+    code, report, _ = report_of("inpaint", str(src), "--mask", str(m1), "-o", str(out), *weights)
+    assert report["totals"]["skipped_stale"] == 0
+    code, report, _ = report_of("inpaint", str(src), "--mask", str(m2), "-o", str(out), *weights)
+    assert code == 0 and report["totals"]["skipped_stale"] == 1
+    assert "mask" in report["files"][0]["warnings"][0]
+
+
+def test_resume_and_outputs_without_a_record_are_still_skipped(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    src = tmp_path / "in"
+    for i in range(4):
+        photo(src / f"{i}.png", seed=i)
+    out = tmp_path / "out"
+    weights = ("--weights", str(checkpoints["derain"]))
+    assert run("derain", str(src), "-o", str(out), *weights, "--shard", "0/2")[0] == 0
+    assert run("derain", str(src), "-o", str(out), *weights, "--shard", "1/2")[0] == 0
+    (out / "3.png").unlink()  # as if the run had been interrupted before this one
+    code, report, stderr = report_of("derain", str(src), "-o", str(out), *weights)
+    assert code == 0, stderr
+    assert report["totals"] == {**report["totals"], "ok": 1, "skipped": 3, "skipped_stale": 0}
+    assert [f["output"] for f in report["files"] if f["status"] == "ok"] == [str(out / "3.png")]
+
+    # An output edited by hand since, or made by an older ganedit (no record): skipped, never stale.
+    Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(out / "0.png")
+    code, report, _ = report_of("derain", str(src), "-o", str(out), "--no-flip-average", *weights)
+    stale = {Path(f["output"]).name for f in report["files"] if f["stale"]}
+    assert stale == {"1.png", "2.png", "3.png"}
+    for record in (out / ".ganedit").iterdir():
+        record.unlink()
+    code, report, _ = report_of("derain", str(src), "-o", str(out), "--no-flip-average", *weights)
+    assert code == 0 and report["totals"]["skipped"] == 4 and report["totals"]["skipped_stale"] == 0
+
+
+def test_stdin_input_is_checked_against_the_record_too(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    a = photo(tmp_path / "a.png", seed=1).read_bytes()
+    b = photo(tmp_path / "b.png", seed=2).read_bytes()
+    out = tmp_path / "out.png"
+    weights = ("--weights", str(checkpoints["derain"]))
+    assert run("derain", "-", "-o", str(out), *weights, input=b)[0] == 0
+    code, report, _ = report_of("derain", "-", "-o", str(out), *weights, input=b)
+    assert report["totals"]["skipped_stale"] == 0
+    code, report, _ = report_of("derain", "-", "-o", str(out), *weights, input=a)
+    assert code == 0 and report["totals"]["skipped_stale"] == 1
+
+
+def test_report_merge_adds_up_the_stale_skips(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = tmp_path / "in"
+    for i in range(4):
+        photo(src / f"{i}.png", seed=i)
+    out = tmp_path / "out"
+    weights = ("--weights", str(checkpoints["derain"]))
+    assert run("derain", str(src), "-o", str(out), *weights)[0] == 0
+    files = []
+    for k in range(2):
+        code, stdout, _ = run("derain", str(src), "-o", str(out), *weights, "--no-flip-average",
+                              "--shard", f"{k}/2", "--json")  # fmt: skip
+        files.append(tmp_path / f"r{k}.json")
+        files[-1].write_text(stdout)
+    code, stdout, stderr = run("report", "merge", *map(str, files), "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["totals"]["skipped_stale"] == 4
 
 
 # ------------------------------------------------------------ 11. a file's pixels ignore its neighbours

@@ -22,8 +22,9 @@ from .registry import ModelSpec, Registry, load_registry
 from .tasks import TASKS, get_task
 
 if TYPE_CHECKING:
-    from .batch import Entry, Plan, Report, Shard
+    from .batch import Entry, Job, Plan, Report, Shard
     from .editor import Editor
+    from .provenance import Recorder, Settings
 
 
 def _registry(registry: Registry | None, registry_files: Sequence[Path]) -> Registry:
@@ -196,6 +197,117 @@ def verify(
     return results
 
 
+def _model_identity(
+    model: str | Path | None, task: str | None, editor: Editor | None, load_options: dict[str, object]
+) -> str | None:
+    """What identifies the model a run would use, without loading it: its sha256 (a registered model's
+    from the registry, a checkpoint file's by hashing it), or the name of an editor that has none.
+    None when the task has no model at all. A misspelt model name is a UsageError."""
+    if editor is not None:
+        return editor.sha256 or f"name:{editor.name}"
+    if model is not None and (isinstance(model, Path) or _looks_like_path(model)):
+        return resolve_path(Path(model)).sha256
+    registry = _registry(load_options.get("registry"), load_options.get("registry_files", ()))  # type: ignore[arg-type]
+    try:
+        return _choose_spec(registry, model, task).sha256  # type: ignore[arg-type]
+    except WeightsUnavailableError:
+        return None
+
+
+def _settings(
+    model: str | Path | None,
+    task: str | None,
+    editor: Editor | None,
+    quality: int,
+    load_options: dict[str, object],
+) -> Settings:
+    """The settings that change pixels, as this run asks for them (ganedit.provenance)."""
+    from .provenance import Settings
+
+    if editor is not None:
+        return Settings(
+            task=editor.task.name,
+            model=_model_identity(model, task, editor, load_options),
+            flip_average=editor.flip_average,
+            precision=editor.precision,
+            strength=editor.strength,
+            quality=quality,
+        )
+    return Settings(
+        task=task,  # type: ignore[arg-type]
+        model=_model_identity(model, task, None, load_options),
+        flip_average=bool(load_options.get("flip_average", True)),
+        precision=str(load_options.get("precision", "auto")),
+        strength=float(load_options.get("strength", 1.0)),  # type: ignore[arg-type]
+        quality=quality,
+    )
+
+
+def plan_edits(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    model: str | Path | None = None,
+    task: str | None = None,
+    editor: Editor | None = None,
+    recursive: bool = False,
+    mask: str | Path | None = None,
+    fmt: str = "keep",
+    quality: int = 95,
+    suffix: str = "",
+    overwrite: bool = False,
+    shard: Shard | None = None,
+    stdin: IO[bytes] | None = None,
+    **load_options: object,
+) -> Plan:
+    """What `edit_folder` with the same arguments would do, without doing anything (``--dry-run``).
+
+    Returns the plan: the jobs to run (``plan.jobs``, a ``mask_error`` where a mask is missing), the
+    outputs that exist and are skipped (``plan.skipped``) and, of those, the ones made from another input
+    or with other settings (``plan.stale``: why). Raises UsageError for what a run would refuse. No
+    model is loaded and nothing is written; a checkpoint file is read to hash it.
+    """
+    from .batch import plan_jobs
+    from .provenance import Index, data_identity, differences, file_identity
+
+    if editor is None and task is None and model is None:
+        raise UsageError("give a model, a task or an editor")
+    needs_mask = get_task(task).needs_mask if task else False
+    index = Index()
+    settings: list[Settings] = []  # worked out on the first existing output (hashing a checkpoint)
+
+    def check(job: Job) -> str | None:
+        assert job.output is not None
+        record = index.record_for(job.output)
+        if record is None:  # made by hand, by an older ganedit, or changed since: skipped as it is
+            return None
+        if not settings:
+            settings.append(_settings(model, task, editor, quality, dict(load_options)))
+        if job.source is not None:
+            source = file_identity(job.source)
+        else:
+            source = data_identity(job.data) if job.data is not None else None
+        mask_id = file_identity(job.mask) if job.mask is not None else None
+        return differences(record, settings[0], fmt=job.fmt, source=source, mask=mask_id)
+
+    plan = plan_jobs(
+        inputs,
+        output,
+        recursive=recursive,
+        mask=mask,
+        needs_mask=needs_mask,
+        fmt=fmt,
+        suffix=suffix,
+        overwrite=overwrite,
+        shard=shard,
+        stdin=stdin,
+        check=check,
+    )
+    if not plan.jobs and not settings and isinstance(model, str) and not _looks_like_path(model):
+        _model_identity(model, task, editor, dict(load_options))  # a misspelt name is still an error
+    return plan
+
+
 def edit_folder(
     inputs: Sequence[str | Path],
     output: str | Path,
@@ -219,41 +331,70 @@ def edit_folder(
 ) -> Report:
     """Edit files and folders into an output folder (or file); returns a report, never raises per file.
 
-    Paths are planned before the model loads, so usage errors come first and cost nothing. Files go
-    through the model one at a time; ``on_progress(done)``: files done so far, with the fraction of the
-    one in the model (its tiles).
+    Paths are planned before the model loads, so usage errors come first and cost nothing. An output
+    that exists is skipped; one made from another input or with other settings is skipped too, and
+    flagged (``Entry.stale``, ``Report.stale``): ``overwrite=True`` redoes them. Every output written
+    is recorded in the index of its folder (ganedit.provenance). Files go through the model one at a
+    time; ``on_progress(done)``: files done so far, with the fraction of the one in the model (its tiles).
     """
-    from .batch import plan_jobs, run_jobs
+    from .batch import run_jobs
 
-    if editor is None and task is None and model is None:
-        raise UsageError("give a model, a task or an editor")
-    needs_mask = get_task(task).needs_mask if task else False
-    plan = plan_jobs(
+    plan = plan_edits(
         inputs,
         output,
+        model=model,
+        task=task,
+        editor=editor,
         recursive=recursive,
         mask=mask,
-        needs_mask=needs_mask,
         fmt=fmt,
+        quality=quality,
         suffix=suffix,
         overwrite=overwrite,
         shard=shard,
         stdin=stdin,
+        **load_options,
     )
     _sweep(plan)
+    _compact(plan)
     if on_plan is not None:
         on_plan(plan)
     if editor is None and plan.jobs:
         editor = load(model, task=task, **load_options)  # type: ignore[arg-type]
-    elif editor is None and isinstance(model, str) and not _looks_like_path(model):
-        # A re-run with every output present needs no model at all, but a misspelt name is still an error.
-        files = load_options.get("registry_files", ())
-        _choose_spec(_registry(None, files), model, task)  # type: ignore[arg-type]
     if editor is not None and editor.task.needs_mask and mask is None:
         raise UsageError(f"model {editor.name} inpaints: it needs --mask")
+    recorder = _recorder(editor, quality, load_options) if editor is not None else None
     return run_jobs(
-        plan, editor, quality=quality, on_entry=on_entry, on_progress=on_progress, stdin=stdin, stdout=stdout
+        plan,
+        editor,
+        quality=quality,
+        on_entry=on_entry,
+        on_progress=on_progress,
+        stdin=stdin,
+        stdout=stdout,
+        recorder=recorder,
     )
+
+
+def _recorder(editor: Editor, quality: int, load_options: dict[str, object]) -> Recorder:
+    """Records what made each output: the editor's settings, the precision as asked and as run."""
+    from dataclasses import replace
+
+    from .provenance import Recorder
+
+    settings = _settings(None, None, editor, quality, {})
+    asked = str(load_options.get("precision", editor.precision))
+    return Recorder(replace(settings, precision=asked), precision=editor.precision, model_name=editor.name)
+
+
+def _compact(plan: Plan) -> None:
+    """Fold the index files that pile up in an output folder over many runs (ganedit.provenance)."""
+    from .provenance import compact
+
+    for folder in sorted(
+        {job.output.parent for job in [*plan.jobs, *plan.skipped] if job.output is not None}
+    ):
+        compact(folder)
 
 
 def _sweep(plan: Plan) -> None:
@@ -278,6 +419,7 @@ __all__ = [
     "list_models",
     "load",
     "locate",
+    "plan_edits",
     "pull",
     "verify",
 ]

@@ -39,6 +39,7 @@ from .images import (
     write_atomic,
     write_stream,
 )
+from .provenance import Recorder, data_identity, file_identity
 
 if TYPE_CHECKING:
     import numpy as np
@@ -249,12 +250,16 @@ class Job:
     fmt: str  # the output container ("jpeg", "png", "webp", "tiff", "bmp"), or "keep" for stdin's own
     mask: Path | None = None
     mask_error: str | None = None  # why no mask was found (a per-file failure at run time)
+    data: bytes | None = field(default=None, repr=False, compare=False)  # stdin, when planning read it
 
 
 @dataclass
 class Plan:
     jobs: list[Job]
     skipped: list[Job] = field(default_factory=list)  # outputs that exist already
+    # Of the skipped outputs, those made from another input or with other settings: why (from their
+    # records in the output folder's index, ganedit.provenance). Still skipped: --overwrite redoes them.
+    stale: dict[Path, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     shard: Shard | None = None  # the share of the inputs this plan took
 
@@ -267,6 +272,7 @@ class Entry:
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    stale: bool = False  # skipped, but made from another input or with other settings
 
 
 @dataclass
@@ -287,6 +293,11 @@ class Report:
 
     def count(self, status: Status) -> int:
         return sum(entry.status == status for entry in self.entries)
+
+    @property
+    def stale(self) -> int:
+        """Outputs skipped that were made from another input or with other settings."""
+        return sum(entry.stale for entry in self.entries)
 
     @property
     def failed(self) -> list[Entry]:
@@ -311,6 +322,7 @@ class Report:
                 "ok": self.count("ok"),
                 "skipped": self.count("skipped"),
                 "failed": self.count("failed"),
+                "skipped_stale": self.stale,
             },
             "interrupted": self.interrupted,
             "shard": self.shard.to_dict() if self.shard is not None else None,
@@ -324,6 +336,7 @@ class Report:
                     "seconds": round(e.seconds, 3),
                     "error": e.error,
                     "warnings": list(e.warnings),
+                    "stale": e.stale,
                 }
                 for e in self.entries
             ],
@@ -476,12 +489,16 @@ def plan_jobs(
     overwrite: bool = False,
     shard: Shard | None = None,
     stdin: IO[bytes] | None = None,
+    check: Callable[[Job], str | None] | None = None,
 ) -> Plan:
     """Map inputs to outputs. Raises UsageError for anything that would lose data or cannot work.
 
     Never an output target: an input (of any shard), a mask, the file stdin is redirected from; with
     ``overwrite``, neither an existing file inside an input folder (files left out as "inside the output
     folder" included: they may be originals) nor one inside the mask folder.
+
+    ``check(job)`` tells why an existing output was made from another input or with other settings
+    (None: it was not, or nobody knows): such outputs are still skipped, and listed in ``Plan.stale``.
     """
     if not inputs:
         raise UsageError("no INPUT given")
@@ -501,7 +518,7 @@ def plan_jobs(
     if STDIO in inputs:
         if len(inputs) > 1:
             raise UsageError("'-' (stdin) must be the only INPUT")
-        return _plan_stdin(output, mask_path, fmt=fmt, overwrite=overwrite, stdin=stdin)
+        return _plan_stdin(output, mask_path, fmt=fmt, overwrite=overwrite, stdin=stdin, check=check)
 
     found = discover([Path(i) for i in inputs], recursive=recursive)
     notes = list(found.notes)
@@ -602,11 +619,24 @@ def plan_jobs(
         return Plan(jobs, notes=notes, shard=shard)
     todo = [j for j in jobs if j.output is None or not j.output.exists()]
     skipped = [j for j in jobs if j.output is not None and j.output.exists()]
-    return Plan(todo, skipped=skipped, notes=notes, shard=shard)
+    return Plan(todo, skipped=skipped, notes=notes, shard=shard, stale=_stale(skipped, check))
+
+
+def _stale(skipped: Sequence[Job], check: Callable[[Job], str | None] | None) -> dict[Path, str]:
+    if check is None:
+        return {}
+    reasons = {job.output: check(job) for job in skipped if job.output is not None}
+    return {output: reason for output, reason in reasons.items() if reason is not None}
 
 
 def _plan_stdin(
-    output: str, mask: Path | None, *, fmt: str, overwrite: bool, stdin: IO[bytes] | None
+    output: str,
+    mask: Path | None,
+    *,
+    fmt: str,
+    overwrite: bool,
+    stdin: IO[bytes] | None,
+    check: Callable[[Job], str | None] | None = None,
 ) -> Plan:
     if mask is not None and mask.is_dir():
         raise UsageError("with stdin input, --mask must be one file")
@@ -623,8 +653,11 @@ def _plan_stdin(
         raise UsageError(f"refusing to overwrite the input {out}: stdin is read from it (choose another -o)")
     if target is not None and mask is not None and target == _identity(mask):
         raise UsageError(f"refusing to overwrite the mask {out} (choose another -o)")
-    if not overwrite and target is not None:
-        return Plan([], skipped=[job])  # as for file inputs: an existing output is kept
+    if not overwrite and target is not None:  # as for file inputs: an existing output is kept
+        if check is not None and stdin is not None:  # made from these bytes? read them to tell
+            limit = file_limit()
+            job = replace(job, data=stdin.read(limit + 1) or b"")
+        return Plan([], skipped=[job], stale=_stale([job], check))
     return Plan([job])
 
 
@@ -699,6 +732,8 @@ class _Loaded:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0  # this file's own time so far: decoding, then the model, then encoding and writing
+    source_id: dict[str, Any] | None = None  # what was read, for the output's record (ganedit.provenance)
+    mask_id: dict[str, Any] | None = None
 
 
 def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
@@ -715,15 +750,19 @@ def _read(job: Job, stdin: IO[bytes] | None) -> _Loaded:
     try:
         if job.source is None:
             limit = file_limit()  # read at most that (+1 byte to tell): stdin may be endless
-            data = (stdin.read(limit + 1) if stdin is not None else b"") or b""
+            data = job.data if job.data is not None else (stdin.read(limit + 1) if stdin is not None else b"")
+            data = data or b""
             if len(data) > limit:
                 raise too_large("<stdin>", len(data))
+            loaded.source_id = data_identity(data)
             picture = read_picture(data, name="<stdin>")
         else:
+            loaded.source_id = file_identity(job.source)
             picture = read_picture(job.source)
         if job.mask_error is not None:
             raise ImageError(f"{job.display}: {job.mask_error}")
         if job.mask is not None:
+            loaded.mask_id = file_identity(job.mask)
             try:
                 with capture_warnings() as caught:
                     loaded.mask, warning = read_mask(job.mask, (picture.width, picture.height))
@@ -743,7 +782,14 @@ def _read(job: Job, stdin: IO[bytes] | None) -> _Loaded:
     return loaded
 
 
-def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] | None) -> Entry:
+def _save(
+    loaded: _Loaded,
+    pixels: np.ndarray,
+    quality: int,
+    stdout: IO[bytes] | None,
+    *,
+    recorder: Recorder | None = None,
+) -> Entry:
     started = time.perf_counter()
     job, picture = loaded.job, loaded.picture
     assert picture is not None
@@ -762,6 +808,8 @@ def _save(loaded: _Loaded, pixels: np.ndarray, quality: int, stdout: IO[bytes] |
             write_stream(stdout, data)
         else:
             write_atomic(job.output, data)
+            if recorder is not None:
+                recorder.record(job.output, fmt=fmt, source=loaded.source_id, mask=loaded.mask_id)
     except GaneditError as error:
         entry.status, entry.error = "failed", str(error)
     except OSError as error:
@@ -782,6 +830,7 @@ def run_jobs(
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     workers: int = 2,
+    recorder: Recorder | None = None,
 ) -> Report:
     """Run every job of the plan through the editor; never raises for a single bad file.
 
@@ -790,6 +839,7 @@ def run_jobs(
     files were in the run, and an interrupt loses at most the one in the model. ``on_progress(done)``
     is called as the work advances: ``done`` counts the files of ``plan.jobs`` through the model, with
     the fraction of the current one (its tiles), so a progress bar moves tile by tile.
+    ``recorder`` records what made each output written (ganedit.provenance).
 
     KeyboardInterrupt propagates after in-flight writes have finished (each is atomic), so no partial
     output is left behind; the report so far is attached to the exception as ``report``.
@@ -808,7 +858,9 @@ def run_jobs(
             on_entry(entry)
 
     for job in plan.skipped:
-        record(Entry(job.display, str(job.output), "skipped", error=None, warnings=["output exists"]))
+        stale = plan.stale.get(job.output) if job.output is not None else None  # type: ignore[arg-type]
+        why = f"exists, made {stale}: use --overwrite" if stale else "output exists"
+        record(Entry(job.display, str(job.output), "skipped", error=None, warnings=[why], stale=bool(stale)))
     if not plan.jobs:
         return report
     if editor is None:
@@ -867,7 +919,9 @@ def run_jobs(
                     record(Entry(item.job.display, _out(item.job), "failed", seconds, message, item.warnings))
                 else:
                     item.seconds += time.perf_counter() - began
-                    pending_writes.append(writers.submit(_save, item, result, quality, stdout))
+                    pending_writes.append(
+                        writers.submit(_save, item, result, quality, stdout, recorder=recorder)
+                    )
             done += 1
             advance(0.0)
             drain(block=False)

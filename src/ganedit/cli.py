@@ -410,6 +410,7 @@ def _run_edit(
     progress = _Progress(show, task.name)
     echo_note = (lambda msg: None) if quiet else (lambda msg: click.echo(f"ganedit: {msg}", err=True))
     failures: list[Entry] = []
+    stale_shown = [0]
 
     def on_plan(plan: Plan) -> None:
         for note in plan.notes:
@@ -418,6 +419,10 @@ def _run_edit(
 
     def on_entry(entry: Entry) -> None:
         progress.advance(entry)
+        if entry.stale and not quiet:  # not redone: say so, for the first few (all are in --json)
+            stale_shown[0] += 1
+            if stale_shown[0] <= STALE_LINES:
+                click.echo(f"ganedit: skipped {entry.output}: {entry.warnings[0]}", err=True)
         if entry.status == "failed":
             failures.append(entry)
             if progress.progress is not None:  # live, above the bar; the full list follows at the end
@@ -466,15 +471,26 @@ def _run_edit(
     _finish(task, report, as_json=as_json, quiet=quiet)
 
 
+STALE_LINES = 10  # outputs made with other settings named one by one on stderr; the rest are counted
+
+
+def _skipped_text(skipped: int, stale: int) -> str:
+    """``3 skipped (output exists)``, with how many of them were made with other settings."""
+    more = f", {stale} made with other settings: use --overwrite" if stale else ""
+    return f"{skipped} skipped (output exists{more})"
+
+
 def _finish(task: Task, report: Report, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     ok, skipped, failed = report.count("ok"), report.count("skipped"), report.count("failed")
+    if not quiet and report.stale > STALE_LINES:
+        click.echo(f"ganedit: ... and {report.stale - STALE_LINES} more made with other settings", err=True)
     if not quiet or failed:
         where = f" with {report.model} on {report.device}" if report.model else ""
         share = f" ({report.shard.describe()})" if report.shard is not None else ""
         click.echo(
-            f"ganedit {task.name}: {ok} done, {skipped} skipped (output exists), {failed} failed "
+            f"ganedit {task.name}: {ok} done, {_skipped_text(skipped, report.stale)}, {failed} failed "
             f"in {report.seconds:.1f} s{where}{share}",
             err=True,
         )
@@ -741,7 +757,7 @@ def report_merge(files: tuple[str, ...], as_json: bool, quiet: bool) -> None:
         where = f" with {merged.model}" if merged.model else ""
         click.echo(
             f"ganedit report merge: {len(files)} report{'s' if len(files) != 1 else ''}{shards}: {ok} done, "
-            f"{skipped} skipped (output exists), {failed} failed{where}",
+            f"{_skipped_text(skipped, merged.stale)}, {failed} failed{where}",
             err=True,
         )
     if info.get("missing_shards"):

@@ -95,6 +95,7 @@ def report_from_dict(data: Any, *, name: str = "report") -> Report:
                 seconds=float(_field(item, "seconds", (int, float), where, optional=True) or 0.0),
                 error=_field(item, "error", (str,), where, optional=True),
                 warnings=list(warnings),
+                stale=item.get("stale") is True,
             )
         )
     notes = data.get("notes") or []
