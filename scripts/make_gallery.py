@@ -1,6 +1,7 @@
 """Make the before/after gallery in docs/gallery/ by running the ganedit CLI itself on samples/.
 
     python scripts/make_gallery.py            # uses the default (shipped) model of each task
+    python scripts/make_gallery.py facades    # some sections: derain inpaint sketch2photo facades rerender
 
 Each picture is input | ganedit's output (| the clean original, where data/photos/eval has it: the
 samples are made from scikit-image's photos by scripts/make_samples.py). The outputs are exactly what
@@ -14,13 +15,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import torch
 from PIL import Image, ImageDraw
+
+from ganedit.train.synth import make_sketch, sample_sketch_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 ORIGINALS = ROOT / "data" / "photos" / "eval" / "python3-skimage"
 CHAIRS = ROOT / "data" / "chairs" / "128" / "eval"  # true renders of the held-out chairs, when rendered
 GALLERY = ROOT / "docs" / "gallery"
+FACADES = ROOT.parent / "shared" / "datasets" / "facades" / "test"  # CMP facades: photo | label map
+FACADE_PICKS = ("1.jpg", "5.jpg", "17.jpg", "42.jpg")  # test pairs shown (never trained on)
 LIGHTS = ("front", "left", "right", "top")  # the chairs' light vocabulary, in order
 HEIGHT = 320  # px per panel in the gallery
 GAP = 6
@@ -75,37 +82,113 @@ def masked_view(image: Path, mask: Path, out: Path) -> Path:
 
 
 def main() -> None:
+    sections = {
+        "derain": derain_gallery,
+        "inpaint": inpaint_gallery,
+        "sketch2photo": sketch_gallery,
+        "facades": facades_gallery,
+        "rerender": rerender_gallery,
+    }
+    chosen = sys.argv[1:] or list(sections)
+    unknown = [name for name in chosen if name not in sections]
+    if unknown:
+        raise SystemExit(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(sections)}")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        rain = ganedit("derain", str(SAMPLES / "rain"), "-o", str(out / "rain"))
-        for src in sorted((SAMPLES / "rain").iterdir()) if rain else ():
-            panels = [panel(src, "input"), panel(out / "rain" / src.name, "output")]
-            clean = original(src.stem.removesuffix("_rain"))
-            if clean is not None:
-                panels.append(panel(clean, "original"))
-            strip(panels, GALLERY / f"derain_{src.stem}.jpg")
+        for name in chosen:
+            sections[name](Path(tmp) / name)
 
-        masks = SAMPLES / "inpaint" / "masks"
-        inputs = SAMPLES / "inpaint"
-        filled = ganedit("inpaint", str(inputs), "--mask", str(masks), "-o", str(out / "inpaint"))
-        for src in sorted(p for p in (SAMPLES / "inpaint").iterdir() if p.is_file()) if filled else ():
-            holed = masked_view(src, masks / src.name, out / f"holed_{src.name}")
+
+def derain_gallery(out: Path) -> None:
+    rain = ganedit("derain", str(SAMPLES / "rain"), "-o", str(out))
+    for src in sorted((SAMPLES / "rain").iterdir()) if rain else ():
+        panels = [panel(src, "input"), panel(out / src.name, "output")]
+        clean = original(src.stem.removesuffix("_rain"))
+        if clean is not None:
+            panels.append(panel(clean, "original"))
+        strip(panels, GALLERY / f"derain_{src.stem}.jpg")
+
+
+def inpaint_gallery(out: Path) -> None:
+    masks = SAMPLES / "inpaint" / "masks"
+    inputs = SAMPLES / "inpaint"
+    filled = ganedit("inpaint", str(inputs), "--mask", str(masks), "-o", str(out))
+    for src in sorted(p for p in (SAMPLES / "inpaint").iterdir() if p.is_file()) if filled else ():
+        out.mkdir(parents=True, exist_ok=True)
+        holed = masked_view(src, masks / src.name, out / f"holed_{src.name}")
+        panels = [
+            panel(holed, "input+mask"),
+            panel(out / src.name, "output"),
+            panel(src, "original"),
+        ]
+        strip(panels, GALLERY / f"inpaint_{src.stem}.jpg")
+
+
+def sketch_gallery(out: Path) -> None:
+    drawn = ganedit("sketch2photo", str(SAMPLES / "sketch"), "-o", str(out))
+    for src in sorted((SAMPLES / "sketch").iterdir()) if drawn else ():
+        panels = [panel(src, "input"), panel(out / src.name, "output")]
+        clean = original(src.stem.removesuffix("_sketch"))
+        if clean is not None:
+            panels.append(panel(clean, "original"))
+        strip(panels, GALLERY / f"sketch2photo_{src.stem}.jpg")
+
+
+def facades_gallery(out: Path) -> None:
+    """CMP facades test pairs: label map -> `ganedit labels2photo`, and an XDoG drawing of the photo ->
+    `ganedit sketch2photo --model pan-sketch2photo-facades`, each next to the true photo; plus the drawn
+    label map of samples/labels/."""
+    if not FACADES.is_dir():
+        print(f"skipped the facades pictures: {FACADES} is missing", file=sys.stderr)
+        return
+    labels, photos, sketches = out / "labels", out / "photos", out / "sketches"
+    for folder in (labels, photos, sketches):
+        folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(FACADE_PICKS):
+        with Image.open(FACADES / name) as pair:
+            half = pair.width // 2
+            photo = pair.convert("RGB").crop((0, 0, half, pair.height))
+            pair.convert("RGB").crop((half, 0, 2 * half, pair.height)).save(labels / f"{Path(name).stem}.png")
+        photo.save(photos / f"{Path(name).stem}.png")
+        x = torch.from_numpy(np.array(photo)).permute(2, 0, 1).float() / 255.0
+        drawing = make_sketch(x, params=sample_sketch_params(1000 + i))  # the eval protocol's distribution
+        array = (drawing.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        Image.fromarray(array).save(sketches / f"{Path(name).stem}.png")
+    if ganedit("labels2photo", str(labels), "-o", str(out / "labels_out")):
+        for name in FACADE_PICKS:
+            stem = Path(name).stem
             panels = [
-                panel(holed, "input+mask"),
-                panel(out / "inpaint" / src.name, "output"),
-                panel(src, "original"),
+                panel(labels / f"{stem}.png", "label map"),
+                panel(out / "labels_out" / f"{stem}.png", "ganedit labels2photo"),
+                panel(photos / f"{stem}.png", "true photo"),
             ]
-            strip(panels, GALLERY / f"inpaint_{src.stem}.jpg")
-
-        drawn = ganedit("sketch2photo", str(SAMPLES / "sketch"), "-o", str(out / "sketch"))
-        for src in sorted((SAMPLES / "sketch").iterdir()) if drawn else ():
-            panels = [panel(src, "input"), panel(out / "sketch" / src.name, "output")]
-            clean = original(src.stem.removesuffix("_sketch"))
-            if clean is not None:
-                panels.append(panel(clean, "original"))
-            strip(panels, GALLERY / f"sketch2photo_{src.stem}.jpg")
-
-        rerender_gallery(out / "rerender")
+            strip(panels, GALLERY / f"labels2photo_facade_{stem}.jpg")
+        drawn = SAMPLES / "labels"
+        if ganedit("labels2photo", str(drawn), "-o", str(out / "drawn_out")):
+            for src in sorted(drawn.iterdir()):
+                strip(
+                    [
+                        panel(src, "drawn label map"),
+                        panel(out / "drawn_out" / src.name, "ganedit labels2photo"),
+                    ],
+                    GALLERY / f"labels2photo_{src.stem}.jpg",
+                )
+    args = (
+        "sketch2photo",
+        str(sketches),
+        "--model",
+        "pan-sketch2photo-facades",
+        "-o",
+        str(out / "sketch_out"),
+    )
+    if ganedit(*args):
+        for name in FACADE_PICKS:
+            stem = Path(name).stem
+            panels = [
+                panel(sketches / f"{stem}.png", "drawing (XDoG)"),
+                panel(out / "sketch_out" / f"{stem}.png", "ganedit sketch2photo"),
+                panel(photos / f"{stem}.png", "true photo"),
+            ]
+            strip(panels, GALLERY / f"sketch2photo_facade_{stem}.jpg")
 
 
 def true_turntable(stem: str, out: Path) -> Path | None:

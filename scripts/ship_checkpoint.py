@@ -6,7 +6,8 @@
 Copies the file to src/ganedit/weights/NAME.safetensors (what `hub.bundled_path` finds, and what the
 wheel carries), then writes or replaces the [models."NAME"] table of weights.toml with the file's sha256,
 size, task and arch read from the checkpoint itself, marked default for its task (other models of the
-task lose the mark). The checkpoint's metadata is checked by loading it strictly first.
+task lose the mark; ``--no-default`` registers it beside the default instead). The checkpoint's metadata
+is checked by loading it strictly first.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--description", default="")
     parser.add_argument("--license", default="")
+    parser.add_argument("--no-default", action="store_true", help="do not make it its task's default")
     args = parser.parse_args()
 
     info = read_info(args.checkpoint)
@@ -70,6 +72,8 @@ def main() -> None:
         "default": True,
         "card": f"docs/models/{args.name}.md",
     }
+    if args.no_default:
+        del fields["default"]
     if args.description:
         fields["description"] = args.description
     if args.license:
@@ -83,7 +87,7 @@ def main() -> None:
         if block.startswith(f'[models."{args.name}"]\n'):
             blocks[i] = table(args.name, fields) + ("\n" if i < len(blocks) - 1 else "")
             replaced = True
-        elif f'task = "{info.task}"' in block:
+        elif f'task = "{info.task}"' in block and not args.no_default:
             blocks[i] = re.sub(r"^default = true\n", "", block, flags=re.M)
     text = "".join(blocks).rstrip("\n") + "\n"
     if not replaced:
