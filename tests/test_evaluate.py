@@ -266,3 +266,15 @@ def test_gradient_energy() -> None:
     mask = np.zeros((8, 8), bool)
     mask[:, 7] = True
     assert gradient_energy(stripes, mask) == 0.0
+
+
+def test_derain_eval_with_streak_rain(photos: Path) -> None:
+    classic, protocol = load_pairs("derain", photos, seed=0, size=64, limit=None)
+    streaks, streak_protocol = load_pairs("derain", photos, seed=0, size=64, limit=None, rain="streaks")
+    again, _ = load_pairs("derain", photos, seed=0, size=64, limit=None, rain="streaks")
+    assert "sample_rain_params" in protocol and "sample_streak_rain_params" in streak_protocol
+    assert all(np.array_equal(a.target, b.target) for a, b in zip(classic, streaks, strict=True))
+    assert not np.array_equal(classic[0].input, streaks[0].input)
+    assert all(np.array_equal(a.input, b.input) for a, b in zip(streaks, again, strict=True))
+    args = ["eval", "--task", "derain", "--data", str(photos), "--rain", "hail"]
+    assert CliRunner().invoke(cli_main, args).exit_code == 2

@@ -1277,6 +1277,13 @@ def train_render_chairs(
 @flip_average_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @click.option(
+    "--rain",
+    type=click.Choice(["classic", "streaks"]),
+    default="classic",
+    show_default=True,
+    help="derain on clean photos: the rain synthesised, the first synthesiser's or streak rain.",
+)
+@click.option(
     "--identity",
     is_flag=True,
     help="derain: DATA holds rain-free photos; measure how much the model changes them (output vs input: "
@@ -1303,6 +1310,7 @@ def eval_command(
     precision: str,
     flip_average: bool,
     as_json: bool,
+    rain: str,
     identity: bool,
     classifier: str | None,
     refine_steps: int | None,
@@ -1365,7 +1373,7 @@ def eval_command(
         registry_files=_registry_files(registry),
         hub=_hub_options(offline),
     )
-    result = evaluate(editor, Path(data), seed=seed, limit=limit, size=size, identity=identity)
+    result = evaluate(editor, Path(data), seed=seed, limit=limit, size=size, identity=identity, rain=rain)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return

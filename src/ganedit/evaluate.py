@@ -228,7 +228,10 @@ def _generator(seed: int, name: str) -> torch.Generator:
     return g
 
 
-def _synthesise(task: str, clean: np.ndarray, name: str, seed: int) -> Pair:
+RAIN_SAMPLERS = {"classic": "sample_rain_params", "streaks": "sample_streak_rain_params"}
+
+
+def _synthesise(task: str, clean: np.ndarray, name: str, seed: int, rain: str = "classic") -> Pair:
     from .train import synth
 
     g = _generator(seed, name)
@@ -239,7 +242,8 @@ def _synthesise(task: str, clean: np.ndarray, name: str, seed: int) -> Pair:
         strength = math.exp(
             math.log(low) + (math.log(high) - math.log(low)) * float(torch.rand((), generator=g))
         )
-        degraded = synth.add_rain(x, g, params=synth.sample_rain_params(g, scale=strength))
+        sampler = getattr(synth, RAIN_SAMPLERS[rain])
+        degraded = synth.add_rain(x, g, params=sampler(g, scale=strength))
     elif task == "sketch2photo":
         degraded = synth.make_sketch(x, params=synth.sample_sketch_params(g))
     elif task == "inpaint":
@@ -252,11 +256,15 @@ def _synthesise(task: str, clean: np.ndarray, name: str, seed: int) -> Pair:
     return Pair(name=name, input=np.ascontiguousarray(pixels), target=clean, mask=mask)
 
 
-def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None) -> tuple[list[Pair], str]:
+def load_pairs(
+    task: str, data: Path, *, seed: int, size: int, limit: int | None, rain: str = "classic"
+) -> tuple[list[Pair], str]:
     """The evaluation items of `data` and a one-line description of how they were made."""
     data = Path(data)
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder")
+    if rain not in RAIN_SAMPLERS:
+        raise UsageError(f"rain must be one of {', '.join(RAIN_SAMPLERS)}, not {rain!r}")
     target_dir = next((name for name in TARGET_DIRS if (data / name).is_dir()), None)
     input_dir = next((name for name in (*INPUT_DIRS, "mask") if (data / name).is_dir()), None)
     paired = target_dir is not None and input_dir is not None
@@ -325,9 +333,9 @@ def load_pairs(task: str, data: Path, *, seed: int, size: int, limit: int | None
         files = discover([data], recursive=True).files
         for found in files[:limit]:
             clean = _fit(rgb8(read_picture(found.path).pixels), size, Image.Resampling.LANCZOS)
-            pairs.append(_synthesise(task, clean, found.rel.as_posix(), seed))
+            pairs.append(_synthesise(task, clean, found.rel.as_posix(), seed, rain))
         what = {
-            "derain": f"rain (sample_rain_params, strength log-uniform {RAIN_STRENGTH})",
+            "derain": f"rain ({RAIN_SAMPLERS[rain]}, strength log-uniform {RAIN_STRENGTH})",
             "inpaint": f"free-form masks (make_mask, coverage {MASK_COVERAGE})",
             "sketch2photo": "XDoG drawings (sample_sketch_params)",
         }[task]
@@ -444,6 +452,7 @@ def evaluate(
     limit: int | None = None,
     size: int = 512,
     identity: bool = False,
+    rain: str = "classic",
     on_image: Callable[[ImageScore], None] | None = None,
 ) -> EvalResult:
     """Evaluate `editor` on `data` (see the module docstring for the protocol).
@@ -460,7 +469,7 @@ def evaluate(
     if identity:
         pairs, protocol = _identity_pairs(data, size=size, limit=limit)
     else:
-        pairs, protocol = load_pairs(task, data, seed=seed, size=size, limit=limit)
+        pairs, protocol = load_pairs(task, data, seed=seed, size=size, limit=limit, rain=rain)
     result = EvalResult(
         model=editor.name,
         task=task,
