@@ -46,7 +46,7 @@ def test_readme_demo_derains_the_samples_offline(tmp_path: Path, monkeypatch: py
     result = CliRunner().invoke(cli_main, ["derain", str(ROOT / "samples" / "rain"), "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
     inputs = sorted(p.name for p in (ROOT / "samples" / "rain").iterdir())
-    assert sorted(p.name for p in out.iterdir()) == inputs
+    assert sorted(p.name for p in out.glob("[!.]*")) == inputs  # .ganedit: the index of what made them
     for name in inputs:
         with Image.open(ROOT / "samples" / "rain" / name) as a, Image.open(out / name) as b:
             assert a.size == b.size
