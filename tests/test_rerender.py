@@ -111,6 +111,8 @@ def test_snap_rounds_to_nearest_and_wraps_azimuth() -> None:
 
 def test_output_name_is_safe() -> None:
     assert output_name("chair", {"azimuth": "35", "light": "left"}) == "chair_azimuth-35_light-left.png"
+    widths = {"azimuth": 3}
+    assert output_name("chair", {"azimuth": "35"}, widths=widths) == "chair_azimuth-035.png"
     assert output_name("my chair", {"light": "top/left"}, ".gif") == "my_chair_light-top_left.gif"
 
 
@@ -208,10 +210,10 @@ def test_sweep_writes_one_file_per_combination(checkpoint: Path, tmp_path: Path)
     )  # fmt: skip
     assert code == 0, stderr
     assert _names(out) == [
-        "chair_azimuth-0_light-front.png",
-        "chair_azimuth-0_light-left.png",
-        "chair_azimuth-90_light-front.png",
-        "chair_azimuth-90_light-left.png",
+        "chair_azimuth-000_light-front.png",
+        "chair_azimuth-000_light-left.png",
+        "chair_azimuth-090_light-front.png",
+        "chair_azimuth-090_light-left.png",
     ]
     for p in out.iterdir():
         with Image.open(p) as im:
@@ -247,15 +249,15 @@ def test_all_values_and_rerun_skips(checkpoint: Path, tmp_path: Path) -> None:
     args = ["rerender", str(src), "--weights", str(checkpoint), "--device", "cpu", "--tag", "azimuth=all"]
     code, _, stderr = invoke(*args, "-o", str(out))
     assert code == 0, stderr
-    assert _names(out) == [f"chair_azimuth-{a}.png" for a in ("0", "180", "270", "90")]
+    assert _names(out) == [f"chair_azimuth-{a}.png" for a in ("000", "090", "180", "270")]
     stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    (out / "chair_azimuth-90.png").unlink()
+    (out / "chair_azimuth-090.png").unlink()
     code, stdout, stderr = invoke(*args, "-o", str(out), "--json")
     assert code == 0, stderr
     entry = json.loads(stdout)["entries"][0]
-    assert entry["outputs"] == [str(out / "chair_azimuth-90.png")] and len(entry["existing"]) == 3
+    assert entry["outputs"] == [str(out / "chair_azimuth-090.png")] and len(entry["existing"]) == 3
     assert all(
-        p.stat().st_mtime_ns == stamp[p.name] for p in out.iterdir() if p.name != "chair_azimuth-90.png"
+        p.stat().st_mtime_ns == stamp[p.name] for p in out.iterdir() if p.name != "chair_azimuth-090.png"
     )
     code, stdout, _ = invoke(*args, "-o", str(out), "--json")
     assert json.loads(stdout)["counts"] == {"ok": 0, "skipped": 1, "failed": 0}
@@ -297,7 +299,7 @@ def test_snap_option(checkpoint: Path, tmp_path: Path) -> None:
         "--tag", "azimuth=100", "--snap", "-o", str(out),
     )  # fmt: skip
     assert code == 0, stderr
-    assert _names(out) == ["chair_azimuth-90.png"]
+    assert _names(out) == ["chair_azimuth-090.png"]
 
 
 def test_sheet_and_gif(checkpoint: Path, tmp_path: Path) -> None:

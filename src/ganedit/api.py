@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from .errors import CheckpointError, ChecksumError, GaneditError, UsageError, WeightsUnavailableError
+from .errors import (
+    CheckpointError,
+    ChecksumError,
+    GaneditError,
+    ImageError,
+    UsageError,
+    WeightsUnavailableError,
+)
 from .hub import HubOptions, ResolvedWeights, bundled_path, cached_path, resolve, resolve_path
 from .registry import ModelSpec, Registry, load_registry
 from .tasks import TASKS, get_task
@@ -219,6 +226,7 @@ def _settings(
     task: str | None,
     editor: Editor | None,
     quality: int,
+    compare: bool,
     load_options: dict[str, object],
 ) -> Settings:
     """The settings that change pixels, as this run asks for them (ganedit.provenance)."""
@@ -232,6 +240,7 @@ def _settings(
             precision=editor.precision,
             strength=editor.strength,
             quality=quality,
+            compare=compare,
         )
     return Settings(
         task=task,  # type: ignore[arg-type]
@@ -240,6 +249,7 @@ def _settings(
         precision=str(load_options.get("precision", "auto")),
         strength=float(load_options.get("strength", 1.0)),  # type: ignore[arg-type]
         quality=quality,
+        compare=compare,
     )
 
 
@@ -258,6 +268,7 @@ def plan_edits(
     overwrite: bool = False,
     shard: Shard | None = None,
     stdin: IO[bytes] | None = None,
+    compare: bool = False,
     **load_options: object,
 ) -> Plan:
     """What `edit_folder` with the same arguments would do, without doing anything (``--dry-run``).
@@ -282,7 +293,7 @@ def plan_edits(
         if record is None:  # made by hand, by an older ganedit, or changed since: skipped as it is
             return None
         if not settings:
-            settings.append(_settings(model, task, editor, quality, dict(load_options)))
+            settings.append(_settings(model, task, editor, quality, compare, dict(load_options)))
         if job.source is not None:
             source = file_identity(job.source)
         else:
@@ -327,6 +338,7 @@ def edit_folder(
     on_progress: Callable[[float], None] | None = None,
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
+    compare: bool = False,
     **load_options: object,
 ) -> Report:
     """Edit files and folders into an output folder (or file); returns a report, never raises per file.
@@ -334,8 +346,8 @@ def edit_folder(
     Paths are planned before the model loads, so usage errors come first and cost nothing. An output
     that exists is skipped; one made from another input or with other settings is skipped too, and
     flagged (``Entry.stale``, ``Report.stale``): ``overwrite=True`` redoes them. Every output written
-    is recorded in the index of its folder (ganedit.provenance). Files go through the model one at a
-    time; ``on_progress(done)``: files done so far, with the fraction of the one in the model (its tiles).
+    is recorded in the index of its folder (ganedit.provenance). ``on_progress(done)``: files done so
+    far, with the fraction of the one in the model; ``compare``: write input and output side by side.
     """
     from .batch import run_jobs
 
@@ -353,6 +365,7 @@ def edit_folder(
         overwrite=overwrite,
         shard=shard,
         stdin=stdin,
+        compare=compare,
         **load_options,
     )
     _sweep(plan)
@@ -363,7 +376,7 @@ def edit_folder(
         editor = load(model, task=task, **load_options)  # type: ignore[arg-type]
     if editor is not None and editor.task.needs_mask and mask is None:
         raise UsageError(f"model {editor.name} inpaints: it needs --mask")
-    recorder = _recorder(editor, quality, load_options) if editor is not None else None
+    recorder = _recorder(editor, quality, compare, load_options) if editor is not None else None
     return run_jobs(
         plan,
         editor,
@@ -372,17 +385,18 @@ def edit_folder(
         on_progress=on_progress,
         stdin=stdin,
         stdout=stdout,
+        compare=compare,
         recorder=recorder,
     )
 
 
-def _recorder(editor: Editor, quality: int, load_options: dict[str, object]) -> Recorder:
+def _recorder(editor: Editor, quality: int, compare: bool, load_options: dict[str, object]) -> Recorder:
     """Records what made each output: the editor's settings, the precision as asked and as run."""
     from dataclasses import replace
 
     from .provenance import Recorder
 
-    settings = _settings(None, None, editor, quality, {})
+    settings = _settings(None, None, editor, quality, compare, {})
     asked = str(load_options.get("precision", editor.precision))
     return Recorder(replace(settings, precision=asked), precision=editor.precision, model_name=editor.name)
 
@@ -395,6 +409,55 @@ def _compact(plan: Plan) -> None:
         {job.output.parent for job in [*plan.jobs, *plan.skipped] if job.output is not None}
     ):
         compact(folder)
+
+
+def edit_file(
+    source: str | Path,
+    output: str | Path,
+    *,
+    editor: Editor | None = None,
+    model: str | Path | None = None,
+    task: str | None = None,
+    mask: str | Path | None = None,
+    fmt: str = "keep",
+    quality: int = 95,
+    overwrite: bool = False,
+    compare: bool = False,
+    **load_options: object,
+) -> Entry:
+    """Edit one image file into another, as ``ganedit TASK SOURCE -o OUTPUT`` does it: the EXIF
+    orientation applied, EXIF (reset to upright), ICC profile, DPI, alpha and 16-bit depth kept, the
+    output written atomically (never half a file) and recorded (so a later run knows what made it).
+
+    ``output`` is a file name whose suffix is the format (``fmt`` may only agree). Returns the `Entry`
+    (``status`` ``"ok"``, or ``"skipped"`` when ``output`` was already made from this file with these
+    settings). Raises `ImageError` naming the file when it cannot be read, edited or written, and
+    `UsageError` when ``output`` is the input (or its mask), or exists and was not made from this
+    input with these settings (unless ``overwrite``).
+    """
+    from .images import IMAGE_SUFFIXES
+    from .provenance import Index
+
+    source, output = Path(source), Path(output)
+    if output.is_dir() or output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"{output}: give an output file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if not source.is_file():
+        raise ImageError(f"{source}: no such file")
+    options = dict(editor=editor, model=model, task=task, mask=mask, fmt=fmt, quality=quality)
+    plan = plan_edits([source], output, overwrite=overwrite, compare=compare, **options, **load_options)  # type: ignore[arg-type]
+    if plan.skipped:
+        why = plan.stale.get(output)
+        if why is not None:
+            raise UsageError(f"{output} exists, made {why}; pass overwrite=True to replace it")
+        if Index().record_for(output) is None:
+            raise UsageError(
+                f"{output} exists (not made by ganedit, or changed since); pass overwrite=True to replace it"
+            )
+    report = edit_folder([source], output, overwrite=overwrite, compare=compare, **options, **load_options)  # type: ignore[arg-type]
+    entry = report.entries[0]
+    if entry.status == "failed":
+        raise ImageError(entry.error or f"{source}: failed")
+    return entry
 
 
 def _sweep(plan: Plan) -> None:
@@ -415,6 +478,7 @@ __all__ = [
     "GaneditError",
     "ModelStatus",
     "Verified",
+    "edit_file",
     "edit_folder",
     "list_models",
     "load",

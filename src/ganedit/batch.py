@@ -14,6 +14,7 @@ Promises kept here, because photographers depend on them:
 
 from __future__ import annotations
 
+import glob
 import os
 import stat
 import time
@@ -22,6 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from .errors import GaneditError, ImageError, UsageError
 from .images import (
@@ -42,8 +45,6 @@ from .images import (
 from .provenance import Recorder, data_identity, file_identity
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from .editor import Editor
 
 STDIO = "-"
@@ -497,13 +498,15 @@ def plan_jobs(
     ``overwrite``, neither an existing file inside an input folder (files left out as "inside the output
     folder" included: they may be originals) nor one inside the mask folder.
 
-    ``check(job)`` tells why an existing output was made from another input or with other settings
-    (None: it was not, or nobody knows): such outputs are still skipped, and listed in ``Plan.stale``.
+    An INPUT that does not exist but holds a glob pattern (``photos/*.jpg``, ``**`` for any depth, as a
+    quoted argument) stands for the files it matches. ``check(job)`` tells why an existing output was
+    made from another input or with other settings (None: it was not, or nobody knows): such outputs
+    are still skipped, and listed in ``Plan.stale``.
     """
     if not inputs:
         raise UsageError("no INPUT given")
     _check_suffix(suffix)
-    inputs = [str(i) for i in inputs]
+    inputs = expand_patterns([str(i) for i in inputs])
     output = str(output)
     mask_path = Path(mask) if mask is not None else None
     if needs_mask and mask_path is None:
@@ -627,6 +630,25 @@ def _stale(skipped: Sequence[Job], check: Callable[[Job], str | None] | None) ->
         return {}
     reasons = {job.output: check(job) for job in skipped if job.output is not None}
     return {output: reason for output, reason in reasons.items() if reason is not None}
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def expand_patterns(inputs: Sequence[str]) -> list[str]:
+    """Inputs with a quoted glob pattern (``"photos/*.jpg"``, ``**`` for any depth) replaced by the files
+    and folders it matches, sorted; a path that exists is always taken as it is (``[1].jpg``). A pattern
+    that matches nothing is a UsageError; hidden files match only a pattern that names them (``.*``)."""
+    expanded: list[str] = []
+    for given in inputs:
+        if given == STDIO or os.path.lexists(given) or not _GLOB_CHARS & set(given):
+            expanded.append(given)
+            continue
+        matches = sorted(glob.glob(given, recursive=True))  # noqa: PTH207 (absolute patterns too)
+        if not matches:
+            raise UsageError(f"{given}: no such file or folder, and as a pattern it matches no file")
+        expanded += matches
+    return expanded
 
 
 def _plan_stdin(
@@ -782,17 +804,36 @@ def _read(job: Job, stdin: IO[bytes] | None) -> _Loaded:
     return loaded
 
 
+def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """``--compare``: the input left of the output, in the output's layout (a gray input beside a
+    colourised output is shown in RGB; alpha stays alpha)."""
+    if before.shape[:2] != after.shape[:2] or before.dtype != after.dtype:
+        raise ValueError("before and after must have one size and dtype")
+    channels = after.shape[2]
+    if before.shape[2] != channels:
+        color = before[:, :, :1]
+        color = np.repeat(color, 3, axis=2) if channels in (3, 4) else color
+        alpha = [before[:, :, -1:]] if before.shape[2] in (2, 4) else []
+        if channels in (2, 4) and not alpha:
+            alpha = [np.full_like(before[:, :, :1], np.iinfo(before.dtype).max)]
+        before = np.concatenate([color, *alpha], axis=2) if channels in (2, 4) else color
+    return np.concatenate([before, after], axis=1)
+
+
 def _save(
     loaded: _Loaded,
     pixels: np.ndarray,
     quality: int,
     stdout: IO[bytes] | None,
     *,
+    compare: bool = False,
     recorder: Recorder | None = None,
 ) -> Entry:
     started = time.perf_counter()
     job, picture = loaded.job, loaded.picture
     assert picture is not None
+    if compare:
+        pixels = side_by_side(picture.pixels, pixels)
     out = replace(picture, pixels=pixels)
     if picture.channels in (1, 2) and pixels.shape[2] in (3, 4):
         out = replace(out, icc_profile=None)  # a gray ICC profile would mislabel colour output
@@ -830,6 +871,7 @@ def run_jobs(
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     workers: int = 2,
+    compare: bool = False,
     recorder: Recorder | None = None,
 ) -> Report:
     """Run every job of the plan through the editor; never raises for a single bad file.
@@ -839,7 +881,8 @@ def run_jobs(
     files were in the run, and an interrupt loses at most the one in the model. ``on_progress(done)``
     is called as the work advances: ``done`` counts the files of ``plan.jobs`` through the model, with
     the fraction of the current one (its tiles), so a progress bar moves tile by tile.
-    ``recorder`` records what made each output written (ganedit.provenance).
+    ``compare`` writes each input and its output side by side; ``recorder`` records what made each
+    output written (ganedit.provenance).
 
     KeyboardInterrupt propagates after in-flight writes have finished (each is atomic), so no partial
     output is left behind; the report so far is attached to the exception as ``report``.
@@ -920,7 +963,9 @@ def run_jobs(
                 else:
                     item.seconds += time.perf_counter() - began
                     pending_writes.append(
-                        writers.submit(_save, item, result, quality, stdout, recorder=recorder)
+                        writers.submit(
+                            _save, item, result, quality, stdout, compare=compare, recorder=recorder
+                        )
                     )
             done += 1
             advance(0.0)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-FORMATS = ("keep", "png", "jpg", "webp", "tiff")
+FORMATS = ("keep", "png", "jpg", "jpeg", "webp", "tiff", "tif")
 
 
 def _fail(error: GaneditError) -> NoReturn:
@@ -256,10 +256,10 @@ def _edit_options(task: Task) -> list[Callable[[Any], Any]]:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(FORMATS),
+            type=click.Choice(FORMATS, case_sensitive=False),
             default="keep",
             show_default=True,
-            help="Output format; 'keep' keeps each input's format.",
+            help="Output format; 'keep' keeps each input's format (jpeg = jpg, tif = tiff).",
         ),
         click.option(
             "--quality",
@@ -269,6 +269,15 @@ def _edit_options(task: Task) -> list[Callable[[Any], Any]]:
             help="JPEG/WebP quality (WebP 100 = lossless).",
         ),
         click.option("--suffix", default="", help="Added to output file stems, e.g. '_clean'."),
+        click.option(
+            "--compare", is_flag=True, help="Write the input and its output side by side (input | output)."
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Print what would be written, skipped or would fail, and exit; loads no model, writes "
+            "nothing (with --json: the plan as JSON).",
+        ),
         click.option(
             "--shard",
             metavar="K/N",
@@ -384,6 +393,8 @@ def _run_edit(
     shard_count: int | None,
     as_json: bool,
     quiet: bool,
+    compare: bool = False,
+    dry_run: bool = False,
     mask: str | None = None,
     strength: float = 1.0,
 ) -> None:
@@ -391,7 +402,7 @@ def _run_edit(
 
     if model and weights:
         raise UsageError("give --model or --weights, not both")
-    if as_json and output == STDIO:
+    if as_json and output == STDIO and not dry_run:
         raise UsageError("--json prints the report on stdout, which -o - already uses for the image")
     if no_tile and tile is not None:
         raise UsageError("give --tile N or --no-tile, not both")
@@ -405,6 +416,30 @@ def _run_edit(
 
         if torch.cuda.is_available():  # under torchrun: one GPU per rank
             device = f"cuda:{int(local_rank) % torch.cuda.device_count()}"
+
+    from . import api
+
+    options: dict[str, Any] = dict(
+        model=weights or model,
+        task=task.name,
+        recursive=recursive,
+        mask=mask,
+        fmt=fmt.lower(),
+        quality=quality,
+        suffix=suffix,
+        overwrite=overwrite,
+        shard=shard_spec,
+        stdin=sys.stdin.buffer if STDIO in inputs else None,
+        compare=compare,
+        precision=precision,
+        flip_average=flip_average,
+        strength=strength,
+        registry_files=_registry_files(registry),
+        hub=_hub_options(offline),
+    )
+    if dry_run:
+        _print_plan(task, api.plan_edits(list(inputs), output, **options), as_json=as_json, quiet=quiet)
+        return
 
     show = not quiet and sys.stderr.isatty()
     progress = _Progress(show, task.name)
@@ -431,34 +466,18 @@ def _run_edit(
             if not quiet:
                 click.echo(f"ganedit: warning: {entry.input}: {warning}", err=True)
 
-    from . import api
-
     try:
         report = api.edit_folder(
             list(inputs),
             output,
-            model=weights or model,
-            task=task.name,
-            recursive=recursive,
-            mask=mask,
-            fmt=fmt,
-            quality=quality,
-            suffix=suffix,
-            overwrite=overwrite,
-            shard=shard_spec,
             on_plan=on_plan,
             on_entry=on_entry,
             on_progress=progress.model_progress,
-            stdin=sys.stdin.buffer if STDIO in inputs else None,
             stdout=sys.stdout.buffer if output == STDIO else None,
             device=device,
-            precision=precision,
-            flip_average=flip_average,
-            strength=strength,
             tile=0 if no_tile else tile,
             batch_size=batch_size,
-            registry_files=_registry_files(registry),
-            hub=_hub_options(offline),
+            **options,
         )
     except KeyboardInterrupt as interrupt:
         progress.stop()
@@ -500,6 +519,60 @@ def _finish(task: Task, report: Report, *, as_json: bool, quiet: bool) -> None:
             click.echo(f"  {entry.error}", err=True)
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def _print_plan(task: Task, plan: Plan, *, as_json: bool, quiet: bool) -> None:
+    """``--dry-run``: one line per input on stdout (``write``, ``skip``, ``stale``, ``fail``), or JSON."""
+    rows: list[dict[str, Any]] = []
+    for job in plan.skipped:
+        stale = plan.stale.get(job.output) if job.output is not None else None  # type: ignore[arg-type]
+        reason = f"exists, made {stale}: use --overwrite" if stale else "output exists"
+        rows.append(_plan_row(job, "stale" if stale else "skip", reason))
+    for job in plan.jobs:
+        failing = job.mask_error is not None
+        rows.append(_plan_row(job, "fail" if failing else "write", job.mask_error))
+    counts = {
+        action: sum(r["action"] == action for r in rows) for action in ("write", "skip", "stale", "fail")
+    }
+    if as_json:
+        plan_json = {
+            "dry_run": True,
+            "task": task.name,
+            "totals": {
+                "inputs": len(rows),
+                "write": counts["write"],
+                "skipped": counts["skip"] + counts["stale"],
+                "skipped_stale": counts["stale"],
+                "fail": counts["fail"],
+            },
+            "shard": plan.shard.to_dict() if plan.shard is not None else None,
+            "notes": list(plan.notes),
+            "files": rows,
+        }
+        click.echo(json.dumps(plan_json, indent=2))
+    else:
+        for row in rows:
+            reason = f" ({row['reason']})" if row["reason"] else ""
+            click.echo(f"{row['action']:<6} {row['input']} -> {row['output']}{reason}")
+    if not quiet:
+        for note in plan.notes:
+            click.echo(f"ganedit: {note}", err=True)
+        click.echo(
+            f"ganedit {task.name} --dry-run: {counts['write']} to write, "
+            f"{_skipped_text(counts['skip'] + counts['stale'], counts['stale'])}, {counts['fail']} would "
+            "fail; nothing was written",
+            err=True,
+        )
+
+
+def _plan_row(job: Any, action: str, reason: str | None) -> dict[str, Any]:
+    return {
+        "input": job.display,
+        "output": str(job.output) if job.output is not None else "-",
+        "action": action,
+        "mask": str(job.mask) if job.mask is not None else None,
+        "reason": reason,
+    }
 
 
 for _task in TASKS.values():
@@ -585,6 +658,7 @@ def rerender_command(
 
     from . import api
     from . import rerender as rr
+    from .batch import expand_patterns
     from .errors import ImageError
     from .images import capture_warnings, discover, read_picture
 
@@ -595,7 +669,7 @@ def rerender_command(
     out_root = Path(output)
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"{output}: -o must be a folder (it is a file)")
-    discovery = discover([Path(i) for i in inputs], recursive=recursive)
+    discovery = discover([Path(i) for i in expand_patterns(inputs)], recursive=recursive)
     resolved_out = out_root.resolve()
     found = [f for f in discovery.files if resolved_out not in f.path.resolve().parents]
     notes = list(discovery.notes)
@@ -610,6 +684,7 @@ def rerender_command(
         raise UsageError(f"give at least one --tag NAME=VALUE (or NAME=all); tags of {name}: {valid}")
     sweep = rr.parse_tag_options(tags, config, snap=snap)
     columns = rr.sheet_columns(sweep)
+    widths = rr.name_widths(config)  # azimuth-012 before azimuth-105: names sort like the sweep
 
     # Plan every output before touching an image: name clashes are usage errors.
     owners: dict[Path, Path] = {}
@@ -617,7 +692,7 @@ def rerender_command(
     for f in found:
         folder = out_root / f.rel.parent
         stem = f.rel.stem
-        renders = [folder / rr.output_name(stem, target) for target in sweep]
+        renders = [folder / rr.output_name(stem, target, widths=widths) for target in sweep]
         sheet_path = folder / rr.output_name(f"{stem}_sheet", {}) if sheet else None
         gif_path = folder / rr.output_name(stem, {}, ".gif") if gif else None
         for path in [*renders, sheet_path, gif_path]:
@@ -834,21 +909,28 @@ def models_list(task: str | None, as_json: bool, registry: tuple[str, ...]) -> N
     if not rows:
         click.echo("no models registered" + (f" for {task}" if task else ""), err=True)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("name", "task", "default", "size", "sha256", "available")
+    header = ("name", "task", "default", "size", "sha256", "available")
+    table_rows = []
     for r in rows:
         local = "bundled" if r.spec.origin is None else "local file"
         where = local if r.bundled else "cached" if r.cached else "not cached (ganedit weights pull)"
-        table.add_row(
-            r.spec.name,
-            r.spec.task,
-            "yes" if r.spec.default else "",
-            _human_size(r.spec.size),
-            r.spec.sha256[:12],
-            where,
+        default = "yes" if r.spec.default else "no"
+        table_rows.append(
+            (r.spec.name, r.spec.task, default, _human_size(r.spec.size), r.spec.sha256[:12], where)
         )
+    if not sys.stdout.isatty():  # piped or redirected: plain columns, nothing cut to a terminal's width
+        widths = [max(len(row[i]) for row in [header, *table_rows]) for i in range(len(header))]
+        for row in [header, *table_rows]:
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*header)
+    for row in table_rows:
+        table.add_row(*row)
+    table.columns[0].no_wrap = True
+    table.columns[0].overflow = "fold"
     Console().print(table)
 
 
@@ -870,6 +952,7 @@ def models_show(name: str, as_json: bool, registry: tuple[str, ...]) -> None:
 
     spec = load_registry(_registry_files(registry)).get(name)
     info: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+    info["card"] = _card_location(spec)
     local = bundled_path(spec) or cached_path(spec, _hub_options(False))
     info["local_path"] = str(local) if local else None
     if local is not None:
@@ -885,15 +968,32 @@ def models_show(name: str, as_json: bool, registry: tuple[str, ...]) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
+    if info["local_path"] is None:
+        info["local_path"] = f"not here (ganedit weights pull {spec.name})"
     for key, value in info.items():
-        if key == "checkpoint_metadata":
+        if key == "checkpoint_metadata" or value is None:  # unset keys are left out, not shown as None
             continue
         if key == "tags":
             click.echo(f"{key:>12}:")
             for tag, values in value.items():
                 click.echo(f"{'':>14}{tag}: {', '.join(values)}")
             continue
-        click.echo(f"{key:>12}: {json.dumps(value) if isinstance(value, dict) else value}")
+        shown = ("yes" if value else "no") if isinstance(value, bool) else value
+        click.echo(f"{key:>12}: {json.dumps(shown) if isinstance(shown, dict) else shown}")
+
+
+def _card_location(spec: Any) -> str | None:
+    """Where a model's card can be read: a URL as it is; a relative path resolved against the folder of
+    the registry that names it (the bundled cards are installed inside the package); None when there is
+    no such file here (a path into a source tree this installation does not have)."""
+    card = spec.card
+    if card is None or "://" in card:
+        return card
+    from .registry import bundled_registry_path
+
+    base = (spec.origin or bundled_registry_path()).parent
+    path = Path(card) if Path(card).is_absolute() else base / card
+    return str(path) if path.is_file() else None
 
 
 @main.group(cls=_Group, context_settings=CONTEXT)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import nn
 
 from .checkpoint import CheckpointInfo
@@ -602,11 +602,14 @@ class Editor:
     def __call__(self, image: Image.Image, mask: Image.Image | None = None) -> Image.Image:
         """PIL in, PIL out, in the input's mode where it can hold the result (L, LA, RGB, RGBA, I;16).
 
-        Palette, CMYK and similar modes come back as RGB(A); a 16-bit gray input colourised by
-        sketch2photo comes back as 8-bit RGB (PIL has no 16-bit RGB mode). EXIF orientation is not
-        applied: pixels are edited as stored (use PIL.ImageOps.exif_transpose first if you want).
-        The mask: white (> 50 %) = fill, same size as the image.
+        The EXIF orientation is applied first, as the command line does: a camera JPEG stored sideways
+        comes back upright (so does the mask, by its own orientation). Palette, CMYK and similar modes
+        come back as RGB(A); a 16-bit gray input colourised by sketch2photo comes back as 8-bit RGB (PIL
+        has no 16-bit RGB mode). The result carries no metadata: ``ganedit.edit_file`` edits a file
+        with its EXIF and ICC profile kept. The mask: white (> 50 %) = fill, same size as the image.
         """
+        image = _upright(image)
+        mask = None if mask is None else _upright(mask)
         pixels = _pil_to_array(image)
         mask_array = None
         if mask is not None:
@@ -668,6 +671,15 @@ def _cuda_bf16_supported(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported(including_emulation=False)
     except TypeError:  # older torch without the keyword
         return torch.cuda.is_bf16_supported()
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says (itself when it says nothing)."""
+    try:
+        orientation = int(image.getexif().get(0x0112, 1))
+    except (TypeError, ValueError, OSError, SyntaxError):  # an unreadable EXIF block: as stored
+        return image
+    return image if orientation in (0, 1) else ImageOps.exif_transpose(image)
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:

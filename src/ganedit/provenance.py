@@ -8,7 +8,7 @@ every output ganedit writes gets a record of what made it:
 - the input (name, a hash of its resolved path, size, modification time; for stdin the sha256 of its
   bytes) and the mask;
 - the settings that change pixels: task, model (sha256), flip averaging, precision, strength, output
-  container, quality (JPEG/WebP);
+  container, quality (JPEG/WebP), ``--compare``;
 - the output file's own size and modification time, so that a record only ever describes the file it
   was written for: an output changed since (edited by hand, written by another tool) has no record.
 
@@ -60,6 +60,7 @@ SETTING_NAMES = {
     "strength": "strength",
     "format": "format",
     "quality": "quality",
+    "compare": "--compare",
 }
 LOSSY = ("jpeg", "webp")
 
@@ -102,6 +103,7 @@ class Settings:
     precision: str
     strength: float
     quality: int
+    compare: bool
 
     def values(self, fmt: str) -> dict[str, Any]:
         """The record's setting fields for an output of container ``fmt``."""
@@ -112,6 +114,7 @@ class Settings:
             "strength": self.strength,
             "format": fmt,
             "quality": self.quality if fmt in LOSSY else None,
+            "compare": self.compare,
         }
 
 

@@ -56,6 +56,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]+")
 __all__ = [
     "Rerenderer",
     "contact_sheet",
+    "name_widths",
     "output_name",
     "parse_tag_options",
     "prepare",
@@ -175,9 +176,30 @@ def _safe(text: str) -> str:
     return _UNSAFE.sub("_", text).strip("._") or "_"
 
 
-def output_name(stem: str, target: dict[str, str], suffix: str = ".png") -> str:
-    """``chair`` + {azimuth: 35, light: left} -> ``chair_azimuth-35_light-left.png`` (safe characters)."""
-    parts = [_safe(stem)] + [f"{_safe(name)}-{_safe(value)}" for name, value in target.items()]
+def name_widths(config: TDGANConfig) -> dict[str, int]:
+    """Digits to zero-pad each whole-number tag's values to in file names (``azimuth``: 3, as 0..348), so
+    that the names of a sweep sort in the order of its values (``azimuth-012`` before ``azimuth-105``)."""
+    widths: dict[str, int] = {}
+    for name, values in config.tags:
+        if values and all(v.lstrip("-").isdigit() for v in values):
+            widths[name] = max(len(v.lstrip("-")) for v in values)
+    return widths
+
+
+def output_name(
+    stem: str, target: dict[str, str], suffix: str = ".png", widths: dict[str, int] | None = None
+) -> str:
+    """``chair`` + {azimuth: 35, light: left} -> ``chair_azimuth-35_light-left.png`` (safe characters);
+    with ``widths`` (`name_widths`) whole numbers are zero-padded: ``chair_azimuth-035_light-left.png``."""
+
+    def shown(name: str, value: str) -> str:
+        width = (widths or {}).get(name)
+        digits = value.lstrip("-")
+        if width and digits.isdigit():
+            return value[: len(value) - len(digits)] + digits.zfill(width)
+        return value
+
+    parts = [_safe(stem)] + [f"{_safe(name)}-{_safe(shown(name, value))}" for name, value in target.items()]
     return "_".join(parts) + suffix
 
 
