@@ -958,3 +958,75 @@ def test_an_empty_input_folder_is_nothing_to_do(tmp_path: Path, checkpoints: dic
     assert "nothing to do" in stderr
     assert json.loads(stdout)["totals"]["inputs"] == 0
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------ re-check: crafted files, closed or full stdout
+
+
+def test_a_crafted_provenance_index_is_ignored_not_a_crash(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    out = tmp_path / "out"
+    weights = ("--weights", str(checkpoints["derain"]))
+    code, _, stderr = run("derain", str(photo(tmp_path / "in" / "a.png")), "-o", f"{out}/", *weights)
+    assert code == 0, stderr
+    # JSON nested deeper than the parser's recursion limit (a corrupt or hostile index file)
+    (out / ".ganedit" / "index-1-deadbeef.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    code, _, stderr = run("derain", str(tmp_path / "in"), "-o", f"{out}/", *weights)
+    assert code == 0, stderr
+    assert "1 skipped" in stderr
+
+
+def _shard_report(tmp_path: Path, checkpoints: dict[str, Path]) -> dict[str, object]:
+    photo(tmp_path / "in" / "a.png")
+    code, stdout, stderr = run("derain", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--json", "-q",
+                               "--shard", "0/2", "--weights", str(checkpoints["derain"]))  # fmt: skip
+    assert code == 0, stderr
+    return json.loads(stdout)  # type: ignore[no-any-return]
+
+
+def test_report_merge_refuses_crafted_reports_in_one_line(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    report = _shard_report(tmp_path, checkpoints)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, stderr = run("report", "merge", str(deep))
+    assert code == 2 and stderr.count("\n") == 1 and str(deep) in stderr, stderr
+    huge = tmp_path / "huge.json"  # one shard of 10^12: listing the missing ones would never end
+    huge.write_text(json.dumps({**report, "shard": {"index": 0, "count": 10**12, "source": "--shard"}}))
+    code, _, stderr = run("report", "merge", str(huge))
+    assert code == 2 and stderr.count("\n") == 1 and "one of 1000000000000 shards" in stderr, stderr
+
+
+def test_a_closed_stdin_or_stdout_is_one_line(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = photo(tmp_path / "a.png")
+    weights = ("--weights", str(checkpoints["derain"]))
+    cases = [
+        (["derain", "-", "-o", str(tmp_path / "o1.png"), *weights], "<&-", "stdin"),
+        (["derain", str(src), "-o", "-", *weights], ">&-", "stdout"),
+        (["derain", str(src), "-o", str(tmp_path / "o2.png"), "--json", *weights], ">&-", "stdout"),
+        (["models", "list"], ">&-", "stdout"),
+    ]
+    for args, close, what in cases:  # a closed descriptor, as `ganedit ... >&-` leaves it: sys.stdout is None
+        done = subprocess.run(["sh", "-c", f'exec "$0" -m ganedit "$@" {close}', sys.executable, *args],
+                              stdout=subprocess.DEVNULL if what == "stdin" else None, stderr=subprocess.PIPE,
+                              timeout=300, check=False)  # fmt: skip
+        stderr = done.stderr.decode()
+        assert "Traceback" not in stderr, (args, stderr)
+        assert done.returncode in (1, 2) and f"{what} is closed" in stderr, (args, stderr)
+    assert not (tmp_path / "o1.png").exists()
+    assert not (tmp_path / "o2.png").exists()  # refused before the run: its report could not be given
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_stdout_is_one_line_and_exit_1(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
+    src = photo(tmp_path / "in" / "a.png")
+    weights = ("--weights", str(checkpoints["derain"]))
+    for extra in (["--json"], ["--dry-run"]):
+        with Path("/dev/full").open("wb") as full:
+            done = ganedit("derain", str(src.parent), "-o", str(tmp_path / "out"), *extra, *weights,
+                           stdout=full, stderr=subprocess.PIPE, capture=False)  # fmt: skip
+        stderr = done.stderr.decode()
+        assert done.returncode == 1 and "Traceback" not in stderr, stderr
+        assert "ganedit: error: cannot write to stdout (No space left on device)" in stderr, stderr

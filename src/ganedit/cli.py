@@ -10,6 +10,8 @@ Exit codes: 0 all done; 1 some files failed (listed at the end); 2 usage error (
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -60,15 +62,78 @@ def _catch_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+# A stdout that cannot take what is printed: a full disk, a reader that went away, a closed descriptor.
+_STDOUT_ERRNOS = {
+    errno.EPIPE,
+    errno.ENOSPC,
+    errno.EBADF,
+    errno.EIO,
+    errno.EFBIG,
+    getattr(errno, "EDQUOT", -1),
+}
+
+
+def _printing_failed(error: OSError) -> bool:
+    """Whether ``error`` came from printing (``click.echo``) to a stream that cannot take it."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    inner = frames[-1] if frames else None
+    return (
+        error.errno in _STDOUT_ERRNOS
+        and inner is not None
+        and inner.name == "echo"
+        and Path(inner.filename).parent.name == "click"
+    )
+
+
+def _stdout_failed(error: OSError) -> NoReturn:
+    """One line and exit 1 instead of a traceback; stdout is pointed at /dev/null so that Python's own
+    flush at exit does not fail a second time."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    with contextlib.suppress(OSError):
+        click.echo(f"ganedit: error: cannot write to stdout ({error.strerror or error})", err=True)
+    sys.exit(1)
+
+
+def _fill_closed_descriptors() -> None:
+    """With stdin, stdout or stderr closed (``ganedit ... >&-``), the next file opened would take its
+    descriptor, and whatever a library printed there would land in it (an output image, an index):
+    hold them with /dev/null. Python's own ``sys.stdout`` stays None, so that what needs stdout says so."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                opened = os.open(os.devnull, os.O_RDWR)
+                if opened != fd:  # a lower descriptor was free too: it gets its own in this loop
+                    os.dup2(opened, fd)
+                    os.close(opened)
+
+
+def _need_stream(name: str, what: str) -> None:
+    """UsageError when ``what`` needs stdin or stdout and it is closed (``<&-``, ``>&-``)."""
+    if getattr(sys, name) is None:
+        raise UsageError(
+            f"{what}, but {name} is closed (give it one, e.g. {'< FILE' if name == 'stdin' else '> FILE'})"
+        )
+
+
 class _Group(click.Group):
     """Turns our errors into one line on stderr and their exit code; Ctrl-C and SIGTERM into exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         previous = _catch_sigterm()
+        _fill_closed_descriptors()
         try:
             return super().invoke(ctx)
         except GaneditError as error:
             _fail(error)
+        except OSError as error:  # printing a report or a table to a stdout that cannot take it
+            if not _printing_failed(error):
+                raise
+            _stdout_failed(error)
         except KeyboardInterrupt as interrupt:
             what = "terminated (SIGTERM)" if isinstance(interrupt, _Terminated) else "interrupted"
             click.echo(f"ganedit: {what} (finished files are complete; no partial files were left)", err=True)
@@ -406,6 +471,12 @@ def _run_edit(
         raise UsageError("--json prints the report on stdout, which -o - already uses for the image")
     if no_tile and tile is not None:
         raise UsageError("give --tile N or --no-tile, not both")
+    if STDIO in inputs:
+        _need_stream("stdin", "'-' reads the image from stdin")
+    if output == STDIO and not dry_run:
+        _need_stream("stdout", "-o - writes the image to stdout")
+    if as_json or dry_run:
+        _need_stream("stdout", f"{'--dry-run' if dry_run else '--json'} prints on stdout")
     # --shard wins over the environment (a scheduler's index, torchrun's RANK), which is then not read.
     shard_spec = Shard.parse(shard, count=shard_count) if shard else Shard.from_env(count=shard_count)
     if device == "auto" and shard is None and shard_spec is not None and "LOCAL_RANK" in os.environ:
@@ -918,6 +989,7 @@ def models_list(task: str | None, as_json: bool, registry: tuple[str, ...]) -> N
         table_rows.append(
             (r.spec.name, r.spec.task, default, _human_size(r.spec.size), r.spec.sha256[:12], where)
         )
+    _need_stream("stdout", "models list prints on stdout")
     if not sys.stdout.isatty():  # piped or redirected: plain columns, nothing cut to a terminal's width
         widths = [max(len(row[i]) for row in [header, *table_rows]) for i in range(len(header))]
         for row in [header, *table_rows]:

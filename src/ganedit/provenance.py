@@ -206,7 +206,7 @@ def _parse(lines: Iterable[bytes]) -> Iterable[dict[str, Any]]:
     for line in lines:
         try:
             record = json.loads(line)
-        except (ValueError, UnicodeDecodeError):  # a line cut short by kill -9, or not ours
+        except (ValueError, UnicodeDecodeError, RecursionError):  # cut short by kill -9, or not ours
             continue
         if isinstance(record, dict) and record.get("v") == VERSION and isinstance(record.get("name"), str):
             yield record

@@ -22,6 +22,7 @@ from .errors import UsageError
 
 STATUSES = ("ok", "skipped", "failed")
 MISSING = "no report for shard"  # how the note on missing shards begins
+MAX_MISSING = 1_000_000  # more shards without a report than this: not the reports of one run
 
 
 def read_report(path: str | Path) -> Report:
@@ -43,6 +44,8 @@ def read_report(path: str | Path) -> Report:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"{path}: not a JSON report ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not a JSON report (nested too deeply)") from None
     return report_from_dict(data, name=str(path))
 
 
@@ -206,6 +209,11 @@ def merge_reports(named: Sequence[tuple[str, Report]]) -> Report:
                 )
             seen[shard["index"]] = part["file"]
         assert count is not None
+        if count - len(seen) > MAX_MISSING:  # a crafted or corrupt count: never list 10^12 shards
+            raise UsageError(
+                f"{sharded[0]['file']} is one of {count} shards, and {count - len(seen)} of them have no "
+                "report here: too many to be one run's; merge the reports of one sharded run"
+            )
         missing = [i for i in range(count) if i not in seen]
 
     def order(item: tuple[int, tuple[str, Report]]) -> tuple[int, int]:
