@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     loaded = []
     for item in args.reports:
-        label, _, path = item.partition("=")
+        label, _, path = item.rpartition("=")
         loaded.append((label, json.loads(Path(path).read_text())))
     first = loaded[0][1]["metrics"]
     for label, report in loaded[1:]:

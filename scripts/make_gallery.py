@@ -124,7 +124,8 @@ def inpaint_gallery(out: Path) -> None:
 
 
 def sketch_gallery(out: Path) -> None:
-    drawn = ganedit("sketch2photo", str(SAMPLES / "sketch"), "-o", str(out))
+    # the sample is a drawing of a photo of anything: the general model (the default knows facades)
+    drawn = ganedit("sketch2photo", str(SAMPLES / "sketch"), "--model", "pan-sketch2photo", "-o", str(out))
     for src in sorted((SAMPLES / "sketch").iterdir()) if drawn else ():
         panels = [panel(src, "input"), panel(out / src.name, "output")]
         clean = original(src.stem.removesuffix("_sketch"))
@@ -153,12 +154,16 @@ def facades_gallery(out: Path) -> None:
         drawing = make_sketch(x, params=sample_sketch_params(1000 + i))  # the eval protocol's distribution
         array = (drawing.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
         Image.fromarray(array).save(sketches / f"{Path(name).stem}.png")
-    if ganedit("labels2photo", str(labels), "-o", str(out / "labels_out")):
+    perceptual = ("--model", "pan-facades-perceptual")
+    if ganedit("labels2photo", str(labels), "-o", str(out / "labels_out")) and ganedit(
+        "labels2photo", str(labels), *perceptual, "-o", str(out / "perceptual_out")
+    ):
         for name in FACADE_PICKS:
             stem = Path(name).stem
             panels = [
                 panel(labels / f"{stem}.png", "label map"),
-                panel(out / "labels_out" / f"{stem}.png", "ganedit labels2photo"),
+                panel(out / "labels_out" / f"{stem}.png", "pan-facades (default)"),
+                panel(out / "perceptual_out" / f"{stem}.png", "pan-facades-perceptual"),
                 panel(photos / f"{stem}.png", "true photo"),
             ]
             strip(panels, GALLERY / f"labels2photo_facade_{stem}.jpg")

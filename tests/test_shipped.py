@@ -58,7 +58,7 @@ def _shipped_default(task: str) -> str | None:
     return next((name for name, s in SPECS.items() if s.task == task and s.default), None)
 
 
-@pytest.mark.parametrize("task", ["inpaint", "sketch2photo", "rerender"])
+@pytest.mark.parametrize("task", ["inpaint", "sketch2photo", "labels2photo", "rerender"])
 def test_every_task_has_a_shipped_default(task: str) -> None:
     assert _shipped_default(task) is not None, f"no shipped default model for {task}"
 
@@ -111,6 +111,24 @@ def test_shipped_sketch2photo_and_rerender_run_on_the_samples(tmp_path: Path) ->
     assert names == [f"{stem}_azimuth-000_light-left.png", f"{stem}_azimuth-174_light-left.png"]
     with Image.open(tmp_path / "turn" / names[0]) as front, Image.open(tmp_path / "turn" / names[1]) as back:
         assert np.abs(np.asarray(front, float) - np.asarray(back, float)).mean() > 1.0  # the pose changed it
+
+
+@pytest.mark.parametrize("model", ["pan-facades", "pan-facades-perceptual"])
+def test_shipped_facades_models_turn_the_drawn_label_map_into_a_facade(tmp_path: Path, model: str) -> None:
+    """The drawn sample: no label colour survives, and the windows come out darker than the wall."""
+    from ganedit.palette import palette_coverage
+
+    drawn = ROOT / "samples" / "labels" / "drawn_facade.png"
+    args = ["labels2photo", str(drawn), "-o", str(tmp_path / "f.png"), "--model", model, "-q"]
+    result = CliRunner().invoke(cli_main, args, env={"HF_HUB_OFFLINE": "1"})
+    assert result.exit_code == 0, result.output
+    labels = np.asarray(Image.open(drawn).convert("RGB")).astype(int)
+    with Image.open(tmp_path / "f.png") as facade:
+        out = np.asarray(facade.convert("RGB")).astype(float)
+    assert palette_coverage(out.astype(np.uint8)) < 0.01
+    window = np.abs(labels - [0, 128, 255]).sum(-1) < 10
+    wall = np.abs(labels - [0, 48, 255]).sum(-1) < 10
+    assert out[window].mean() < out[wall].mean() - 10
 
 
 def test_shipped_rerender_casts_the_shadow_away_from_the_requested_light(tmp_path: Path) -> None:
