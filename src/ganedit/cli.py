@@ -1107,7 +1107,8 @@ def weights_verify(names: tuple[str, ...], as_json: bool, registry: tuple[str, .
         click.echo(json.dumps([r.__dict__ for r in results], indent=2))
     else:
         for r in results:
-            click.echo(f"{r.name}: {r.status}" + (f" ({r.source}) {r.detail}" if r.detail else ""))
+            where = f" ({r.source})" if r.source else ""
+            click.echo(f"{r.name}: {r.status}" + (f"{where} {r.detail}" if r.detail else ""))
     if any(r.status == "mismatch" for r in results):
         sys.exit(1)
     if names and any(r.status == "missing" for r in results):
