@@ -1,7 +1,7 @@
 """Make the before/after gallery in docs/gallery/ by running the ganedit CLI itself on samples/.
 
     python scripts/make_gallery.py            # uses the default (shipped) model of each task
-    python scripts/make_gallery.py facades    # some sections: derain inpaint sketch2photo facades rerender
+    python scripts/make_gallery.py facades    # some: derain derain_real inpaint sketch2photo facades rerender
 
 Each picture is input | ganedit's output (| the clean original, where data/photos/eval has it: the
 samples are made from scikit-image's photos by scripts/make_samples.py). The outputs are exactly what
@@ -84,6 +84,7 @@ def masked_view(image: Path, mask: Path, out: Path) -> Path:
 def main() -> None:
     sections = {
         "derain": derain_gallery,
+        "derain_real": derain_real_gallery,
         "inpaint": inpaint_gallery,
         "sketch2photo": sketch_gallery,
         "facades": facades_gallery,
@@ -106,6 +107,25 @@ def derain_gallery(out: Path) -> None:
         if clean is not None:
             panels.append(panel(clean, "original"))
         strip(panels, GALLERY / f"derain_{src.stem}.jpg")
+
+
+REAL_RAIN = ROOT.parent / "shared" / "datasets" / "derain" / "real"
+REAL_PICKS = ("12.jpg", "24.jpg", "60.jpg", "96.jpg")  # real rainy photos: visual checks and gallery only
+
+
+def derain_real_gallery(out: Path) -> None:
+    """Real rainy photographs (no ground truth) through `ganedit derain`, input | output."""
+    if not REAL_RAIN.is_dir():
+        print(f"skipped the real-rain pictures: {REAL_RAIN} is missing", file=sys.stderr)
+        return
+    inputs = out / "in"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for name in REAL_PICKS:
+        (inputs / name).write_bytes((REAL_RAIN / name).read_bytes())
+    if ganedit("derain", str(inputs), "-o", str(out / "out")):
+        for name in REAL_PICKS:
+            panels = [panel(inputs / name, "real rain"), panel(out / "out" / name, "ganedit derain")]
+            strip(panels, GALLERY / f"derain_real_{Path(name).stem}.jpg")
 
 
 def inpaint_gallery(out: Path) -> None:
