@@ -1030,3 +1030,21 @@ def test_a_full_stdout_is_one_line_and_exit_1(tmp_path: Path, checkpoints: dict[
         stderr = done.stderr.decode()
         assert done.returncode == 1 and "Traceback" not in stderr, stderr
         assert "ganedit: error: cannot write to stdout (No space left on device)" in stderr, stderr
+
+
+def test_a_symlinked_provenance_folder_is_never_written_through(tmp_path: Path) -> None:
+    """OUT/.ganedit as a link to somewhere else: the outputs are written, nothing lands where it points."""
+    from tinymodels import make_checkpoint
+
+    weights = make_checkpoint(tmp_path / "tiny.safetensors", "derain", seed=1)
+    photos, out, elsewhere = tmp_path / "photos", tmp_path / "out", tmp_path / "elsewhere"
+    photos.mkdir()
+    out.mkdir()
+    elsewhere.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((24, 32, 3), 40 * i, np.uint8)).save(photos / f"p{i}.png")
+    (out / ".ganedit").symlink_to(elsewhere, target_is_directory=True)
+    code, _stdout, stderr = run("derain", str(photos), "-o", str(out), "--weights", str(weights))
+    assert code == 0, stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["p0.png", "p1.png"]
+    assert list(elsewhere.iterdir()) == []

@@ -191,6 +191,8 @@ class Index:
 
 
 def _index_files(folder: Path) -> list[Path]:
+    if (folder / INDEX_DIR).is_symlink():  # never read (or fold, or write) an index outside the folder
+        return []
     try:
         with os.scandir(folder / INDEX_DIR) as listing:
             return sorted(
@@ -321,9 +323,12 @@ class Recorder:
                 "precision_requested": self.settings.precision,
             }
             folder = output.parent / INDEX_DIR
+            if folder.is_symlink():  # a link could point anywhere: keep no record rather than write there
+                return
             with self._lock:
                 folder.mkdir(exist_ok=True)
-                fd = os.open(folder / self._name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                fd = os.open(folder / self._name, flags, 0o666)
                 try:
                     os.write(fd, _line(record))
                 finally:
