@@ -207,6 +207,29 @@ class RainParams:
         )
 
 
+def _layers(drafts: list[list[float]], boost: float, *, min_width: float = 0.0) -> tuple[RainLayer, ...]:
+    """RainLayers from drafts [coverage, length, width, blur, brightness, angle]: the density follows from
+    the wanted coverage (times ``boost``), so long and short streaks cover comparable areas."""
+    return tuple(
+        RainLayer(
+            density=min(0.2, max(1e-5, coverage * boost / (length * width))),
+            length=min(1024.0, max(1.0, length)),
+            angle=angle,
+            width=min(32.0, max(min_width, width)),
+            blur=min(16.0, blur),
+            brightness=brightness,
+        )
+        for coverage, length, width, blur, brightness, angle in drafts
+    )
+
+
+def _ambient_light(g: torch.Generator, low: float) -> tuple[float, float, float]:
+    """A grey in [low, 1] with a slight blue cast: the colour of the streaks and of the veil."""
+    grey = _uniform(g, low, 1.0)
+    blue = _uniform(g, 0.0, 0.06)
+    return (grey - blue, grey - blue / 2, min(1.0, grey + blue))
+
+
 def sample_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     """Draw a rain look from a deliberately wide distribution.
 
@@ -235,26 +258,15 @@ def sample_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     # Even the lightest drizzle must be visible, or the pair teaches nothing: at least 5 % of the image
     # under a streak in all.
     boost = max(1.0, 0.05 / sum(d[0] for d in drafts))
-    layers = tuple(
-        RainLayer(
-            density=min(0.2, max(1e-5, coverage * boost / (length * width))),
-            length=min(1024.0, max(1.0, length)),
-            angle=angle,
-            width=min(32.0, width),
-            blur=min(16.0, blur),
-            brightness=brightness,
-        )
-        for coverage, length, width, blur, brightness, angle in drafts
-    )
-    grey = _uniform(g, 0.7, 1.0)
-    blue = _uniform(g, 0.0, 0.06)
+    layers = _layers(drafts, boost)
+    light = _ambient_light(g, 0.7)
     # No dimming of the scene: a darker overcast scene is not something a de-raining model can or should
     # undo (its clean photo was taken under the same sky), and a global brightness change is ambiguous to a
     # network that sees a patch. The veil stays, and is smooth (see `add_rain`).
     return RainParams(
         layers=layers,
         haze=heaviness * _uniform(g, 0.0, 0.4),
-        light=(grey - blue, grey - blue / 2, min(1.0, grey + blue)),
+        light=light,
     )
 
 
@@ -285,23 +297,12 @@ def sample_streak_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
             angle = max(-80.0, min(80.0, layer_angle + _normal(g, 0.0, 2.5)))
             sheets.append([coverage / 3.0, length, width, blur, brightness, angle])
     boost = max(1.0, 0.04 / sum(s[0] for s in sheets))  # even a drizzle must show
-    layers = tuple(
-        RainLayer(
-            density=min(0.2, max(1e-5, coverage * boost / (length * width))),
-            length=min(1024.0, max(1.0, length)),
-            angle=angle,
-            width=min(32.0, max(0.5, width)),
-            blur=min(16.0, blur),
-            brightness=brightness,
-        )
-        for coverage, length, width, blur, brightness, angle in sheets
-    )
-    grey = _uniform(g, 0.75, 1.0)
-    blue = _uniform(g, 0.0, 0.06)
+    layers = _layers(sheets, boost, min_width=0.5)
+    light = _ambient_light(g, 0.75)
     return RainParams(
         layers=layers,
         haze=heaviness * _uniform(g, 0.0, 0.3),
-        light=(grey - blue, grey - blue / 2, min(1.0, grey + blue)),
+        light=light,
         blend="screen" if _uniform(g, 0.0, 1.0) < 0.5 else "over",
     )
 
