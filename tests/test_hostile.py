@@ -1007,6 +1007,10 @@ def test_a_closed_stdin_or_stdout_is_one_line(tmp_path: Path, checkpoints: dict[
         (["derain", str(src), "-o", "-", *weights], ">&-", "stdout"),
         (["derain", str(src), "-o", str(tmp_path / "o2.png"), "--json", *weights], ">&-", "stdout"),
         (["models", "list"], ">&-", "stdout"),
+        (["models", "show", "pan-derain"], ">&-", "stdout"),
+        (["weights", "verify", "pan-derain"], ">&-", "stdout"),
+        (["report", "merge", str(src), "--json"], ">&-", "stdout"),
+        (["eval", *weights, "--data", str(tmp_path)], ">&-", "stdout"),
     ]
     for args, close, what in cases:  # a closed descriptor, as `ganedit ... >&-` leaves it: sys.stdout is None
         done = subprocess.run(["sh", "-c", f'exec "$0" -m ganedit "$@" {close}', sys.executable, *args],

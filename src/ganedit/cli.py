@@ -890,6 +890,8 @@ def report_merge(files: tuple[str, ...], as_json: bool, quiet: bool) -> None:
       ganedit report merge reports/shard-*.json
       ganedit report merge reports/shard-*.json --json > report.json
     """
+    if as_json:
+        _need_stream("stdout", "--json prints on stdout")
     from .reports import merge_reports, read_report
 
     merged = merge_reports([(name, read_report(name)) for name in files])
@@ -1017,6 +1019,7 @@ def models_show(name: str, as_json: bool, registry: tuple[str, ...]) -> None:
     Examples:
       ganedit models show pan-derain
     """
+    _need_stream("stdout", "models show prints on stdout")
     from dataclasses import asdict
 
     from .hub import bundled_path, cached_path
@@ -1084,6 +1087,7 @@ def weights_pull(names: tuple[str, ...], registry: tuple[str, ...]) -> None:
       ganedit weights pull pan-derain
       HF_ENDPOINT=https://my-mirror ganedit weights pull
     """
+    _need_stream("stdout", "weights pull prints on stdout")
     from . import api
 
     hub = _hub_options(False)
@@ -1100,6 +1104,7 @@ def weights_verify(names: tuple[str, ...], as_json: bool, registry: tuple[str, .
 
     Exit 1 if a local copy does not match; 3 if a model you named has no local copy.
     """
+    _need_stream("stdout", "weights verify prints on stdout")
     from . import api
 
     results = api.verify(list(names), registry_files=_registry_files(registry), hub=_hub_options(False))
@@ -1510,6 +1515,7 @@ def eval_command(
     to every azimuth and light and compared with their true renders (baseline: the input unchanged), at
     the model's image size (--size is not used); --limit counts identities.
     """
+    _need_stream("stdout", "eval prints on stdout")
     from . import api
     from .evaluate import evaluate
 
