@@ -66,7 +66,7 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path, monkeypatch: p
 
 def test_another_task_or_arch_is_refused_by_name(tmp_path: Path) -> None:
     path = make_checkpoint(tmp_path / "derain.safetensors", "derain")
-    with pytest.raises(CheckpointError, match=r"'derain' checkpoint, not an? 'inpaint'"):
+    with pytest.raises(CheckpointError, match=r"a checkpoint of the 'derain' task, not of 'inpaint'"):
         load_checkpoint(path, task="inpaint")
     with pytest.raises(CheckpointError, match=r"'pan' model, not the 'tdgan'"):
         load_checkpoint(path, arch="tdgan")

@@ -1052,3 +1052,17 @@ def test_a_symlinked_provenance_folder_is_never_written_through(tmp_path: Path) 
     assert code == 0, stderr
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["p0.png", "p1.png"]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_suffix_control_characters_and_non_ascii_shard_numbers_are_refused(tmp_path: Path) -> None:
+    src = photo(tmp_path / "in" / "a.png")
+    code, _, stderr = run("derain", str(src.parent), "-o", str(tmp_path / "out"), "--suffix", "x\ny")
+    assert code == 2 and "control characters" in stderr, stderr
+    assert not (tmp_path / "out").exists()
+    from ganedit.batch import Shard
+    from ganedit.errors import UsageError
+
+    for bad in ("\u0663", "1_0", "٣"):
+        with pytest.raises(UsageError, match="whole number"):
+            Shard.from_env({"RANK": bad, "WORLD_SIZE": "4"})
+    assert Shard.from_env({"RANK": " 3 ", "WORLD_SIZE": "4"}) == Shard(3, 4)

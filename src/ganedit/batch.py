@@ -153,10 +153,11 @@ class Shard:
 
 def _env_int(env: Mapping[str, str], name: str, *, minimum: int = 0) -> int:
     text = env[name]
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise UsageError(f"{name}={text!r} is not a whole number") from None
+    stripped = text.strip()
+    digits = stripped[1:] if stripped[:1] in "+-" else stripped
+    if not (digits.isascii() and digits.isdigit()):  # int() would also take '٣' or '1_000'
+        raise UsageError(f"{name}={text!r} is not a whole number")
+    value = int(stripped)
     if value < minimum:
         raise UsageError(f"{name}={text!r}: must be >= {minimum}")
     return value
@@ -703,6 +704,8 @@ def _check_suffix(suffix: str) -> None:
         raise UsageError(
             f"--suffix {suffix!r}: a suffix is part of a file name; it may not contain '/', '\\' or '..'"
         )
+    if any(not char.isprintable() for char in suffix):  # a newline or a tab in a name breaks scripts
+        raise UsageError(f"--suffix {suffix!r}: a suffix may not contain control characters")
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -148,7 +148,7 @@ def load_checkpoint(
     path = Path(path)
     info = read_info(path)
     if task is not None and info.task != task:
-        raise CheckpointError(f"{path} is a {info.task!r} checkpoint, not a {task!r} one")
+        raise CheckpointError(f"{path} is a checkpoint of the {info.task!r} task, not of {task!r}")
     if arch is not None and info.arch != arch:
         raise CheckpointError(f"{path} holds a {info.arch!r} model, not the {arch!r} architecture asked for")
     try:
