@@ -1066,3 +1066,21 @@ def test_suffix_control_characters_and_non_ascii_shard_numbers_are_refused(tmp_p
         with pytest.raises(UsageError, match="whole number"):
             Shard.from_env({"RANK": bad, "WORLD_SIZE": "4"})
     assert Shard.from_env({"RANK": " 3 ", "WORLD_SIZE": "4"}) == Shard(3, 4)
+
+
+def test_a_huge_file_on_stdin_is_refused_by_its_size_unread(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    """`< huge.jpg` (6 GiB, sparse): refused by its size, which the message gives, unread."""
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as f:
+        f.truncate(6 << 30)
+    with huge.open("rb") as stdin:
+        weights = ("--weights", str(checkpoints["derain"]))
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        done = ganedit(
+            "derain", "-", "-o", str(tmp_path / "o.png"), *weights, stdin=stdin, capture=False, **pipes
+        )
+    stderr = done.stderr.decode()
+    assert done.returncode == 1 and "<stdin>: 6.0 GiB is too large" in stderr, stderr
+    assert not (tmp_path / "o.png").exists()

@@ -770,11 +770,25 @@ def _load(job: Job, stdin: IO[bytes] | None) -> _Loaded:
     return loaded
 
 
+def _refuse_oversized_stdin(stdin: IO[bytes], limit: int) -> None:
+    """stdin redirected from a regular file (``< huge.jpg``): refuse it by its size, before reading
+    gigabytes only to refuse them (a pipe has no size: it is read up to the limit)."""
+    try:
+        info = os.fstat(stdin.fileno())
+        position = stdin.tell() if stdin.seekable() else 0
+    except (OSError, ValueError):  # no descriptor (an in-memory stream), or not seekable
+        return
+    if stat.S_ISREG(info.st_mode) and info.st_size - position > limit:
+        raise too_large("<stdin>", info.st_size - position)
+
+
 def _read(job: Job, stdin: IO[bytes] | None) -> _Loaded:
     loaded = _Loaded(job)
     try:
         if job.source is None:
             limit = file_limit()  # read at most that (+1 byte to tell): stdin may be endless
+            if job.data is None and stdin is not None:
+                _refuse_oversized_stdin(stdin, limit)
             data = job.data if job.data is not None else (stdin.read(limit + 1) if stdin is not None else b"")
             data = data or b""
             if len(data) > limit:
