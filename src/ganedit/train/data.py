@@ -43,6 +43,7 @@ from torch import Tensor
 
 from ..errors import ImageError, UsageError
 from ..images import discover, read_mask, read_picture, rgb8
+from ..tasks import TASKS
 from . import synth
 
 __all__ = [
@@ -62,7 +63,7 @@ LAYOUTS = ("auto", "photos", "pairs", "side-by-side")
 # synth.sample_rain_params, synth.sample_streak_rain_params, or either with even odds per sample
 RAIN_MODELS = ("classic", "streaks", "mixed")
 DIRECTIONS = ("AtoB", "BtoA")
-PAN_TASKS = ("derain", "inpaint", "sketch2photo", "labels2photo")
+PAN_TASKS = tuple(t.name for t in TASKS.values() if t.arch == "pan")  # one list: ganedit.tasks
 
 
 @dataclass(frozen=True)

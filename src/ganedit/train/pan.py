@@ -67,7 +67,7 @@ from .common import (
     toml_value,
     unknown_key,
 )
-from .data import DIRECTIONS, LAYOUTS, DataOptions, TrainingData, open_training_data
+from .data import DIRECTIONS, LAYOUTS, PAN_TASKS, DataOptions, TrainingData, open_training_data
 from .grid import write_grid
 from .losses import (
     GAN_FORMS,
@@ -90,7 +90,6 @@ __all__ = [
     "train",
 ]
 
-PAN_TASKS = ("derain", "inpaint", "sketch2photo", "labels2photo")
 PRECISIONS = ("auto", "fp32", "bf16")
 CONFIG_NAME = "config.toml"
 
