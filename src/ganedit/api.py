@@ -435,7 +435,7 @@ def edit_file(
     `UsageError` when ``output`` is the input (or its mask), or exists and was not made from this
     input with these settings (unless ``overwrite``).
     """
-    from .images import IMAGE_SUFFIXES
+    from .io.picture import IMAGE_SUFFIXES
     from .provenance import Index
 
     source, output = Path(source), Path(output)
@@ -462,7 +462,7 @@ def edit_file(
 
 def _sweep(plan: Plan) -> None:
     """Remove the temporary files an interrupted run (``kill -9``) left in this run's output folders."""
-    from .images import sweep_temporary_files
+    from .io.atomic import sweep_temporary_files
 
     folders = sorted({job.output.parent for job in [*plan.jobs, *plan.skipped] if job.output is not None})
     removed = sweep_temporary_files(folders)

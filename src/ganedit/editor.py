@@ -19,7 +19,7 @@ The generators are fully convolutional but want H and W divisible by ``model.pad
 
 Pixels are H x W x C arrays (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA; uint8 or uint16), scaled to
 [-1, 1] for the model. Alpha is carried through untouched; grayscale stays grayscale when the task says
-so. No file I/O here: see images.py and batch.py.
+so. No file I/O here: see the io package and batch.py.
 """
 
 from __future__ import annotations

@@ -234,14 +234,14 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:
-    from .images import write_atomic
+    from .io.atomic import write_atomic
 
     write_atomic(path, encode_png(pixels))
 
 
 def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) -> None:
     """An endlessly looping GIF of the frames (e.g. an azimuth sweep: a turntable), written atomically."""
-    from .images import write_atomic
+    from .io.atomic import write_atomic
 
     if not frames:
         raise ValueError("a GIF needs at least one frame")

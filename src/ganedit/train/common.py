@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, GaneditError, UsageError
-from ..images import write_atomic
+from ..io.atomic import write_atomic
 from . import state as st
 
 __all__ = [

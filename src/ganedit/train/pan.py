@@ -50,7 +50,7 @@ from ..archs.pan import (
 )
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, GaneditError, UsageError
-from ..images import write_atomic
+from ..io.atomic import write_atomic
 from . import state as st
 from .common import (
     MODEL_NAME,

@@ -66,7 +66,7 @@ from ..archs import config_to_dict
 from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, UsageError
-from ..images import write_atomic
+from ..io.atomic import write_atomic
 from . import state as st
 from .common import (
     MODEL_NAME,
