@@ -96,7 +96,8 @@ def load(
         name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub
     )
     from .checkpoint import load_checkpoint
-    from .editor import Editor, select_device
+    from .editor import Editor
+    from .runtime.devices import select_device
 
     dev = select_device(device)
     from .checkpoint import read_info

@@ -359,6 +359,10 @@ class Rerenderer:
         self.name = name
         self.sha256 = sha256
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            from .runtime.devices import limit_threads
+
+            limit_threads()  # as the editor does: no more threads than the CPUs this process gets
         self.batch_size = max(1, batch_size)
         self.refine_steps = refine_steps
         self.refine_lr = refine_lr
@@ -376,7 +380,7 @@ class Rerenderer:
     ) -> Rerenderer:
         """Load a rerender checkpoint file (already located and verified)."""
         from .checkpoint import load_checkpoint
-        from .editor import select_device
+        from .runtime.devices import select_device
 
         _check_refine(refine_steps, refine_lr)
         dev = select_device(device)
