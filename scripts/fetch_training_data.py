@@ -45,9 +45,9 @@ from pathlib import Path, PurePosixPath
 
 from _debian import Apt, FetchError, extract  # scripts/_debian.py
 
+from ganedit.io.atomic import atomic_write
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-UMASK = os.umask(0)
-os.umask(UMASK)
 MIN_SHORT_SIDE = 256
 STATE_VERSION = 2
 MANIFEST_COLUMNS = (
@@ -586,20 +586,6 @@ def desktop_note(picture: Path) -> str:
     return "; ".join(parts) + " (.desktop)" if parts else ""
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and a rename, so an interrupted run never leaves a truncated photo."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        Path(temp).chmod(0o666 & ~UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def process(source: Source, version: str, deb: Path, photos: Path, scratch_parent: Path) -> list[Row]:
     """Unpack one package and copy its selected photos; returns one row per photo kept."""
     split_dir = "train_pool" if source.kind == "train" else "eval"
@@ -612,7 +598,7 @@ def process(source: Source, version: str, deb: Path, photos: Path, scratch_paren
         if copyright_file.is_file():
             text = copyright_file.read_text(encoding="utf-8", errors="replace")
             stanzas = parse_copyright(text)
-            write_atomic(photos / "licenses" / f"{source.package}.copyright", text.encode())
+            atomic_write(photos / "licenses" / f"{source.package}.copyright", text.encode())
         for item in items(source, tree):
             try:
                 width, height = image_size(item.data)
@@ -625,7 +611,7 @@ def process(source: Source, version: str, deb: Path, photos: Path, scratch_paren
             dest = photos / split_dir / source.package / dest_rel
             digest = hashlib.sha256(item.data).hexdigest()
             if not (dest.is_file() and hashlib.sha256(dest.read_bytes()).hexdigest() == digest):
-                write_atomic(dest, item.data)
+                atomic_write(dest, item.data)
             upstream_path = source.upstream + str(item.rel).removeprefix("gcompris/")
             license_name, holder = license_for(stanzas, upstream_path, source.package)
             rows.append(
@@ -669,7 +655,7 @@ def load_state(path: Path, source: Source, photos: Path) -> list[Row] | None:
 
 def save_state(path: Path, source: Source, rows: list[Row]) -> None:
     state = {"fingerprint": fingerprint(source), "rows": [vars(row) for row in rows]}
-    write_atomic(path, json.dumps(state, indent=1).encode())
+    atomic_write(path, json.dumps(state, indent=1).encode())
 
 
 # ------------------------------------------------------------------------------------- split, output
@@ -707,7 +693,7 @@ def write_manifest(path: Path, rows: list[Row]) -> None:
     for row in sorted(rows, key=lambda r: (order[r.split], r.package, r.dest_path)):
         values = [str(getattr(row, column)) for column in MANIFEST_COLUMNS]
         lines.append("\t".join(v.replace("\t", " ").replace("\n", " ") for v in values))
-    write_atomic(path, ("\n".join(lines) + "\n").encode())
+    atomic_write(path, ("\n".join(lines) + "\n").encode())
 
 
 def materialise_splits(photos: Path, rows: list[Row]) -> dict[str, int]:
@@ -742,7 +728,7 @@ def materialise_splits(photos: Path, rows: list[Row]) -> dict[str, int]:
             try:
                 os.link(source, dest)
             except OSError:  # another filesystem, or links not supported: copy (atomically)
-                write_atomic(dest, source.read_bytes())
+                atomic_write(dest, source.read_bytes())
         if root.is_dir():
             for path in sorted(root.rglob("*"), reverse=True):  # children before their folders
                 if path.is_file() and path not in wanted:

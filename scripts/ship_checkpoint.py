@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 
 from ganedit.checkpoint import load_checkpoint, read_info
+from ganedit.io.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "ganedit" / "weights"
@@ -93,9 +94,7 @@ def main() -> None:
     if not replaced:
         text += "\n" + table(args.name, fields)
     tomllib.loads(text)  # never leave a registry every ganedit command would refuse
-    temporary = REGISTRY.with_suffix(".toml.tmp")
-    temporary.write_text(text)
-    temporary.replace(REGISTRY)
+    atomic_write(REGISTRY, text.encode())
     print(f"{target.relative_to(ROOT)}  {size} bytes  sha256 {sha256}")
 
 

@@ -223,9 +223,9 @@ def test_edit_many_runs_each_image_alone_and_matches_edit_exactly(monkeypatch: p
 
 def test_precision_choices_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     # auto: bf16 only where the CPU has bf16 instructions (elsewhere it is emulated, slower than fp32)
-    monkeypatch.setattr("ganedit.editor.cpu_bf16_native", lambda: False)
+    monkeypatch.setattr("ganedit.runtime.devices.cpu_bf16_native", lambda: False)
     assert make_editor("derain").precision == "fp32"
-    monkeypatch.setattr("ganedit.editor.cpu_bf16_native", lambda: True)
+    monkeypatch.setattr("ganedit.runtime.devices.cpu_bf16_native", lambda: True)
     assert make_editor("derain").precision == "bf16"
     monkeypatch.undo()
     with pytest.raises(UsageError, match="fp16 is not supported on the CPU"):

@@ -708,9 +708,9 @@ def _killed_mid_write(target: Path) -> None:
     code = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
-        "from ganedit import images\n"
-        "images.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "images.write_atomic(Path(sys.argv[1]), b'half an image')\n"
+        "from ganedit.io.atomic import write_atomic\n"
+        "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "write_atomic(Path(sys.argv[1]), b'half an image')\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(target)], check=False, timeout=120)
     assert done.returncode == -9

@@ -1,4 +1,4 @@
-"""ganedit.images: what photographers rely on when their files go in and out.
+"""ganedit.io (formerly ganedit.images): what photographers rely on when their files go in and out.
 
 Orientation, EXIF (date, camera, GPS), ICC, alpha, gray and 16-bit survive; broken files fail alone and
 by name; writes are atomic; discovery is predictable; masks are thresholded as documented.
@@ -15,17 +15,20 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
-from ganedit import images
 from ganedit.errors import ImageError, UsageError
-from ganedit.images import (
+from ganedit.io import (
+    MAX_PIXELS,
     Picture,
     discover,
     encode_picture,
     output_format,
+    png,
     read_mask,
     read_picture,
+    tiff,
     write_atomic,
 )
+from ganedit.io import exif as exif_io
 from imagefactory import (
     CAMERA,
     QUADRANT_COLOURS,
@@ -139,7 +142,7 @@ def test_exif_thumbnail_link_is_cut() -> None:
     ifd0 = struct.unpack_from(">I", body, 4)[0]  # Pillow writes big-endian ("MM")
     count = struct.unpack_from(">H", body, ifd0)[0]
     struct.pack_into(">I", body, ifd0 + 2 + 12 * count, 8)  # pretend an IFD1 follows
-    orientation, patched = images._reset_orientation(bytes(exif[:6] + body))
+    orientation, patched = exif_io.reset_orientation(bytes(exif[:6] + body))
     assert orientation == 6
     assert patched is not None
     out = patched[6:]
@@ -299,10 +302,16 @@ def test_16_bit_interlaced_png(channels: int) -> None:
 
 def test_16_bit_png_torchvision_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     # A Pillow without the raw modes used to keep both bytes falls back to torchvision's decoder.
-    monkeypatch.setitem(images._PNG16_RAWMODES, 2, ("RGB", ("RGB;no-such-mode",)))
+    monkeypatch.setitem(png._PNG16_RAWMODES, 2, ("RGB", ("RGB;no-such-mode",)))
     pixels = noise(6, 5, 3, np.uint16)
     with pytest.warns(DeprecationWarning) if _torchvision_warns() else _nothing():
         np.testing.assert_array_equal(read_picture(png16_bytes(pixels)).pixels, pixels)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # only a test may read it this way: setting it races with other threads
+    os.umask(mask)
+    return mask
 
 
 def _torchvision_warns() -> bool:
@@ -320,7 +329,7 @@ class _nothing:
 
 
 def test_16_bit_png_writer_handles_many_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "_PNG_BLOCK_BYTES", 100)  # a few rows per block: exercises the seams
+    monkeypatch.setattr(png, "_PNG_BLOCK_BYTES", 100)  # a few rows per block: exercises the seams
     pixels = noise(17, 23, 3, np.uint16, seed=5)
     data = encode_picture(Picture(pixels, "png"), "png")
     np.testing.assert_array_equal(read_picture(data).pixels, pixels)
@@ -401,7 +410,7 @@ def test_16_bit_tiff_alpha_kinds(tmp_path: Path) -> None:
 def test_16_bit_tiff_writer_handles_many_strips_and_16_bit_jpeg_gets_8_bit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(images, "_TIFF_STRIP_BYTES", 64)
+    monkeypatch.setattr(tiff, "_TIFF_STRIP_BYTES", 64)
     pixels = noise(19, 11, 3, np.uint16, seed=9)
     np.testing.assert_array_equal(
         read_picture(encode_picture(Picture(pixels, "tiff"), "tiff")).pixels, pixels
@@ -483,7 +492,7 @@ def test_decompression_bomb_guard(tmp_path: Path) -> None:
 
 
 def test_pillow_limit_is_raised_not_lowered() -> None:
-    assert Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= 4 * images.MAX_PIXELS
+    assert Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= 4 * MAX_PIXELS
 
 
 def test_bytes_use_the_given_name() -> None:
@@ -578,7 +587,7 @@ def test_write_atomic_creates_parents_and_leaves_no_temp(tmp_path: Path) -> None
     write_atomic(target, b"data")
     assert target.read_bytes() == b"data"
     assert [p.name for p in target.parent.iterdir()] == ["out.jpg"]
-    assert target.stat().st_mode & 0o777 == 0o666 & ~images._UMASK  # like open(), not mkstemp's 0600
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()  # like open(), not mkstemp's 0600
 
 
 def test_write_atomic_interrupted_leaves_nothing_and_keeps_old_file(

@@ -96,7 +96,8 @@ def load(
         name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub
     )
     from .checkpoint import load_checkpoint
-    from .editor import Editor, select_device
+    from .editor import Editor
+    from .runtime.devices import select_device
 
     dev = select_device(device)
     from .checkpoint import read_info
@@ -435,7 +436,7 @@ def edit_file(
     `UsageError` when ``output`` is the input (or its mask), or exists and was not made from this
     input with these settings (unless ``overwrite``).
     """
-    from .images import IMAGE_SUFFIXES
+    from .io.picture import IMAGE_SUFFIXES
     from .provenance import Index
 
     source, output = Path(source), Path(output)
@@ -462,7 +463,7 @@ def edit_file(
 
 def _sweep(plan: Plan) -> None:
     """Remove the temporary files an interrupted run (``kill -9``) left in this run's output folders."""
-    from .images import sweep_temporary_files
+    from .io.atomic import sweep_temporary_files
 
     folders = sorted({job.output.parent for job in [*plan.jobs, *plan.skipped] if job.output is not None})
     removed = sweep_temporary_files(folders)

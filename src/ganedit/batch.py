@@ -27,21 +27,13 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .errors import GaneditError, ImageError, UsageError
-from .images import (
-    IMAGE_SUFFIXES,
-    Found,
-    Picture,
-    capture_warnings,
-    discover,
-    encode_picture,
-    file_limit,
-    output_format,
-    read_mask,
-    read_picture,
-    too_large,
-    write_atomic,
-    write_stream,
-)
+from .io.atomic import write_atomic
+from .io.decode import capture_warnings, file_limit, read_picture, too_large
+from .io.discover import Found, discover
+from .io.encode import encode_picture, output_format
+from .io.masks import read_mask
+from .io.picture import IMAGE_SUFFIXES, Picture
+from .io.stream import write_stream
 from .provenance import Recorder, data_identity, file_identity
 
 if TYPE_CHECKING:

@@ -17,8 +17,6 @@ nothing else may be there, so a truncated or mislabelled file fails here rather 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from torch import nn
 
 from .archs import ARCHS, build, config_to_dict
 from .errors import CheckpointError
+from .io.atomic import atomic_write_named
 from .tasks import TASKS
 
 FORMAT_VERSION = "1"
@@ -54,7 +53,7 @@ class CheckpointInfo:
 def save_checkpoint(
     path: Path, model: nn.Module, *, task: str, extra: Mapping[str, str] | None = None
 ) -> None:
-    """Write `model`'s weights and description to `path` atomically (temp file + os.replace).
+    """Write `model`'s weights and description to `path` atomically (`ganedit.io.atomic`).
 
     `model` must be a generator from ganedit.archs (it has ``.arch`` and a dataclass ``.config``). A
     reader never sees a half-written file, and an interrupted save leaves the old file in place.
@@ -84,21 +83,8 @@ def save_checkpoint(
     # clone(): state_dict tensors can share storage (tied weights, views), which safetensors refuses.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        with tmp.open("rb+") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600: a shared model file must be readable like any other
-        tmp.replace(path)  # os.replace: atomic on POSIX and Windows
-    except BaseException:  # KeyboardInterrupt too: never leave a stray temp file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    # safetensors writes by file name: the temporary file gets the usual permissions, like any output
+    atomic_write_named(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def read_info(path: Path) -> CheckpointInfo:

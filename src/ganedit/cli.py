@@ -731,7 +731,8 @@ def rerender_command(
     from . import rerender as rr
     from .batch import expand_patterns
     from .errors import ImageError
-    from .images import capture_warnings, discover, read_picture
+    from .io.decode import capture_warnings, read_picture
+    from .io.discover import discover
 
     started = time.monotonic()
     if model and weights:
@@ -773,7 +774,7 @@ def rerender_command(
                 raise UsageError(f"{f.path} and {owners[path]} would both write {path}; rename one")
             owners[path] = f.path
         plan.append((f.path, renders, sheet_path, gif_path))
-    from .images import sweep_temporary_files  # what a killed run left in these output folders
+    from .io.atomic import sweep_temporary_files  # what a killed run left in these output folders
 
     removed = sweep_temporary_files(sorted({path.parent for path in owners}))
     if removed:

@@ -19,17 +19,15 @@ The generators are fully convolutional but want H and W divisible by ``model.pad
 
 Pixels are H x W x C arrays (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA; uint8 or uint16), scaled to
 [-1, 1] for the model. Alpha is carried through untouched; grayscale stays grayscale when the task says
-so. No file I/O here: see images.py and batch.py.
+so. No file I/O here: see the io package and batch.py.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,9 +37,15 @@ from torch import nn
 from .checkpoint import CheckpointInfo
 from .errors import CheckpointError, UsageError
 from .palette import check_label_map
+from .runtime.devices import (
+    PRECISIONS,
+    cpu_bf16_native,
+    cpu_thread_count,
+    limit_threads,
+    resolve_precision,
+    select_device,
+)
 from .tasks import TASKS, Task
-
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 # CPU: images above this many pixels are tiled. Tiles of ~512 px keep the activations in cache-sized
 # pieces (as fast as one big forward on 2 cores) and the peak memory bounded; a 1-megapixel image
@@ -57,73 +61,6 @@ CUDA_MEMORY_FRACTION = 0.5
 CUDA_TILE_RANGE = (256, 4096)
 # Rec. 601 luma, as Pillow's convert("L") uses: gray output of a gray input stays consistent with PIL.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-_threads = {"configured": False}  # set once per process, on the first CPU editor
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Devices
-
-
-def cpu_thread_count() -> int:
-    """CPUs this process may really use: its affinity set, capped by a cgroup v2 CPU quota.
-
-    torch sizes its pool by the machine's cores, which in a container or under taskset is more than we
-    get, and oversubscribed threads make convolutions several times slower.
-    """
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        n = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
-
-
-def _configure_cpu_threads() -> None:
-    if _threads["configured"]:
-        return
-    _threads["configured"] = True
-    if "OMP_NUM_THREADS" in os.environ:  # the user chose; respect it
-        return
-    n = cpu_thread_count()
-    if torch.get_num_threads() > n:  # only ever lower it: more threads than CPUs never helps
-        torch.set_num_threads(n)
-
-
-def select_device(spec: str = "auto") -> torch.device:
-    """``auto`` (CUDA, then Apple MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
-    spec = spec.strip().lower()
-    cuda_ok = torch.cuda.is_available()
-    mps_ok = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
-    if spec == "auto":
-        spec = "cuda" if cuda_ok else "mps" if mps_ok else "cpu"
-    if spec == "cpu":
-        _configure_cpu_threads()
-        return torch.device("cpu")
-    if spec == "mps":
-        if not mps_ok:
-            raise UsageError("device 'mps' is not available here (no Apple GPU); use --device cpu")
-        return torch.device("mps")
-    if spec == "cuda" or spec.startswith("cuda:"):
-        if not cuda_ok:
-            raise UsageError(
-                f"device {spec!r} is not available: this torch sees no CUDA GPU; use --device cpu"
-            )
-        index = spec.partition(":")[2]
-        if index:
-            count = torch.cuda.device_count()
-            if not index.isdigit() or int(index) >= count:
-                raise UsageError(
-                    f"device {spec!r} does not exist; valid: {', '.join(f'cuda:{i}' for i in range(count))}"
-                )
-        return torch.device(spec)
-    raise UsageError(f"unknown device {spec!r}; valid: auto, cpu, cuda, cuda:N, mps")
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Tiling
@@ -263,14 +200,14 @@ class Editor:
         self.name = name
         self.sha256 = sha256
         self.device = torch.device(device)
-        self.precision, self._autocast_dtype = self._resolve_precision(precision)
+        self.precision, self._autocast_dtype = resolve_precision(precision, self.device)
         self.multiple: int = int(model.pad_multiple)
         self.tile = None if tile is None else (0 if tile == 0 else -(-tile // self.multiple) * self.multiple)
         self.overlap = overlap
         self.batch_size = batch_size
         self.flip_average = flip_average
         if self.device.type == "cpu":
-            _configure_cpu_threads()
+            limit_threads()
         # The editor's own copy, so that folding batch norm never alters the caller's (trainable) model.
         model = fold_batchnorm(copy.deepcopy(model).eval()).to(self.device)
         if self.device.type in ("cpu", "cuda"):
@@ -280,25 +217,6 @@ class Editor:
         self._feather = True  # tests switch blending off to show that it is what hides the seams
 
     # -- configuration -----------------------------------------------------------------------------------
-
-    def _resolve_precision(self, precision: str) -> tuple[str, torch.dtype | None]:
-        if precision not in PRECISIONS:
-            raise UsageError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-        kind = self.device.type
-        if precision == "auto":
-            if kind == "cpu":
-                # Without native bf16 instructions a CPU emulates bf16 and runs slower than in fp32.
-                return ("bf16", torch.bfloat16) if cpu_bf16_native() else ("fp32", None)
-            if kind != "cuda":
-                return "fp32", None
-            precision = "bf16" if _cuda_bf16_supported(self.device) else "fp16"
-        if precision == "fp32":
-            return "fp32", None
-        if precision == "fp16" and kind == "cpu":
-            raise UsageError("precision fp16 is not supported on the CPU; use fp32 or bf16")
-        if precision == "bf16" and kind == "cuda" and not _cuda_bf16_supported(self.device):
-            raise UsageError(f"precision bf16 is not supported by {torch.cuda.get_device_name(self.device)}")
-        return precision, torch.float16 if precision == "fp16" else torch.bfloat16
 
     def _auto_tile(self, h: int, w: int) -> int | None:
         """The tile size for an image of padded size h x w, or None if it fits in one forward."""
@@ -655,24 +573,6 @@ def _mirror(x: torch.Tensor) -> torch.Tensor:
     return x.flip(-1).contiguous(memory_format=layout)
 
 
-def cpu_bf16_native() -> bool:
-    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), where bf16 autocast is ~2x faster."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu helpers (2.3+)
-    try:
-        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-    except RuntimeError:
-        return False
-
-
-def _cuda_bf16_supported(device: torch.device) -> bool:
-    if device.type != "cuda":
-        return False
-    try:
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    except TypeError:  # older torch without the keyword
-        return torch.cuda.is_bf16_supported()
-
-
 def _upright(image: Image.Image) -> Image.Image:
     """The image turned as its EXIF orientation says (itself when it says nothing)."""
     try:
@@ -717,4 +617,13 @@ def _array_to_pil(pixels: np.ndarray, *, int_mode: bool = False) -> Image.Image:
     return Image.fromarray(pixels[:, :, 0] if c == 1 else pixels, mode)
 
 
-__all__ = ["Editor", "cpu_thread_count", "fold_batchnorm", "select_device", "tile_starts"]
+# PRECISIONS, cpu_bf16_native, cpu_thread_count, select_device: from runtime.devices, kept for old imports
+__all__ = [
+    "PRECISIONS",
+    "Editor",
+    "cpu_bf16_native",
+    "cpu_thread_count",
+    "fold_batchnorm",
+    "select_device",
+    "tile_starts",
+]

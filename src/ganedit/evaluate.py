@@ -43,7 +43,10 @@ from PIL import Image
 
 from .editor import Editor
 from .errors import UsageError
-from .images import discover, read_mask, read_picture, rgb8
+from .io.decode import read_picture
+from .io.discover import discover
+from .io.masks import read_mask
+from .io.picture import rgb8
 from .metrics import (
     SSIM_WINDOW,
     bt601_luma,

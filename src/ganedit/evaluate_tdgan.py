@@ -38,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import CheckpointError, UsageError
+from .io.atomic import atomic_write_named
 from .metrics import psnr, ssim
 from .train.tagset import INDEX_NAME, read_index
 
@@ -259,9 +260,7 @@ def save_classifier(path: Path, model: TagClassifier) -> None:
         "width": model.width,
     }
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
-    tmp.replace(path)
+    atomic_write_named(path, lambda tmp: save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)}))
 
 
 def load_classifier(path: Path, device: str | torch.device = "cpu") -> TagClassifier:

@@ -267,7 +267,7 @@ def compact(folder: Path, *, idle: float = COMPACT_IDLE_SECONDS, after: int = CO
             continue
         if record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns:
             kept.append(record)
-    from .images import write_atomic
+    from .io.atomic import write_atomic
 
     merged = folder / INDEX_DIR / _index_name()
     try:

@@ -234,14 +234,14 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:
-    from .images import write_atomic
+    from .io.atomic import write_atomic
 
     write_atomic(path, encode_png(pixels))
 
 
 def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) -> None:
     """An endlessly looping GIF of the frames (e.g. an azimuth sweep: a turntable), written atomically."""
-    from .images import write_atomic
+    from .io.atomic import write_atomic
 
     if not frames:
         raise ValueError("a GIF needs at least one frame")
@@ -359,6 +359,10 @@ class Rerenderer:
         self.name = name
         self.sha256 = sha256
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            from .runtime.devices import limit_threads
+
+            limit_threads()  # as the editor does: no more threads than the CPUs this process gets
         self.batch_size = max(1, batch_size)
         self.refine_steps = refine_steps
         self.refine_lr = refine_lr
@@ -376,7 +380,7 @@ class Rerenderer:
     ) -> Rerenderer:
         """Load a rerender checkpoint file (already located and verified)."""
         from .checkpoint import load_checkpoint
-        from .editor import select_device
+        from .runtime.devices import select_device
 
         _check_refine(refine_steps, refine_lr)
         dev = select_device(device)

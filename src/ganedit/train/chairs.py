@@ -59,7 +59,7 @@ lists every identity rendered into ``OUT`` so far with the same sizes, renderer 
 one split keeps the other split's entries); keep those settings fixed for one ``OUT``.
 
 Determinism and resuming: models are found and ordered the same way each time, every image is a pure
-function of its model and tags, writes are atomic (a temporary file, then ``os.replace``), and an image
+function of its model and tags, writes are atomic (`ganedit.io.atomic`), and an image
 that exists is not rendered again; an identity whose images all exist is not even loaded. Files that do
 not change are not rewritten, so a second run writes nothing.
 """
@@ -70,7 +70,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
@@ -84,6 +83,7 @@ import numpy as np
 from PIL import Image
 
 from ganedit.errors import UsageError
+from ganedit.io.atomic import atomic_write
 from ganedit.train import render as rd
 from ganedit.train.tagset import INDEX_NAME
 
@@ -128,15 +128,6 @@ _KIND_WORDS: tuple[tuple[str, str], ...] = (
 )
 
 ProgressCallback = Callable[[int, int, str], None]
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()  # read once at import: os.umask is process-wide
 
 
 # ------------------------------------------------------------------------------------------ catalogues
@@ -447,23 +438,13 @@ def _image_entries(
 
 
 def _write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``; False if it already held it."""
+    """Write ``data`` to ``path`` atomically; False if it already held it (a resumed render skips it)."""
     try:
         if path.read_bytes() == data:
             return False
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the usual permissions
-                os.fchmod(stream.fileno(), 0o666 & ~_UMASK)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
     return True
 
 

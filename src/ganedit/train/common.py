@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, GaneditError, UsageError
-from ..images import write_atomic
+from ..io.atomic import write_atomic
+from ..runtime.devices import select_device
 from . import state as st
 
 __all__ = [
@@ -116,22 +117,9 @@ class Dist:
 
 
 def pick_device(spec: str, dist: Dist) -> torch.device:
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", dist.local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise UsageError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("device cuda was asked for but no CUDA GPU is available")
-        if device.index is None:
-            device = torch.device("cuda", dist.local_rank % torch.cuda.device_count())
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("device mps was asked for but MPS is not available")
-    return device
+    """The training device (`ganedit.runtime.devices.select_device`): each torchrun rank on its own GPU;
+    ``auto`` never picks an Apple GPU for training (ask for ``mps`` explicitly)."""
+    return select_device(spec, local_rank=dist.local_rank, auto_mps=False)
 
 
 class Interrupt:

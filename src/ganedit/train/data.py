@@ -42,7 +42,10 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import ImageError, UsageError
-from ..images import discover, read_mask, read_picture, rgb8
+from ..io.decode import read_picture
+from ..io.discover import discover
+from ..io.masks import read_mask
+from ..io.picture import rgb8
 from ..tasks import TASKS
 from . import synth
 

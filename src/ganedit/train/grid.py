@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ..images import write_atomic
+from ..io.atomic import write_atomic
 
 __all__ = ["make_grid", "write_grid"]
 

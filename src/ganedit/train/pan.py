@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import sys
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,7 +49,8 @@ from ..archs.pan import (
 )
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, GaneditError, UsageError
-from ..images import write_atomic
+from ..io.atomic import write_atomic
+from ..runtime.devices import resolve_precision, set_threads
 from . import state as st
 from .common import (
     MODEL_NAME,
@@ -392,38 +392,6 @@ def config_to_toml(config: PANTrainConfig) -> str:
 # ---------------------------------------------------------------------------------------------- setup
 
 
-def _cpu_has_native_bf16() -> bool:
-    """bf16 convolutions run at about twice the fp32 speed only with AVX512-BF16 or AMX; elsewhere
-    oneDNN emulates them and they are slower than fp32."""
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        check = getattr(torch.cpu, probe, None)
-        try:
-            if check is not None and check():
-                return True
-        except Exception:  # private API: never let a probe break training
-            continue
-    return False
-
-
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "fp32" or device.type == "mps":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if device.type == "cpu" and _cpu_has_native_bf16() else None
-
-
-def _set_threads(config: PANTrainConfig, dist: Dist, device: torch.device) -> int:
-    threads = config.threads
-    if threads == 0:
-        cores = os.cpu_count() or 1
-        threads = max(1, cores // dist.local_world_size) if device.type == "cpu" else min(4, cores)
-    torch.set_num_threads(threads)
-    return threads
-
-
 def _psnr(a: Tensor, b: Tensor) -> Tensor:
     """Per-image PSNR in dB of N x C x H x W tensors in [-1, 1] (peak 1 on the [0, 1] scale)."""
     mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2).flatten(1).mean(1)
@@ -470,8 +438,8 @@ class _Run(TrainingRun):
         super().__init__(config, dist, on_log)
         self.device = pick_device(config.device, dist)
         dist.init(self.device)
-        self.threads = _set_threads(config, dist, self.device)
-        self.amp = _autocast_dtype(config.precision, self.device)
+        self.threads = set_threads(config.threads, device=self.device, processes=dist.local_world_size)
+        self.amp = resolve_precision(config.precision, self.device, training=True)[1]
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once
         self._find_state(

@@ -5,16 +5,14 @@ run directory is something people copy between machines and share. So a state is
 ``RUN_DIR/state/step-00001234.safetensors``: the tensors (model state dicts, optimizer moments, RNG
 states) by name, and in its header metadata one JSON document (``ganedit.train_state``) with the step,
 the optimizers' hyper-parameters and any other plain values. Optimizer state dicts are flattened by hand
-(`flatten_optimizer` / `unflatten_optimizer`). Each file is written atomically (temp file + os.replace),
+(`flatten_optimizer` / `unflatten_optimizer`). Each file is written atomically (`ganedit.io.atomic`),
 so an interrupted save leaves the previous state intact, and the newest `keep` states are kept.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..errors import CheckpointError
+from ..io.atomic import atomic_write_named
 
 __all__ = [
     "STATE_KEY",
@@ -100,17 +99,8 @@ def save_state(
     document = {"version": STATE_VERSION, "step": step, **meta}
     # clone(): views and shared storages are refused by safetensors; CPU: the file is device-independent
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    fd, tmp_name = tempfile.mkstemp(dir=state_dir, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        save_file(flat, str(tmp), metadata={STATE_KEY: json.dumps(document, sort_keys=True)})
-        with tmp.open("rb+") as f:
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:  # KeyboardInterrupt too: never leave a stray temp file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    metadata = {STATE_KEY: json.dumps(document, sort_keys=True)}
+    atomic_write_named(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
     for old in _states(state_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path

@@ -49,7 +49,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,7 +65,8 @@ from ..archs import config_to_dict
 from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, UsageError
-from ..images import write_atomic
+from ..io.atomic import write_atomic
+from ..runtime.devices import set_threads
 from . import state as st
 from .common import (
     MODEL_NAME,
@@ -474,7 +474,7 @@ class _Run(TrainingRun):
     def __init__(self, config: TDGANTrainConfig, resume: bool, on_log: Callable[[dict], None] | None) -> None:
         super().__init__(config, Dist(), on_log)
         self.device = pick_device(config.device, self.dist)
-        torch.set_num_threads(config.threads or os.cpu_count() or 1)
+        set_threads(config.threads, device=self.device)
         self._find_state(resume, resume_config, RESUME_MUTABLE, "start a new run")
         self.data = TaggedPairs(Path(config.data), config.size, config.tags, config.seed, config.tag_fraction)
         self.run_dir.mkdir(parents=True, exist_ok=True)
