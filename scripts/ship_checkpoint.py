@@ -25,7 +25,7 @@ from ganedit.io.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "ganedit" / "weights"
-REGISTRY = ROOT / "weights.toml"
+REGISTRY = ROOT / "src" / "ganedit" / "weights.toml"  # the top-level weights.toml links to it
 MAX_BYTES = 20 * 1000 * 1000
 
 

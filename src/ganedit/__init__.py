@@ -12,9 +12,13 @@ Importing this package does not import torch: the heavy parts load on first use.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml; installed metadata carries it here
+    __version__ = version("ganedit")
+except PackageNotFoundError:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"
 
 __all__ = ["__version__", "edit_file", "edit_folder", "list_models", "load"]
 

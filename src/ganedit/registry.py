@@ -104,15 +104,10 @@ def _train_hint(task: str) -> str:
 
 
 def bundled_registry_path() -> Path:
-    """The registry shipped with ganedit.
-
-    A wheel carries it as ``ganedit/weights.toml`` (hatch force-include); an editable install of the
-    source tree has it at the repository root, two levels above the package.
-    """
-    packaged = importlib.resources.files("ganedit") / BUNDLED_NAME
-    if isinstance(packaged, Path) and packaged.is_file():
-        return packaged
-    return Path(__file__).resolve().parents[2] / BUNDLED_NAME
+    """The registry shipped with ganedit: ``ganedit/weights.toml``, inside the package in the source tree
+    and in a wheel alike (the repository's top-level ``weights.toml`` is a symbolic link to it, for
+    readers)."""
+    return Path(str(importlib.resources.files("ganedit") / BUNDLED_NAME))
 
 
 def _where(origin: Path | None) -> str:
