@@ -1,5 +1,6 @@
-"""The index of a tagged image set (``tags.json``, as ``ganedit train render-chairs`` writes it), read one
-way for TDGAN training (`ganedit.train.tdgan`) and for its evaluation (`ganedit.evaluate_tdgan`).
+"""The index of a tagged image set (``tags.json``, as ``ganedit train render-chairs`` writes it): the one
+reader of it, for TDGAN training (`ganedit.train.tdgan`), its evaluation (`ganedit.eval.tdgan`) and the
+renderer resuming into its own folder (`ganedit.train.chairs`, `read_document`).
 
 Layout: ``ROOT/tags.json`` with a ``vocabulary`` (tag type -> its values), an ``images`` list (file, split,
 identity and one value index per tag type) and optionally ``sizes`` and ``renderer``; the images live in
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["INDEX_NAME", "TagIndex", "read_index", "value_name"]
+__all__ = ["INDEX_NAME", "TagIndex", "read_document", "read_index", "value_name"]
 
 INDEX_NAME = "tags.json"
 
@@ -64,3 +65,16 @@ def read_index(root: Path, size: int, *, missing_hint: str = "", size_hint: str 
     if isinstance(sizes, list) and size not in sizes:
         raise UsageError(f"{root} holds images of size(s) {sizes}, not {size}{size_hint}")
     return TagIndex(path, index)
+
+
+def read_document(path: Path, format: str) -> dict[str, Any] | None:
+    """The index at `path` as it was written, when it is one of `format` (its ``format`` field); None when
+    it is missing, unreadable or of another format. For a writer that extends its own index on resuming:
+    anything else is not its to extend, so it starts afresh."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != format:
+        return None
+    return document

@@ -3,26 +3,26 @@
 The protocol is fixed so that figures in the model cards can be reproduced exactly:
 
 * **Images.** A folder of clean photos (the degradation is synthesised) or a paired folder
-  (``input/`` + ``target/`` matched by file stem, plus ``mask/`` for inpainting); for labels2photo also a
-  folder of pix2pix's side-by-side pairs ``photo | label map`` (the CMP facades' own format). Files are
-  taken in sorted order (``--limit`` keeps the first N). Each image is reduced (Lanczos, never enlarged;
-  nearest-neighbour for label maps) so that its short side is at most ``size`` and centre-cropped to at
-  most ``size x size``; a pair gets the same geometry.
+  (`ganedit.data.pairs`: ``input/`` + ``target/`` matched by file stem, plus ``mask/`` for inpainting); for
+  labels2photo also a folder of pix2pix's side-by-side pairs ``photo | label map`` (the CMP facades' own
+  format). Files are taken in sorted order (``--limit`` keeps the first N). Each image is reduced (Lanczos,
+  never enlarged; nearest-neighbour for label maps) so that its short side is at most ``size`` and
+  centre-cropped to at most ``size x size``; a pair gets the same geometry.
 * **Degradation** (clean photos only), drawn per image from a generator seeded by the seed and the file's
-  relative path, so adding a file does not change the others: rain from `sample_rain_params` with a
-  strength log-uniform in [0.5, 1.5] (the training range), a free-form mask covering 5-50 % of the image,
-  or an XDoG drawing from `sample_sketch_params`: the same *distributions* as training, never the same
-  samples (training draws from its own seed stream, and the held-out photos are never trained on).
-* **Metrics** (`ganedit.metrics`, on 8-bit RGB in [0, 1]): derain, sketch2photo and labels2photo over
+  relative path, so adding a file does not change the others: rain from `sample_rain_params` with a strength
+  log-uniform in [0.5, 1.5] (the training range), a free-form mask covering 5-50 % of the image, or an XDoG
+  drawing from `sample_sketch_params`: the same *distributions* as training, never the same samples
+  (training draws from its own seed stream, and the held-out photos are never trained on).
+* **Metrics** (`ganedit.eval.metrics`, on 8-bit RGB in [0, 1]): derain, sketch2photo and labels2photo over
   the whole image; inpaint inside the hole only (outside it the output *is* the input). The colour tasks
   (sketch2photo, labels2photo) add the mean CIELAB chroma of output, truth and baseline, and the colour
   histogram distance to the truth (`colour_histogram_distance`): PSNR and SSIM alone reward a grey average.
-* **Baselines**: derain - the rainy input unchanged; inpaint - the harmonic (Laplace) fill of the hole
-  from its boundary, the smoothest interpolation there is and a strong PSNR baseline; sketch2photo and
-  labels2photo - the photo's own mean colour everywhere (an oracle colour the model does not get).
-  Inpainting also reports the texture ratio in the hole (`gradient_energy` of the fill over the truth's:
-  1 = as much detail as the photo, 0 = a blur) for the model and the harmonic fill, and OpenCV's Telea
-  inpainting as a second baseline when opencv-python-headless is installed (``pip install
+* **Baselines** (`ganedit.eval.baselines`): derain - the rainy input unchanged; inpaint - the harmonic
+  (Laplace) fill of the hole from its boundary, the smoothest interpolation there is and a strong PSNR
+  baseline; sketch2photo and labels2photo - the photo's own mean colour everywhere (an oracle colour the
+  model does not get). Inpainting also reports the texture ratio in the hole (`gradient_energy` of the fill
+  over the truth's: 1 = as much detail as the photo, 0 = a blur) for the model and the harmonic fill, and
+  OpenCV's Telea inpainting as a second baseline when opencv-python-headless is installed (``pip install
   "ganedit[eval]"``; it is not a runtime dependency).
 """
 
@@ -38,12 +38,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from .editor import Editor
-from .errors import UsageError
-from .images import discover, read_mask, read_picture, rgb8
+from ..data import synth
+from ..data.pairs import PairedFiles, PairedFolder, is_paired, match_pairs, split_side_by_side
+from ..editor import Editor
+from ..errors import UsageError
+from ..images import discover, read_mask, read_picture, rgb8
+from .baselines import BASELINES, baseline, harmonic_fill, telea_fill
 from .metrics import (
     SSIM_WINDOW,
     bt601_luma,
@@ -54,18 +56,10 @@ from .metrics import (
     ssim,
 )
 
-__all__ = ["EvalResult", "ImageScore", "evaluate", "harmonic_fill", "load_pairs", "telea_fill"]
+__all__ = ["EvalResult", "ImageScore", "Pair", "evaluate", "harmonic_fill", "load_pairs", "telea_fill"]
 
 RAIN_STRENGTH = (0.5, 1.5)
-INPUT_DIRS = ("input", "rain")  # paired folders: input/ + target/, or rain/ + clean/ as the derain sets have
-TARGET_DIRS = ("target", "clean")
 MASK_COVERAGE = (0.05, 0.5)
-BASELINES = {
-    "derain": "the rainy input unchanged",
-    "inpaint": "harmonic (Laplace) fill of the hole from its boundary, measured inside the hole",
-    "sketch2photo": "the photo's mean colour everywhere",
-    "labels2photo": "the photo's mean colour everywhere",
-}
 COLOUR_TASKS = ("sketch2photo", "labels2photo")  # scored on colour statistics too
 
 
@@ -232,8 +226,6 @@ RAIN_SAMPLERS = {"classic": "sample_rain_params", "streaks": "sample_streak_rain
 
 
 def _synthesise(task: str, clean: np.ndarray, name: str, seed: int, rain: str = "classic") -> Pair:
-    from .train import synth
-
     g = _generator(seed, name)
     x = torch.from_numpy(clean.copy()).permute(2, 0, 1).float().div(255.0)
     mask = None
@@ -256,6 +248,85 @@ def _synthesise(task: str, clean: np.ndarray, name: str, seed: int, rain: str = 
     return Pair(name=name, input=np.ascontiguousarray(pixels), target=clean, mask=mask)
 
 
+def _paired_folder(task: str, data: Path, size: int, limit: int | None) -> tuple[list[Pair], str]:
+    """The pairs of a paired folder (`ganedit.data.pairs`); inpainting takes its holes from mask/."""
+    inpaint = task == "inpaint"
+    masks = "required" if inpaint else "ignore"
+    folder = match_pairs(data, needs_input=not inpaint, masks=masks, strict=False)
+    kind = folder.mask_dir if inpaint else folder.input_dir
+    pairs: list[Pair] = []
+    empty_masks = 0
+    for found in folder.pairs:
+        if limit is not None and len(pairs) >= limit:
+            break
+        pair = _inpaint_pair(found, size) if inpaint else _paired(folder, found, size)
+        if pair is None:
+            empty_masks += 1  # nothing to fill, nothing to measure
+            continue
+        pairs.append(pair)
+    protocol = (
+        f"paired folder ({kind}/ + {folder.target_dir}/), short side <= {size} px, centre crop <= {size}^2"
+    )
+    if empty_masks:
+        protocol += f"; {empty_masks} pair(s) with an empty mask skipped"
+    if not pairs and empty_masks:
+        raise UsageError(f"{data}: every mask is empty")
+    return pairs, protocol
+
+
+def _paired(folder: PairedFolder, found: PairedFiles, size: int) -> Pair:
+    assert found.input is not None
+    full = rgb8(read_picture(found.target).pixels)
+    source = rgb8(read_picture(found.input).pixels)
+    if source.shape[:2] != full.shape[:2]:
+        where = f"{folder.input_dir}/{found.name} and {folder.target_dir}/{found.name}"
+        raise UsageError(f"{folder.root}: {where} differ in size")
+    target = _fit(full, size, Image.Resampling.LANCZOS)
+    return Pair(found.name, _fit(source, size, Image.Resampling.LANCZOS), target)
+
+
+def _inpaint_pair(found: PairedFiles, size: int) -> Pair | None:
+    """The holed photo, the photo and the hole; None when the mask is empty."""
+    assert found.mask is not None
+    full = rgb8(read_picture(found.target).pixels)
+    target = _fit(full, size, Image.Resampling.LANCZOS)
+    hole, _ = read_mask(found.mask, (full.shape[1], full.shape[0]))
+    m = _fit(hole.astype(np.uint8)[:, :, None] * 255, size, Image.Resampling.NEAREST)[:, :, 0] > 127
+    if not m.any():
+        return None
+    return Pair(found.name, np.where(m[:, :, None], 0, target).astype(np.uint8), target, m)
+
+
+def _side_by_side(data: Path, size: int, limit: int | None) -> tuple[list[Pair], str]:
+    """pix2pix's ``photo | label map`` files (the CMP facades' own format)."""
+    pairs = []
+    for found in discover([data], recursive=True).files[:limit]:
+        both = rgb8(read_picture(found.path).pixels)
+        if both.shape[1] // 2 < SSIM_WINDOW:
+            raise UsageError(f"{found.path}: too narrow for a photo | label map pair")
+        labels, photo = split_side_by_side(both, target="left")
+        # NEAREST for the label map: a resampling filter would blend class colours into new ones
+        fitted = _fit(labels, size, Image.Resampling.NEAREST), _fit(photo, size, Image.Resampling.LANCZOS)
+        pairs.append(Pair(found.rel.as_posix(), *fitted))
+    return pairs, f"side-by-side pairs (photo | label map), short side <= {size} px, centre crop <= {size}^2"
+
+
+def _synthesised(
+    task: str, data: Path, seed: int, size: int, limit: int | None, rain: str
+) -> tuple[list[Pair], str]:
+    """Clean photos, each degraded by `_synthesise`."""
+    pairs = []
+    for found in discover([data], recursive=True).files[:limit]:
+        clean = _fit(rgb8(read_picture(found.path).pixels), size, Image.Resampling.LANCZOS)
+        pairs.append(_synthesise(task, clean, found.rel.as_posix(), seed, rain))
+    what = {
+        "derain": f"rain ({RAIN_SAMPLERS[rain]}, strength log-uniform {RAIN_STRENGTH})",
+        "inpaint": f"free-form masks (make_mask, coverage {MASK_COVERAGE})",
+        "sketch2photo": "XDoG drawings (sample_sketch_params)",
+    }[task]
+    return pairs, f"clean photos, {what} synthesised with seed {seed}; short side <= {size} px, centre crop"
+
+
 def load_pairs(
     task: str, data: Path, *, seed: int, size: int, limit: int | None, rain: str = "classic"
 ) -> tuple[list[Pair], str]:
@@ -265,84 +336,14 @@ def load_pairs(
         raise UsageError(f"--data {data} is not a folder")
     if rain not in RAIN_SAMPLERS:
         raise UsageError(f"rain must be one of {', '.join(RAIN_SAMPLERS)}, not {rain!r}")
-    target_dir = next((name for name in TARGET_DIRS if (data / name).is_dir()), None)
-    input_dir = next((name for name in (*INPUT_DIRS, "mask") if (data / name).is_dir()), None)
-    paired = target_dir is not None and input_dir is not None
-    pairs: list[Pair] = []
-    empty_masks = 0
-    if paired:
-        assert target_dir is not None
-        targets = {
-            f.rel.with_suffix("").as_posix(): f.path
-            for f in discover([data / target_dir], recursive=True).files
-        }
-        kind = "mask" if task == "inpaint" else next((n for n in INPUT_DIRS if (data / n).is_dir()), "input")
-        if not (data / kind).is_dir():
-            raise UsageError(f"{data}: a paired folder for {task!r} needs {kind}/ next to {target_dir}/")
-        others = {
-            f.rel.with_suffix("").as_posix(): f.path for f in discover([data / kind], recursive=True).files
-        }
-        stems = sorted(targets)
-        missing = [s for s in stems if s not in others]
-        if missing:
-            raise UsageError(
-                f"{data}: {target_dir}/{missing[0]}.* has no {kind}/{missing[0]}.* (matched by stem)"
-            )
-        for stem in stems:
-            if limit is not None and len(pairs) >= limit:
-                break
-            target = _fit(rgb8(read_picture(targets[stem]).pixels), size, Image.Resampling.LANCZOS)
-            if task == "inpaint":
-                full = read_picture(targets[stem]).pixels
-                hole, _ = read_mask(others[stem], (full.shape[1], full.shape[0]))
-                m = (
-                    _fit(hole.astype(np.uint8)[:, :, None] * 255, size, Image.Resampling.NEAREST)[:, :, 0]
-                    > 127
-                )
-                if not m.any():
-                    empty_masks += 1
-                    continue  # nothing to fill, nothing to measure
-                pairs.append(Pair(stem, np.where(m[:, :, None], 0, target).astype(np.uint8), target, m))
-            else:
-                source = rgb8(read_picture(others[stem]).pixels)
-                if source.shape[:2] != read_picture(targets[stem]).pixels.shape[:2]:
-                    raise UsageError(f"{data}: {kind}/{stem} and {target_dir}/{stem} differ in size")
-                pairs.append(Pair(stem, _fit(source, size, Image.Resampling.LANCZOS), target))
-        protocol = (
-            f"paired folder ({kind}/ + {target_dir}/), short side <= {size} px, centre crop <= {size}^2"
-        )
-        if empty_masks:
-            protocol += f"; {empty_masks} pair(s) with an empty mask skipped"
+    if is_paired(data):
+        pairs, protocol = _paired_folder(task, data, size, limit)
     elif task == "labels2photo":
-        for found in discover([data], recursive=True).files[:limit]:
-            both = rgb8(read_picture(found.path).pixels)
-            half = both.shape[1] // 2
-            if half < SSIM_WINDOW:
-                raise UsageError(f"{found.path}: too narrow for a photo | label map pair")
-            photo, labels = both[:, :half], both[:, half : 2 * half]
-            # NEAREST for the label map: a resampling filter would blend class colours into new ones
-            pairs.append(
-                Pair(
-                    found.rel.as_posix(),
-                    _fit(labels, size, Image.Resampling.NEAREST),
-                    _fit(photo, size, Image.Resampling.LANCZOS),
-                )
-            )
-        protocol = f"side-by-side pairs (photo | label map), short side <= {size} px, centre crop <= {size}^2"
+        pairs, protocol = _side_by_side(data, size, limit)
     else:
-        files = discover([data], recursive=True).files
-        for found in files[:limit]:
-            clean = _fit(rgb8(read_picture(found.path).pixels), size, Image.Resampling.LANCZOS)
-            pairs.append(_synthesise(task, clean, found.rel.as_posix(), seed, rain))
-        what = {
-            "derain": f"rain ({RAIN_SAMPLERS[rain]}, strength log-uniform {RAIN_STRENGTH})",
-            "inpaint": f"free-form masks (make_mask, coverage {MASK_COVERAGE})",
-            "sketch2photo": "XDoG drawings (sample_sketch_params)",
-        }[task]
-        protocol = f"clean photos, {what} synthesised with seed {seed}; short side <= {size} px, centre crop"
+        pairs, protocol = _synthesised(task, data, seed, size, limit, rain)
     if not pairs:
-        why = "every mask is empty" if empty_masks else "no evaluation images found"
-        raise UsageError(f"{data}: {why}")
+        raise UsageError(f"{data}: no evaluation images found")
     for pair in pairs:
         if min(pair.target.shape[:2]) < SSIM_WINDOW:
             height, width = pair.target.shape[:2]
@@ -367,52 +368,7 @@ def _identity_pairs(data: Path, *, size: int, limit: int | None) -> tuple[list[P
     return pairs, f"identity: rain-free photos given as they are, short side <= {size} px, centre crop"
 
 
-# -------------------------------------------------------------------------------------------- baselines
-
-
-def harmonic_fill(pixels: np.ndarray, hole: np.ndarray, *, iterations: int = 200) -> np.ndarray:
-    """Fill `hole` (H x W bool) of `pixels` (H x W x C uint8) with the solution of Laplace's equation whose
-    boundary values are the known pixels: coarse-to-fine (each level starts from the upsampled coarser
-    solution, so the low frequencies converge quickly) with Jacobi sweeps at every level."""
-    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].double()
-    known = torch.from_numpy(~hole)[None, None].double()
-    if not bool(known.any()):
-        return np.broadcast_to(pixels.reshape(-1, pixels.shape[2]).mean(0), pixels.shape).astype(pixels.dtype)
-
-    def solve(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        height, width = values.shape[-2:]
-        if min(height, width) > 8:
-            # masked average pooling: a coarse pixel is known where any of its 4 children is
-            w2 = F.avg_pool2d(weight, 2, ceil_mode=True)
-            v2 = F.avg_pool2d(values * weight, 2, ceil_mode=True) / w2.clamp_min(1e-12)
-            coarse = solve(v2, (w2 > 0).double())
-            start = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)
-            start = start[..., :height, :width]
-        else:
-            mean = (values * weight).sum((2, 3), keepdim=True) / weight.sum().clamp_min(1e-12)
-            start = mean.expand_as(values)
-        known_here = weight > 0
-        out = torch.where(known_here, values, start)
-        kernel = torch.tensor([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], dtype=values.dtype)
-        kernel = kernel.expand(values.shape[1], 1, 3, 3)
-        for _ in range(iterations):
-            smooth = F.conv2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), kernel, groups=values.shape[1])
-            out = torch.where(known_here, values, smooth)
-        return out
-
-    filled = solve(x, known)[0].permute(1, 2, 0).round().clamp(0, 255).numpy().astype(pixels.dtype)
-    return np.where(hole[:, :, None], filled, pixels)
-
-
-def telea_fill(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
-    """OpenCV's Telea inpainting (radius 3) of `hole` in 8-bit RGB `pixels`; None without OpenCV."""
-    try:
-        import cv2
-    except ImportError:
-        return None
-    bgr = np.ascontiguousarray(pixels[:, :, ::-1])
-    filled = cv2.inpaint(bgr, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
-    return np.where(hole[:, :, None], filled[:, :, ::-1], pixels).astype(np.uint8)
+# ------------------------------------------------------------------------------------------------ scores
 
 
 def _texture_and_telea(pair: Pair, out: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -431,17 +387,44 @@ def _texture_and_telea(pair: Pair, out: np.ndarray, ref: np.ndarray, y: np.ndarr
     return scores
 
 
-def _baseline(task: str, pair: Pair) -> np.ndarray:
-    if task == "derain":
-        return pair.input
-    if task == "inpaint":
-        assert pair.mask is not None
-        return harmonic_fill(pair.input, pair.mask)
-    mean = pair.target.reshape(-1, 3).mean(0)
-    return np.broadcast_to(np.round(mean), pair.target.shape).astype(np.uint8)
-
-
 # -------------------------------------------------------------------------------------------- evaluate
+
+
+def _score(task: str, pair: Pair, output: np.ndarray, *, identity: bool) -> ImageScore:
+    """The figures of one output (uint8) against its pair's truth, next to the task's baseline."""
+    base = baseline(task, pair.input, pair.target, pair.mask)
+    y = pair.target.astype(np.float64) / 255.0
+    out, ref = output.astype(np.float64) / 255.0, base.astype(np.float64) / 255.0
+    extra: dict[str, float] = {}  # the task's own figures (Y channel, colour, texture)
+    if task == "derain":
+        y_out, y_true, y_ref = bt601_luma(out), bt601_luma(y), bt601_luma(ref)
+        extra |= {
+            "psnr_y": psnr(y_out, y_true),
+            "ssim_y": ssim(y_out, y_true),
+            "baseline_psnr_y": psnr(y_ref, y_true),
+            "baseline_ssim_y": ssim(y_ref, y_true),
+        }
+    if task == "inpaint":
+        extra.update(_texture_and_telea(pair, out, ref, y))
+    if identity:
+        shift = output.reshape(-1, 3).astype(np.float64).mean(0) - pair.input.reshape(-1, 3).mean(0)
+        extra["channel_shift"] = float(np.abs(shift).max())
+    if task in COLOUR_TASKS:
+        extra.update(
+            chroma=mean_chroma(out),
+            target_chroma=mean_chroma(y),
+            baseline_chroma=mean_chroma(ref),
+            histogram_distance=colour_histogram_distance(out, y),
+            baseline_histogram_distance=colour_histogram_distance(ref, y),
+        )
+    return ImageScore(
+        name=pair.name,
+        psnr=psnr(out, y, mask=pair.mask),
+        ssim=ssim(out, y, mask=pair.mask),
+        baseline_psnr=psnr(ref, y, mask=pair.mask),
+        baseline_ssim=ssim(ref, y, mask=pair.mask),
+        **extra,
+    )
 
 
 def evaluate(
@@ -483,40 +466,7 @@ def evaluate(
         identity=identity,
     )
     for pair in pairs:
-        output = editor.edit(pair.input, pair.mask)
-        base = _baseline(task, pair)
-        y = pair.target.astype(np.float64) / 255.0
-        out, ref = output.astype(np.float64) / 255.0, base.astype(np.float64) / 255.0
-        extra: dict[str, float] = {}  # the task's own figures (Y channel, colour, texture)
-        if task == "derain":
-            y_out, y_true, y_ref = bt601_luma(out), bt601_luma(y), bt601_luma(ref)
-            extra |= {
-                "psnr_y": psnr(y_out, y_true),
-                "ssim_y": ssim(y_out, y_true),
-                "baseline_psnr_y": psnr(y_ref, y_true),
-                "baseline_ssim_y": ssim(y_ref, y_true),
-            }
-        if task == "inpaint":
-            extra.update(_texture_and_telea(pair, out, ref, y))
-        if identity:
-            shift = output.reshape(-1, 3).astype(np.float64).mean(0) - pair.input.reshape(-1, 3).mean(0)
-            extra["channel_shift"] = float(np.abs(shift).max())
-        if task in COLOUR_TASKS:
-            extra.update(
-                chroma=mean_chroma(out),
-                target_chroma=mean_chroma(y),
-                baseline_chroma=mean_chroma(ref),
-                histogram_distance=colour_histogram_distance(out, y),
-                baseline_histogram_distance=colour_histogram_distance(ref, y),
-            )
-        score = ImageScore(
-            name=pair.name,
-            psnr=psnr(out, y, mask=pair.mask),
-            ssim=ssim(out, y, mask=pair.mask),
-            baseline_psnr=psnr(ref, y, mask=pair.mask),
-            baseline_ssim=ssim(ref, y, mask=pair.mask),
-            **extra,
-        )
+        score = _score(task, pair, editor.edit(pair.input, pair.mask), identity=identity)
         result.per_image.append(score)
         if on_image is not None:
             on_image(score)

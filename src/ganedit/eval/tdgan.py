@@ -37,12 +37,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import CheckpointError, UsageError
+from ..data.tagset import INDEX_NAME, read_index
+from ..errors import CheckpointError, UsageError
 from .metrics import psnr, ssim
-from .train.tagset import INDEX_NAME, read_index
 
 if TYPE_CHECKING:
-    from .rerender import Rerenderer
+    from ..archs.tdgan import TDGANConfig
+    from ..rerender import Rerenderer
 
 __all__ = [
     "PSNR_CAP",
@@ -341,6 +342,111 @@ def _fit(pixels: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.LANCZOS))
 
 
+def _check_tags(data: TaggedSet, config: TDGANConfig) -> None:
+    """The model and the data must share the azimuth tag and every value of the model's tags."""
+    if "azimuth" not in dict(config.tags) or "azimuth" not in data.vocabulary:
+        raise UsageError("re-rendering evaluation needs an 'azimuth' tag in both the model and the data")
+    for name, values in config.tags:
+        if name not in data.vocabulary:
+            raise UsageError(f"the model's tag {name!r} is not in {data.root / INDEX_NAME}")
+        missing = [v for v in data.vocabulary[name] if v not in values]
+        if missing:
+            raise UsageError(f"values {missing} of tag {name!r} in the data are unknown to the model")
+
+
+class _Cases:
+    """The re-renders of an evaluation: one record per (source view, target tags), with the images."""
+
+    def __init__(self, rerenderer: Rerenderer, data: TaggedSet, lights: bool) -> None:
+        self.rerenderer = rerenderer
+        self.data = data
+        self.tag_names = list(rerenderer.config.tag_names)
+        self.n_az = len(data.vocabulary["azimuth"])
+        self.n_lights = len(data.vocabulary["light"]) if lights else 0
+        self.records: list[dict[str, Any]] = []
+        self.renders: list[np.ndarray] = []
+        self.truths: list[np.ndarray] = []
+        self.sources = 0
+
+    def add_source(self, identity: str, source: dict[str, Any], lookup: dict[tuple[int, ...], Any]) -> None:
+        """Re-render `source` to every azimuth (its other tags kept) and every light (its pose kept), where
+        the identity has a true render at the target tags (`lookup`)."""
+        data, names, image_size = self.data, self.tag_names, self.rerenderer.config.image_size
+        src_idx = {t: data.tag_index(source, t) for t in names}
+        src_pixels = _fit(data.image(source), image_size)
+        targets = [("azimuth", {**src_idx, "azimuth": a}) for a in range(self.n_az)]
+        targets += [("light", {**src_idx, "light": light}) for light in range(self.n_lights)]
+        present = [(sweep, t) for sweep, t in targets if tuple(t[n] for n in names) in lookup]
+        if not present:
+            return
+        self.sources += 1
+        # every target names every tag; the input's own tags are left to the model to read (as
+        # `ganedit rerender` does): the identity refinement fits G to the input at them
+        outputs = self.rerenderer.render(
+            src_pixels, [{n: data.vocabulary[n][t[n]] for n in names} for _, t in present]
+        )
+        for (sweep, target), output in zip(present, outputs, strict=True):
+            truth_entry = lookup[tuple(target[n] for n in names)]
+            truth = _fit(data.image(truth_entry), image_size)
+            case: dict[str, Any] = {
+                "identity": identity,
+                "source": str(source["file"]),
+                "target": str(truth_entry["file"]),
+                "sweep": sweep,
+                "offset": int(np.mod(target["azimuth"] - src_idx["azimuth"], self.n_az)),
+                "target_azimuth": target["azimuth"],
+                "changed": target != src_idx,
+                **_score(output, src_pixels, truth),
+            }
+            if self.n_lights:
+                case["target_light"] = target["light"]
+            self.records.append(case)
+            self.renders.append(output)
+            self.truths.append(truth)
+
+
+def _per_offset(az_cases: list[dict[str, Any]], azimuths: Sequence[str]) -> list[dict[str, Any]]:
+    """The azimuth sweep's figures per signed offset (in vocabulary steps; degrees when the azimuths are
+    numbers spread over the circle)."""
+    n_az = len(azimuths)
+    numeric = all(v.replace(".", "", 1).lstrip("-").isdigit() for v in azimuths)
+    step_degrees = 360.0 / n_az if numeric and n_az > 1 else None
+    rows_out = []
+    for offset in range(n_az):
+        rows = [c for c in az_cases if c["offset"] == offset]
+        if rows:
+            signed = offset if offset <= n_az // 2 else offset - n_az
+            degrees = round(signed * step_degrees, 2) if step_degrees is not None else None
+            rows_out.append({"offset": signed, "degrees": degrees, **_summary(rows)})
+    return sorted(rows_out, key=lambda r: r["offset"])
+
+
+def _tag_accuracy(
+    cases: list[dict[str, Any]],
+    classifier: TagClassifier,
+    renders: dict[str, np.ndarray],
+    truths: dict[str, np.ndarray],
+    n_az: int,
+    lights: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """How often the judge reads the requested tags on the re-renders, and on the true renders."""
+    accuracy: dict[str, Any] = {}
+    judge: dict[str, Any] = {"images": len(cases)}
+    if "azimuth" in classifier.tag_names:
+        rows = [i for i, c in enumerate(cases) if c["sweep"] == "azimuth"]
+        want = np.array([cases[i]["target_azimuth"] for i in rows])
+        for out, predicted in ((accuracy, renders), (judge, truths)):
+            got = predicted["azimuth"][rows]
+            out["azimuth_within_1"] = float(np.mean(_circular(got - want, n_az) <= 1))
+            out["azimuth_exact"] = float(np.mean(got == want))
+    light_rows = [i for i, c in enumerate(cases) if c["sweep"] == "light"]
+    if lights and "light" in classifier.tag_names and light_rows:
+        want_l = np.array([cases[i]["target_light"] for i in light_rows])
+        accuracy["light"] = float(np.mean(renders["light"][light_rows] == want_l))
+        judge["light"] = float(np.mean(truths["light"][light_rows] == want_l))
+    return accuracy, judge
+
+
 def evaluate_rerender(
     rerenderer: Rerenderer,
     data_dir: Path,
@@ -360,125 +466,38 @@ def evaluate_rerender(
     """
     data = TaggedSet(Path(data_dir), size, split)
     config = rerenderer.config
-    model_tags = dict(config.tags)
-    if "azimuth" not in model_tags or "azimuth" not in data.vocabulary:
-        raise UsageError("re-rendering evaluation needs an 'azimuth' tag in both the model and the data")
-    for name, values in config.tags:
-        if name not in data.vocabulary:
-            raise UsageError(f"the model's tag {name!r} is not in {data.root / INDEX_NAME}")
-        missing = [v for v in data.vocabulary[name] if v not in values]
-        if missing:
-            raise UsageError(f"values {missing} of tag {name!r} in the data are unknown to the model")
-    tag_names = list(config.tag_names)
-    azimuths = data.vocabulary["azimuth"]
-    n_az = len(azimuths)
-    step_degrees: float | None = None
-    numbers = [float(v) if v.replace(".", "", 1).lstrip("-").isdigit() else None for v in azimuths]
-    if all(n is not None for n in numbers) and n_az > 1:
-        step_degrees = 360.0 / n_az
-    lights = data.vocabulary.get("light") if "light" in model_tags else None
-    judge_az = "azimuth" in classifier.tag_names
-    judge_light = lights is not None and "light" in classifier.tag_names
-
+    _check_tags(data, config)
+    lights = "light" in dict(config.tags) and "light" in data.vocabulary
+    found = _Cases(rerenderer, data, lights)
     groups = data.by_identity()
     identities = list(groups)[:limit] if limit is not None else list(groups)
     rng = np.random.default_rng((seed, 0xE7A1))
-    cases: list[dict[str, Any]] = []
-    renders: list[np.ndarray] = []
-    truths: list[np.ndarray] = []
-    image_size = config.image_size
-    sources_used = 0
     for identity in identities:
         entries = groups[identity]
-        lookup = {tuple(data.tag_index(e, t) for t in tag_names): e for e in entries}
+        lookup = {tuple(data.tag_index(e, t) for t in found.tag_names): e for e in entries}
         chosen = rng.choice(len(entries), size=min(sources_per_identity, len(entries)), replace=False)
         for k in sorted(int(c) for c in chosen):
-            source = entries[k]
-            src_idx = {t: data.tag_index(source, t) for t in tag_names}
-            src_pixels = _fit(data.image(source), image_size)
-            targets: list[tuple[str, dict[str, int]]] = [
-                ("azimuth", {**src_idx, "azimuth": a}) for a in range(n_az)
-            ]
-            if lights is not None:
-                targets += [("light", {**src_idx, "light": light}) for light in range(len(lights))]
-            present = [(sweep, t) for sweep, t in targets if tuple(t[n] for n in tag_names) in lookup]
-            if not present:
-                continue
-            sources_used += 1
-            # every target names every tag; the input's own tags are left to the model to read (as
-            # `ganedit rerender` does): the identity refinement fits G to the input at them
-            outputs = rerenderer.render(
-                src_pixels, [{n: data.vocabulary[n][t[n]] for n in tag_names} for _, t in present]
-            )
-            for (sweep, target), output in zip(present, outputs, strict=True):
-                truth_entry = lookup[tuple(target[n] for n in tag_names)]
-                truth = _fit(data.image(truth_entry), image_size)
-                case: dict[str, Any] = {
-                    "identity": identity,
-                    "source": str(source["file"]),
-                    "target": str(truth_entry["file"]),
-                    "sweep": sweep,
-                    "offset": int(np.mod(target["azimuth"] - src_idx["azimuth"], n_az)),
-                    "target_azimuth": target["azimuth"],
-                    "changed": target != src_idx,
-                    **_score(output, src_pixels, truth),
-                }
-                if lights is not None:
-                    case["target_light"] = target["light"]
-                cases.append(case)
-                renders.append(output)
-                truths.append(truth)
-
+            found.add_source(identity, entries[k], lookup)
+    cases = found.records
     if not cases:
         raise UsageError(f"no source view with a true render at its targets in split {split!r} of {data_dir}")
-    predicted = classifier.predict(renders)
-    predicted_truth = classifier.predict(truths)
+    predicted = classifier.predict(found.renders)
     for i, case in enumerate(cases):
         for name in classifier.tag_names:
             case[f"predicted_{name}"] = int(predicted[name][i])
-
+    tag_accuracy, judge = _tag_accuracy(
+        cases, classifier, predicted, classifier.predict(found.truths), found.n_az, lights
+    )
     az_cases = [c for c in cases if c["sweep"] == "azimuth"]
-    light_cases = [c for c in cases if c["sweep"] == "light"]
-    per_offset = []
-    for offset in range(n_az):
-        rows = [c for c in az_cases if c["offset"] == offset]
-        if rows:
-            signed = offset if offset <= n_az // 2 else offset - n_az
-            per_offset.append(
-                {
-                    "offset": signed,
-                    "degrees": round(signed * step_degrees, 2) if step_degrees is not None else None,
-                    **_summary(rows),
-                }
-            )
-    per_offset.sort(key=lambda r: r["offset"])
-
-    tag_accuracy: dict[str, Any] = {}
-    judge: dict[str, Any] = {"images": len(truths)}
-    if judge_az:
-        az_rows = [i for i, c in enumerate(cases) if c["sweep"] == "azimuth"]
-        want = np.array([cases[i]["target_azimuth"] for i in az_rows])
-        got = predicted["azimuth"][az_rows]
-        tag_accuracy["azimuth_within_1"] = float(np.mean(_circular(got - want, n_az) <= 1))
-        tag_accuracy["azimuth_exact"] = float(np.mean(got == want))
-        got_truth = predicted_truth["azimuth"][az_rows]
-        judge["azimuth_within_1"] = float(np.mean(_circular(got_truth - want, n_az) <= 1))
-        judge["azimuth_exact"] = float(np.mean(got_truth == want))
-    if judge_light and light_cases:
-        rows_l = [i for i, c in enumerate(cases) if c["sweep"] == "light"]
-        want_l = np.array([cases[i]["target_light"] for i in rows_l])
-        tag_accuracy["light"] = float(np.mean(predicted["light"][rows_l] == want_l))
-        judge["light"] = float(np.mean(predicted_truth["light"][rows_l] == want_l))
-
     result: dict[str, Any] = {
         "model": rerenderer.name,
         "task": "rerender",
         "data": str(data_dir),
         "split": split,
-        "size": image_size,
+        "size": config.image_size,
         "seed": seed,
         "identities": len(identities),
-        "sources": sources_used,
+        "sources": found.sources,
         "renders": len(cases),
         "protocol": (
             f"{sources_per_identity} seeded source views per held-out identity, re-rendered to every azimuth "
@@ -489,8 +508,8 @@ def evaluate_rerender(
         "refine": {"steps": rerenderer.refine_steps, "lr": rerenderer.refine_lr},
         "baseline": "the input unchanged",
         "overall": _summary([c for c in az_cases if c["offset"] != 0]),
-        "per_offset": per_offset,
-        "light": _summary([c for c in light_cases if c["changed"]]),
+        "per_offset": _per_offset(az_cases, data.vocabulary["azimuth"]),
+        "light": _summary([c for c in cases if c["sweep"] == "light" and c["changed"]]),
         "tag_accuracy": tag_accuracy,
         "classifier": {"tags": list(classifier.tag_names), "size": classifier.size, "on_true_renders": judge},
     }

@@ -83,9 +83,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganedit.data.tagset import INDEX_NAME, read_document
 from ganedit.errors import UsageError
 from ganedit.train import render as rd
-from ganedit.train.tagset import INDEX_NAME
 
 __all__ = [
     "ALL_KINDS",
@@ -807,13 +807,7 @@ def _index_json(document: dict[str, Any]) -> str:
 
 
 def _read_index(path: Path) -> dict[str, Any] | None:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        return None
-    return document
+    return read_document(path, FORMAT)
 
 
 def _write_licenses(out: Path, root: Path, identities: dict[str, dict[str, Any]]) -> None:

@@ -65,6 +65,7 @@ from torch.nn import functional as F
 from ..archs import config_to_dict
 from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data.tagset import read_index
 from ..errors import CheckpointError, UsageError
 from ..images import write_atomic
 from . import state as st
@@ -82,7 +83,6 @@ from .common import (
     toml_value,
     unknown_key,
 )
-from .tagset import read_index
 
 __all__ = [
     "TDGANTrainConfig",

@@ -1,0 +1,8 @@
+"""Moved to `ganedit.data.tagset`; this alias is kept for one release."""
+
+import sys
+
+from ganedit.data import tagset as _moved
+
+# The old name is the new module itself (not a copy): private names and monkeypatching keep working.
+sys.modules[__name__] = _moved
