@@ -18,9 +18,9 @@ uninterrupted one; with the models, optimizer moments and RNG state restored fro
 runs resume bit for bit (tests/test_train_pan.py checks it). Each step's batch is hashed into a running
 digest (``data_digest`` in the log), which proves it.
 
-Distributed: under ``torchrun --nproc_per_node=N`` the loop runs as DistributedDataParallel (gloo on CPU,
-nccl on CUDA); ``batch_size`` is per process and rank r takes the r-th shard of every global step's
-samples. Only rank 0 writes files.
+Distributed: under ``torchrun --nproc_per_node=N -m ganedit train pan ...`` the loop runs as
+DistributedDataParallel (gloo on CPU, nccl on CUDA); ``batch_size`` is per process and rank r takes the
+r-th shard of every global step's samples. Only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -29,45 +29,26 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..archs import build, config_to_dict
-from ..archs.pan import (
-    PANDiscriminator,
-    PANDiscriminatorConfig,
-    PANGenerator,
-    PANGeneratorConfig,
-    grow,
-    preset,
-)
+from ..archs.pan import PANGenerator, PANGeneratorConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import CheckpointError, GaneditError, UsageError
+from ..errors import CheckpointError, UsageError
 from ..images import write_atomic
+from . import config as cfgload
 from . import state as st
-from .common import (
-    MODEL_NAME,
-    NOT_SCALAR,
-    Dist,
-    TrainingRun,
-    coerce_scalar,
-    config_type_error,
-    parse_override,
-    pick_device,
-    read_toml,
-    requires_grad,
-    scheduled_lr,
-    toml_value,
-    unknown_key,
-)
+from .common import MODEL_NAME, Dist, TrainingRun, pick_device, requires_grad, scheduled_lr
+from .config import CONFIG_NAME
 from .data import DIRECTIONS, LAYOUTS, PAN_TASKS, DataOptions, TrainingData, open_training_data
+from .discriminators import PANDiscriminator, PANDiscriminatorConfig
+from .generators import grow, preset
 from .grid import write_grid
 from .losses import (
     GAN_FORMS,
@@ -91,12 +72,15 @@ __all__ = [
 ]
 
 PRECISIONS = ("auto", "fp32", "bf16")
-CONFIG_NAME = "config.toml"
 
 
 @dataclass(frozen=True, kw_only=True)
 class PANTrainConfig:
-    """Everything a PAN training run depends on. Written to RUN_DIR/config.toml."""
+    """Everything a PAN training run depends on. Written to RUN_DIR/config.toml (`ganedit.train.config`)."""
+
+    TOML_HEADER: ClassVar[str] = (
+        "# ganedit PAN training run (written by ganedit; `ganedit train pan --resume RUN_DIR`)"
+    )
 
     task: str
     data: str  # folder of photos (pairs synthesised) or of pairs (input/ + target/, or A|B images)
@@ -120,7 +104,13 @@ class PANTrainConfig:
     ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
     # D judges (input, output) pairs, pix2pix's conditional GAN, instead of the output alone as in PAN
     conditional: bool = False
-    generator: dict[str, Any] = field(default_factory=dict)  # overrides of archs.pan.preset(task)
+    generator: dict[str, Any] = field(  # overrides of preset(task)
+        default_factory=dict,
+        metadata={
+            "table": PANGeneratorConfig,
+            "comment": "overrides of ganedit.train.generators.preset(task)",
+        },
+    )
     init: str | None = None  # fine-tune: start the generator from this checkpoint
     save_every: int = 500
     sample_every: int = 500  # also computes the validation PSNR
@@ -160,6 +150,10 @@ class PANTrainConfig:
             val_samples=self.val_samples,
         )
 
+    def validate(self) -> None:
+        """UsageError for settings that cannot work (`validate`)."""
+        validate(self)
+
     def generator_config(self) -> PANGeneratorConfig:
         """The generator's shape: the task's preset with the ``generator`` overrides applied."""
         try:
@@ -178,6 +172,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "labels2photo": {"crop": 128, "layout": "side-by-side", "direction": "BtoA"},
 }
 
+NEW_RUN = "start a new run (optionally with init = its model.safetensors)"  # instead of changing one
 # Fields a resumed run may change (the rest would change the run it continues).
 RESUME_MUTABLE = frozenset(
     {
@@ -200,108 +195,25 @@ RESUME_MUTABLE = frozenset(
 # --------------------------------------------------------------------------------------------- config
 
 
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(PANTrainConfig)}
-
-
-def _hints() -> dict[str, Any]:
-    return typing.get_type_hints(PANTrainConfig)
-
-
-def _coerce(key: str, value: Any, where: str) -> Any:
-    """Check and convert one config value to its field's type; UsageError naming key and source."""
-    hint = _hints()[key]
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-
-    def bad(expected: str) -> UsageError:
-        return config_type_error(key, where, expected, value)
-
-    if key == "generator":
-        if not isinstance(value, Mapping):
-            raise bad("a table of generator settings (e.g. generator.ngf=16)")
-        known = {f.name for f in dataclasses.fields(PANGeneratorConfig)}
-        for name in value:
-            if name not in known:
-                raise UsageError(
-                    f"unknown generator setting {name!r} in {where}; valid: {', '.join(sorted(known))}"
-                )
-        return dict(value)
-    optional = type(None) in args
-    if optional:
-        if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
-            return None
-        hint = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    scalar = coerce_scalar(key, value, hint, where)
-    if scalar is not NOT_SCALAR:
-        return scalar
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise bad(f"a list of {len(args)} numbers")
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
-            raise bad(f"a list of {len(args)} numbers")
-        return tuple(float(v) for v in value)
-    raise bad(str(hint))  # pragma: no cover - every field type is handled above
-
-
-def _apply(values: dict[str, Any], key: str, value: Any, where: str) -> None:
-    """Set `key` (possibly dotted, ``generator.ngf``) in the merged raw values, checking it."""
-    head, _, rest = key.partition(".")
-    if head not in _fields():
-        raise unknown_key(key, _fields(), where)
-    if rest:
-        if head != "generator":
-            raise UsageError(f"config key {head!r} in {where} has no sub-keys (got {key!r})")
-        merged = dict(values.get("generator", {}))
-        merged.update(_coerce("generator", {rest: value}, where))
-        values["generator"] = merged
-    elif head == "generator":
-        merged = dict(values.get("generator", {}))
-        merged.update(_coerce("generator", value, where))
-        values["generator"] = merged
-    else:
-        values[head] = _coerce(head, value, where)
-
-
-def _build(values: Mapping[str, Any]) -> PANTrainConfig:
-    missing = [k for k in ("task", "data", "out") if not values.get(k)]
-    if missing:
-        raise UsageError(f"missing required setting(s): {', '.join(missing)} (e.g. --data DIR --out RUN_DIR)")
-    config = PANTrainConfig(**values)
-    validate(config)
-    return config
-
-
 def load_config(
     task: str, config_file: Path | None, overrides: Sequence[str] = (), **cli_values: Any
 ) -> PANTrainConfig:
     """Merge, in increasing precedence: the task's preset defaults < `config_file` < `cli_values`
     (options the CLI has dedicated flags for: data, out, steps, ...; None = not given) < ``--set``
-    `overrides` (``KEY=VALUE``, dotted keys for the generator: ``generator.ngf=16``).
-
-    Unknown keys anywhere raise UsageError naming the key and where it came from.
+    `overrides` (``KEY=VALUE``, dotted keys for the generator: ``generator.ngf=16``); see
+    `ganedit.train.config.load`. Unknown keys anywhere raise UsageError naming the key and where it came from.
     """
     if task not in PAN_TASKS:
         raise UsageError(f"unknown PAN task {task!r}; PAN tasks: {', '.join(PAN_TASKS)}")
-    values: dict[str, Any] = {"task": task, **TASK_DEFAULTS[task]}
-    if config_file is not None:
-        for key, value in read_toml(Path(config_file)).items():
-            if key == "task" and value != task:
-                raise UsageError(f"config file {config_file} is for task {value!r}, not {task!r}")
-            _apply(values, key, value, str(config_file))
-    for key, value in cli_values.items():
-        if value is not None:
-            _apply(values, key, value, "the command line")
-    for text in overrides:
-        key, value = parse_override(text)
-        _apply(values, key, value, f"--set {text}")
-    return _build(values)
+    defaults = {"task": task, **TASK_DEFAULTS[task]}
+    return cfgload.load(
+        PANTrainConfig, config_file, overrides, defaults=defaults, pinned={"task": task}, **cli_values
+    )
 
 
 def config_file_task(path: Path) -> str:
     """The ``task`` a config file names (for ``--config FILE`` without ``--task``)."""
-    task = read_toml(path).get("task")
+    task = cfgload.file_value(path, "task")
     if not isinstance(task, str):
         raise UsageError(f"{path} names no task; give --task ({', '.join(PAN_TASKS)})")
     return task
@@ -311,20 +223,9 @@ def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: An
     """The config of the run in `run_dir` (its config.toml), with command-line values and ``--set``
     overrides applied: what ``ganedit train pan --resume RUN_DIR`` passes to ``train(..., resume=True)``.
     Only the fields in RESUME_MUTABLE (steps, intervals, workers, device, data paths) may differ."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
-    values: dict[str, Any] = {}
-    for key, value in read_toml(path).items():
-        _apply(values, key, value, str(path))
-    values["out"] = str(run_dir)
-    for key, value in cli_values.items():
-        if value is not None:
-            _apply(values, key, value, "the command line")
-    for text in overrides:
-        key, value = parse_override(text)
-        _apply(values, key, value, f"--set {text}")
-    return _build(values)
+    return cfgload.resume(
+        PANTrainConfig, run_dir, overrides, mutable=RESUME_MUTABLE, hint=NEW_RUN, **cli_values
+    )
 
 
 def validate(config: PANTrainConfig) -> None:
@@ -377,16 +278,7 @@ def validate(config: PANTrainConfig) -> None:
 
 def config_to_toml(config: PANTrainConfig) -> str:
     """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
-    lines = ["# ganedit PAN training run (written by ganedit; `ganedit train pan --resume RUN_DIR`)"]
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if f.name == "generator" or value is None:
-            continue
-        lines.append(f"{f.name} = {toml_value(value)}")
-    lines.append("")
-    lines.append("[generator]  # overrides of ganedit.archs.pan.preset(task)")
-    lines.extend(f"{k} = {toml_value(v)}" for k, v in sorted(config.generator.items()))
-    return "\n".join(lines) + "\n"
+    return cfgload.to_toml(config)
 
 
 # ---------------------------------------------------------------------------------------------- setup
@@ -474,12 +366,7 @@ class _Run(TrainingRun):
         self.amp = _autocast_dtype(config.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once
-        self._find_state(
-            resume,
-            resume_config,
-            RESUME_MUTABLE,
-            "start a new run (optionally with init = its model.safetensors)",
-        )
+        self._find_state(resume, PANTrainConfig, RESUME_MUTABLE, NEW_RUN)
         if dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
@@ -766,53 +653,3 @@ def export(run_dir: Path, out: Path | None = None) -> Path:
     }
     save_checkpoint(out, generator, task=meta["task"], extra=extra)
     return out
-
-
-# ------------------------------------------------------------------------------------ script entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ganedit.train.pan`` (and ``torchrun ... -m ganedit.train.pan``): the same as
-    ``ganedit train pan``, for launching without the CLI."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m ganedit.train.pan", description=main.__doc__)
-    parser.add_argument("--task", choices=PAN_TASKS)
-    parser.add_argument("--config", type=Path)
-    parser.add_argument("--data")
-    parser.add_argument("--val")
-    parser.add_argument("--out")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--resume", metavar="RUN_DIR")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--export", metavar="RUN_DIR", help="only export RUN_DIR's latest state")
-    args = parser.parse_args(argv)
-
-    def show(record: dict) -> None:
-        if record.get("event") in ("log", "val", "done"):
-            print(json.dumps(record, sort_keys=True), file=sys.stderr, flush=True)
-
-    try:
-        if args.export:
-            print(export(Path(args.export)))
-            return 0
-        cli = {"data": args.data, "val": args.val, "steps": args.steps}
-        if args.resume:
-            config = resume_config(Path(args.resume), args.overrides, **cli)
-            print(train(config, resume=True, on_log=show))
-        else:
-            if not args.task:
-                parser.error("--task is required (or --resume RUN_DIR)")
-            config = load_config(args.task, args.config, args.overrides, out=args.out, **cli)
-            print(train(config, on_log=show))
-    except GaneditError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: state saved; continue with --resume", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

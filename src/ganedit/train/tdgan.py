@@ -50,11 +50,10 @@ import io
 import json
 import math
 import os
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -63,26 +62,16 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..archs import config_to_dict
-from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
+from ..archs.tdgan import TDGAN, TDGANConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.tagset import read_index
 from ..errors import CheckpointError, UsageError
 from ..images import write_atomic
+from . import config as cfgload
 from . import state as st
-from .common import (
-    MODEL_NAME,
-    NOT_SCALAR,
-    Dist,
-    TrainingRun,
-    coerce_scalar,
-    config_type_error,
-    parse_override,
-    pick_device,
-    read_toml,
-    requires_grad,
-    toml_value,
-    unknown_key,
-)
+from .common import MODEL_NAME, Dist, TrainingRun, pick_device, requires_grad
+from .config import CONFIG_NAME
+from .discriminators import Discriminator
 
 __all__ = [
     "TDGANTrainConfig",
@@ -94,18 +83,24 @@ __all__ = [
     "train",
 ]
 
-CONFIG_NAME = "config.toml"
 CONSISTENCY_LOSSES = ("l1", "l2")
 
 
 @dataclass(frozen=True, kw_only=True)
 class TDGANTrainConfig:
-    """Everything a TDGAN training run depends on. Written to RUN_DIR/config.toml."""
+    """Everything a TDGAN training run depends on. Written to RUN_DIR/config.toml (`ganedit.train.config`)."""
+
+    TOML_HEADER: ClassVar[str] = (
+        "# ganedit TDGAN training run (written by ganedit; `ganedit train tdgan --resume RUN_DIR`)"
+    )
 
     data: str  # a tagged image set: DATA/tags.json + DATA/<size>/<file> (ganedit train render-chairs)
     out: str  # the run folder
     size: int = 64  # which rendered size to train on (a power of two >= 16)
-    tags: tuple[str, ...] = ("azimuth", "elevation", "light")  # tag types modelled (tags.json vocabulary)
+    tags: tuple[str, ...] = field(  # tag types modelled (tags.json vocabulary)
+        default=("azimuth", "elevation", "light"),
+        metadata={"expected": 'a list of tag names (e.g. ["azimuth", "light"])'},
+    )
     seed: int = 0
     steps: int = 20000
     batch_size: int = 16  # pairs per step (2 x batch_size images)
@@ -135,6 +130,10 @@ class TDGANTrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = all CPU cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 
+    def validate(self) -> None:
+        """UsageError for settings that cannot work (`validate`)."""
+        validate(self)
+
 
 # Fields a resumed run may change (the rest would change the run it continues).
 RESUME_MUTABLE = frozenset(
@@ -156,68 +155,21 @@ RESUME_MUTABLE = frozenset(
 # --------------------------------------------------------------------------------------------- config
 
 
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(TDGANTrainConfig)}
-
-
-def _coerce(key: str, value: Any, where: str) -> Any:
-    """Check and convert one config value to its field's type; UsageError naming key and source."""
-    if key not in _fields():
-        raise unknown_key(key, _fields(), where)
-    scalar = coerce_scalar(key, value, typing.get_type_hints(TDGANTrainConfig)[key], where)
-    if scalar is not NOT_SCALAR:
-        return scalar
-    # tags: a list of names, or one comma-separated string (``--set tags=azimuth,light``)
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise config_type_error(key, where, 'a list of tag names (e.g. ["azimuth", "light"])', value)
-    return tuple(value)
-
-
-def _build(values: Mapping[str, Any]) -> TDGANTrainConfig:
-    missing = [k for k in ("data", "out") if not values.get(k)]
-    if missing:
-        raise UsageError(f"missing required setting(s): {', '.join(missing)} (e.g. --data DIR --out RUN_DIR)")
-    config = TDGANTrainConfig(**values)
-    validate(config)
-    return config
-
-
-def _merge(values: dict[str, Any], overrides: Sequence[str], cli_values: Mapping[str, Any]) -> None:
-    for key, value in cli_values.items():
-        if value is not None:
-            values[key] = _coerce(key, value, "the command line")
-    for text in overrides:
-        key, value = parse_override(text)
-        values[key] = _coerce(key, value, f"--set {text}")
-
-
 def load_config(
     config_file: Path | None, overrides: Sequence[str] = (), **cli_values: Any
 ) -> TDGANTrainConfig:
     """Merge, in increasing precedence: the defaults < `config_file` (TOML) < `cli_values` (options with
-    dedicated CLI flags: data, out, steps, ...; None = not given) < ``--set KEY=VALUE`` `overrides`.
-    Unknown keys anywhere raise UsageError naming the key and where it came from."""
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        for key, value in read_toml(Path(config_file)).items():
-            values[key] = _coerce(key, value, str(config_file))
-    _merge(values, overrides, cli_values)
-    return _build(values)
+    dedicated CLI flags: data, out, steps, ...; None = not given) < ``--set KEY=VALUE`` `overrides`
+    (`ganedit.train.config.load`). Unknown keys anywhere raise UsageError naming the key and where it
+    came from."""
+    return cfgload.load(TDGANTrainConfig, config_file, overrides, **cli_values)
 
 
 def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: Any) -> TDGANTrainConfig:
     """The config of the run in `run_dir` (its config.toml) with command-line values and ``--set``
     overrides applied: what ``--resume RUN_DIR`` passes to ``train(..., resume=True)``. Only the fields
-    in RESUME_MUTABLE may differ from the saved ones (checked by `train`)."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
-    values = {key: _coerce(key, value, str(path)) for key, value in read_toml(path).items()}
-    values["out"] = str(run_dir)
-    _merge(values, overrides, cli_values)
-    return _build(values)
+    in RESUME_MUTABLE may differ from the saved ones."""
+    return cfgload.resume(TDGANTrainConfig, run_dir, overrides, mutable=RESUME_MUTABLE, **cli_values)
 
 
 def validate(config: TDGANTrainConfig) -> None:
@@ -257,9 +209,7 @@ def validate(config: TDGANTrainConfig) -> None:
 
 def config_to_toml(config: TDGANTrainConfig) -> str:
     """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
-    lines = ["# ganedit TDGAN training run (written by ganedit; `ganedit train tdgan --resume RUN_DIR`)"]
-    lines += [f"{f.name} = {toml_value(getattr(config, f.name))}" for f in dataclasses.fields(config)]
-    return "\n".join(lines) + "\n"
+    return cfgload.to_toml(config)
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -475,7 +425,7 @@ class _Run(TrainingRun):
         super().__init__(config, Dist(), on_log)
         self.device = pick_device(config.device, self.dist)
         torch.set_num_threads(config.threads or os.cpu_count() or 1)
-        self._find_state(resume, resume_config, RESUME_MUTABLE, "start a new run")
+        self._find_state(resume, TDGANTrainConfig, RESUME_MUTABLE, "start a new run")
         self.data = TaggedPairs(Path(config.data), config.size, config.tags, config.seed, config.tag_fraction)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
