@@ -445,26 +445,9 @@ class TrainingRun(abc.ABC):
                     sums += losses
                     count += 1
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                        means = dict(zip(self.loss_names, (sums / count).tolist(), strict=True))
                         now = time.perf_counter()
-                        self.elapsed += now - tick
-                        record: dict[str, Any] = {
-                            "event": "log",
-                            "step": self.step,
-                            **{k: round(v, 6) for k, v in means.items()},
-                            "steps_per_s": round(count / max(now - tick, 1e-9), 4),
-                            "lr": lr,
-                            "elapsed_s": round(self.elapsed, 2),
-                            "batch": batch_hash,
-                            "data_digest": self.digest,
-                        }
-                        if not all(math.isfinite(means[k]) for k in self.finite_losses):
-                            raise GaneditError(
-                                f"training diverged at step {self.step} (loss is not finite); "
-                                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
-                            )
+                        self._log(sums / count, count, now - tick, lr, batch_hash)
                         tick, sums, count = now, torch.zeros_like(sums), 0
-                        self._emit(record)
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
                         self.sample()
                     if cfg.save_every and self.step % cfg.save_every == 0:
@@ -484,6 +467,28 @@ class TrainingRun(abc.ABC):
             self.sample()
         self.dist.barrier()
         return self._finish()
+
+    def _log(self, means: Tensor, count: int, seconds: float, lr: float, batch_hash: str) -> None:
+        """Log the mean losses of the last `count` steps (`seconds` long); a loss in `finite_losses` that
+        is not finite stops the run (it has diverged)."""
+        values = dict(zip(self.loss_names, means.tolist(), strict=True))
+        self.elapsed += seconds
+        record: dict[str, Any] = {
+            "event": "log",
+            "step": self.step,
+            **{k: round(v, 6) for k, v in values.items()},
+            "steps_per_s": round(count / max(seconds, 1e-9), 4),
+            "lr": lr,
+            "elapsed_s": round(self.elapsed, 2),
+            "batch": batch_hash,
+            "data_digest": self.digest,
+        }
+        if not all(math.isfinite(values[k]) for k in self.finite_losses):
+            raise GaneditError(
+                f"training diverged at step {self.step} (loss is not finite); "
+                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
+            )
+        self._emit(record)
 
     def _finish(self, barrier: bool = True) -> Path:
         path = self.run_dir / MODEL_NAME
