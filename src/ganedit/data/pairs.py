@@ -27,6 +27,7 @@ __all__ = [
     "INPUT_DIRS",
     "MASK_DIR",
     "TARGET_DIRS",
+    "MaskPolicy",
     "PairedFiles",
     "PairedFolder",
     "find_dir",

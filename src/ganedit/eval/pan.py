@@ -41,7 +41,7 @@ import torch
 from PIL import Image
 
 from ..data import synth
-from ..data.pairs import PairedFiles, PairedFolder, is_paired, match_pairs, split_side_by_side
+from ..data.pairs import MaskPolicy, PairedFiles, PairedFolder, is_paired, match_pairs, split_side_by_side
 from ..editor import Editor
 from ..errors import UsageError
 from ..images import discover, read_mask, read_picture, rgb8
@@ -251,7 +251,7 @@ def _synthesise(task: str, clean: np.ndarray, name: str, seed: int, rain: str = 
 def _paired_folder(task: str, data: Path, size: int, limit: int | None) -> tuple[list[Pair], str]:
     """The pairs of a paired folder (`ganedit.data.pairs`); inpainting takes its holes from mask/."""
     inpaint = task == "inpaint"
-    masks = "required" if inpaint else "ignore"
+    masks: MaskPolicy = "required" if inpaint else "ignore"
     folder = match_pairs(data, needs_input=not inpaint, masks=masks, strict=False)
     kind = folder.mask_dir if inpaint else folder.input_dir
     pairs: list[Pair] = []

@@ -290,6 +290,7 @@ class _Run(TrainingRun):
     loss_names = _LOSS_NAMES
     fingerprint_keys = ("index", "tagged", "t_a", "t_b", "x_a", "x_b")
     config: TDGANTrainConfig
+    data: TaggedPairs
 
     def __init__(self, config: TDGANTrainConfig, resume: bool, on_log: Callable[[dict], None] | None) -> None:
         super().__init__(config, Dist(), on_log)

@@ -51,7 +51,8 @@ class TaggedPairs:
         for name, values in self.vocabulary:
             if len(set(values)) != len(values):
                 raise UsageError(f"tag {name!r}: values {list(values)} are not distinct once rounded")
-        renderer = index.get("renderer") if isinstance(index.get("renderer"), dict) else {}
+        raw = index.get("renderer")
+        renderer: dict[str, Any] = raw if isinstance(raw, dict) else {}
         background = renderer.get("background", (240, 240, 240))
         self.background = tuple(int(c) for c in background)
 
