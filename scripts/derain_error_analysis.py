@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import ganedit.evaluate as ev
+import ganedit.eval.pan as ev
 from ganedit.checkpoint import load_checkpoint
 from ganedit.train import synth
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ganedit.train.synth import make_sketch, sample_sketch_params
+from ganedit.data.synth import make_sketch, sample_sketch_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

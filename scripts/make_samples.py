@@ -5,7 +5,7 @@
 Sources are scikit-image's sample photos, which are evaluation-only for us (never trained or tuned on)
 and free to redistribute: astronaut (NASA, public domain), coffee (Rachel Michetti, CC0), rocket
 (SpaceX, public domain), chelsea (Stefan van der Walt, CC0). The degradations come from
-ganedit.train.synth with fixed seeds, so the files are the same every time.
+ganedit.data.synth with fixed seeds, so the files are the same every time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganedit.train.synth import add_rain, make_mask, make_sketch
+from ganedit.data.synth import add_rain, make_mask, make_sketch
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data" / "photos" / "eval" / "python3-skimage"

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ganedit.train.synth import add_rain, sample_rain_params, sample_streak_rain_params
+from ganedit.data.synth import add_rain, sample_rain_params, sample_streak_rain_params
 
 ROOT = Path(__file__).resolve().parents[1]
 DERAIN = ROOT.parent / "shared" / "datasets" / "derain"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ganedit.evaluate_tdgan import PSNR_CAP, TaggedSet
-from ganedit.metrics import psnr as _psnr
+from ganedit.eval.metrics import psnr as _psnr
+from ganedit.eval.tdgan import PSNR_CAP, TaggedSet
 from ganedit.rerender import Rerenderer
 
 

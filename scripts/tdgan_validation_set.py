@@ -17,6 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
+
+from ganedit.data.tagset import INDEX_NAME, read_document
+from ganedit.train.chairs import FORMAT
+
+
+def _index(root: Path) -> dict[str, Any]:
+    document = read_document(root / INDEX_NAME, FORMAT)
+    if document is None:
+        raise SystemExit(f"{root} holds no {INDEX_NAME} of a rendered set (ganedit train render-chairs)")
+    return document
 
 
 def main() -> None:
@@ -28,10 +39,10 @@ def main() -> None:
 
     if args.out.resolve() == args.src.resolve():
         raise SystemExit("OUT must be another folder than SRC (it gets its own tags.json)")
-    index = json.loads((args.src / "tags.json").read_text())
+    index = _index(args.src)
     excluded: set[str] = set()
     for other in args.exclude:
-        excluded |= set(json.loads((other / "tags.json").read_text())["identities"])
+        excluded |= set(_index(other)["identities"])
     keep = {k for k, v in index["identities"].items() if v["split"] == "train" and k not in excluded}
     if not keep:
         raise SystemExit(f"no training identity of {args.src} is left once {args.exclude} are excluded")

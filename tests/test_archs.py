@@ -8,15 +8,10 @@ import pytest
 import torch
 
 from ganedit.archs import ARCHS, build
-from ganedit.archs.pan import (
-    PANDiscriminator,
-    PANDiscriminatorConfig,
-    PANGenerator,
-    PANGeneratorConfig,
-    grow,
-    preset,
-)
+from ganedit.archs.pan import PANGenerator, PANGeneratorConfig
 from ganedit.errors import CheckpointError
+from ganedit.train.discriminators import PANDiscriminator, PANDiscriminatorConfig
+from ganedit.train.generators import grow, preset
 from tinymodels import make_model
 
 PAN_TASKS = ("derain", "inpaint", "sketch2photo")
@@ -211,3 +206,16 @@ def test_prefill_generator_starts_as_the_smooth_fill() -> None:
     assert torch.allclose(out, smooth_fill(x, mask))  # zero residual at initialisation
     with pytest.raises(ValueError, match="prefill needs a mask"):
         PANGeneratorConfig(kind="unet", prefill=True)
+
+
+def test_training_pieces_moved_out_of_archs_keep_their_old_names() -> None:
+    """Kept for one release: the old names are the moved objects, loaded on first use."""
+    import ganedit.archs.pan as old_pan
+    import ganedit.archs.tdgan as old_tdgan
+    from ganedit.train import discriminators
+
+    assert old_pan.preset is preset and old_pan.grow is grow
+    assert old_pan.PANDiscriminator is PANDiscriminator
+    assert old_tdgan.Discriminator is discriminators.Discriminator
+    with pytest.raises(AttributeError):
+        _ = old_pan.no_such_name

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ganedit.cli import main as cli_main
-from ganedit.evaluate import evaluate, harmonic_fill, load_pairs
-from ganedit.metrics import psnr, ssim
+from ganedit.eval.metrics import psnr, ssim
+from ganedit.eval.pan import evaluate, harmonic_fill, load_pairs
 from tinymodels import make_checkpoint, make_editor
 
 
@@ -180,7 +180,7 @@ def test_a_tdgan_checkpoint_on_a_photo_folder_is_a_usage_error(tmp_path: Path) -
 
 def test_derain_sets_rain_clean_layout_with_y_channel_figures(tmp_path: Path) -> None:
     """The public derain sets come as rain/ + clean/; papers report PSNR/SSIM on BT.601's Y channel."""
-    from ganedit.metrics import bt601_luma
+    from ganedit.eval.metrics import bt601_luma
 
     for i in range(2):
         for kind in ("rain", "clean"):
@@ -234,7 +234,7 @@ def test_identity_measures_how_much_rain_free_photos_change(photos: Path, tmp_pa
 
 def test_inpaint_texture_ratio_and_telea(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The texture ratio tells a fill with the photo's detail (1) from a blur (the harmonic fill, < 1)."""
-    from ganedit.metrics import gradient_energy
+    from ganedit.eval.metrics import gradient_energy
 
     editor = make_editor("inpaint", seed=1, precision="fp32", flip_average=False)
     pairs, _ = load_pairs("inpaint", photos, seed=0, size=64, limit=None)
@@ -256,7 +256,7 @@ def test_inpaint_texture_ratio_and_telea(photos: Path, monkeypatch: pytest.Monke
 
 
 def test_gradient_energy() -> None:
-    from ganedit.metrics import gradient_energy
+    from ganedit.eval.metrics import gradient_energy
 
     flat = np.full((8, 8, 3), 0.4)
     assert gradient_energy(flat) == 0.0

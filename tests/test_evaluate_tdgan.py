@@ -16,7 +16,8 @@ from PIL import Image
 from ganedit.archs.tdgan import TDGAN, TDGANConfig
 from ganedit.checkpoint import save_checkpoint
 from ganedit.cli import main
-from ganedit.evaluate_tdgan import (
+from ganedit.eval.metrics import psnr
+from ganedit.eval.tdgan import (
     PSNR_CAP,
     TagClassifier,
     classifier_accuracy,
@@ -25,7 +26,6 @@ from ganedit.evaluate_tdgan import (
     save_classifier,
     train_classifier,
 )
-from ganedit.metrics import psnr
 from ganedit.rerender import Rerenderer
 
 SIZE = 32

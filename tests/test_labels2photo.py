@@ -23,7 +23,7 @@ from safetensors import safe_open
 from ganedit.checkpoint import load_checkpoint
 from ganedit.cli import main as cli_main
 from ganedit.errors import ImageError
-from ganedit.metrics import colour_histogram_distance, mean_chroma
+from ganedit.eval.metrics import colour_histogram_distance, mean_chroma
 from ganedit.palette import CMP_PALETTE, check_label_map, palette_coverage
 from ganedit.train import state as st
 from ganedit.train.pan import load_config, train

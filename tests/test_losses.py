@@ -16,7 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganedit.archs.pan import PANDiscriminator, PANDiscriminatorConfig, PANGenerator, PANGeneratorConfig
+from ganedit.archs.pan import PANGenerator, PANGeneratorConfig
+from ganedit.train.discriminators import PANDiscriminator, PANDiscriminatorConfig
 from ganedit.train.losses import (
     discriminator_loss,
     generator_loss,

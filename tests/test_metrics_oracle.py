@@ -1,6 +1,6 @@
-"""ganedit.metrics against an independent implementation (scikit-image), on random and real images.
+"""ganedit.eval.metrics against an independent implementation (scikit-image), on random and real images.
 
-Every PSNR/SSIM figure in the model cards comes from ganedit.metrics; comparing it only with itself would
+Every PSNR/SSIM figure in the model cards comes from ganedit.eval.metrics; comparing it only with itself would
 let a definition slip unseen. scikit-image is a test-only dependency.
 """
 
@@ -13,7 +13,7 @@ skimage = pytest.importorskip("skimage")
 from skimage import color, data  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
-from ganedit.metrics import bt601_luma, psnr, ssim  # noqa: E402
+from ganedit.eval.metrics import bt601_luma, psnr, ssim  # noqa: E402
 
 
 def _skimage_ssim_map(a: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray]:

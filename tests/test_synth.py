@@ -1,4 +1,4 @@
-"""Tests for the training-pair synthesis (rain, masks, sketches) in `ganedit.train.synth`.
+"""Tests for the training-pair synthesis (rain, masks, sketches) in `ganedit.data.synth`.
 
 The training loop relies on three things: the same seed gives the same pair (resumable, reproducible
 evaluation sets), the outputs respect their ranges and conventions (masks 1 = hole within the coverage
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from ganedit.train.synth import (
+from ganedit.data.synth import (
     RainLayer,
     RainParams,
     SketchParams,

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from ganedit.archs import build
-from ganedit.archs.tdgan import TDGAN, Discriminator, TDGANConfig
+from ganedit.archs.tdgan import TDGAN, TDGANConfig
 from ganedit.checkpoint import load_checkpoint, read_info, save_checkpoint
+from ganedit.train.discriminators import Discriminator
 
 VOCABULARY = (
     ("pose", tuple(str(a) for a in range(0, 360, 30))),

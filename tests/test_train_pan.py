@@ -528,7 +528,8 @@ def test_export_needs_a_state(tmp_path: Path) -> None:
 
 
 def test_two_process_torchrun(photos: Path, tmp_path: Path) -> None:
-    """``torchrun --nproc_per_node=2``: DDP over gloo, data sharded per rank, only rank 0 writes."""
+    """``torchrun --nproc_per_node=2 -m ganedit train pan``, as documented: DDP over gloo, data sharded per
+    rank, only rank 0 writes."""
     out = tmp_path / "ddp"
     settings = [
         "crop=32",
@@ -546,7 +547,19 @@ def test_two_process_torchrun(photos: Path, tmp_path: Path) -> None:
         'precision="fp32"',
     ]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
-    command += ["-m", "ganedit.train.pan", "--task", "derain", "--data", str(photos), "--out", str(out)]
+    command += [
+        "-m",
+        "ganedit",
+        "train",
+        "pan",
+        "-q",
+        "--task",
+        "derain",
+        "--data",
+        str(photos),
+        "--out",
+        str(out),
+    ]
     command += ["--steps", "3"] + [arg for s in settings for arg in ("--set", s)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=180)

@@ -1518,7 +1518,7 @@ def eval_command(
     """
     _need_stream("stdout", "eval prints on stdout")
     from . import api
-    from .evaluate import evaluate
+    from .eval.pan import evaluate
 
     if model and weights:
         raise UsageError("give MODEL or --weights, not both")
@@ -1578,7 +1578,7 @@ def _eval_rerender(
     refine_steps: int | None,
 ) -> None:
     """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender`, printed."""
-    from .evaluate_tdgan import (
+    from .eval.tdgan import (
         CLASSIFIER_STEPS,
         evaluate_rerender,
         load_classifier,

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UsageError
-from .evaluate_tdgan import PSNR_CAP, TagClassifier, TaggedSet, train_classifier
-from .metrics import psnr, ssim
+from .eval.tdgan import PSNR_CAP, TagClassifier, TaggedSet, train_classifier
+from .eval.metrics import psnr, ssim
 
 if TYPE_CHECKING:
     from .rerender import Rerenderer

@@ -15,8 +15,9 @@ asks T(x) and the ground truth y to agree in D's *hidden layers* (the "perceptua
     the "output = input + predicted residual" shortcut, which suits a task that removes a thin layer.
   * ``kind="unet"``: the pix2pix U-Net (concatenating skips, 4x4 stride-2 convolutions), used for
     sketch -> photo and, with the mask as a 4th input channel, for inpainting holes of any shape.
-- `PANDiscriminator`: the paper's 3x3 conv stack with its four feature taps H1..H4, made size-agnostic
-  with a global-average-pool head.
+
+The discriminator (`ganedit.train.discriminators.PANDiscriminator`) and the generator presets and growing
+(`ganedit.train.generators`) are training code and live in ``ganedit.train``.
 
 Vocabulary follows pix2pix: ``ngf``/``ndf`` are the base widths of generator/discriminator; a PatchGAN is
 a discriminator that judges patches (ours pools its patch features before the final linear layer).
@@ -24,8 +25,9 @@ a discriminator that judges patches (ours pools its patch features before the fi
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -103,33 +105,6 @@ class PANGeneratorConfig:
     def width(self, level: int) -> int:
         """Channels at stride 2**level."""
         return self.ngf * min(2**level, self.max_mult)
-
-
-def preset(task: str) -> PANGeneratorConfig:
-    """The generator shape we train and ship for each PAN task.
-
-    derain: the residual net at 1/8 resolution inside (fast on CPUs, long receptive field for streaks).
-    inpaint: a 7-level U-Net (128 px divisibility) whose receptive field spans a few hundred pixels, so
-    holes tens of pixels wide can be filled from their surroundings; 4 input channels (image + mask).
-    sketch2photo: a 6-level U-Net, as pix2pix uses for edges -> photo.
-    labels2photo: a 7-level U-Net (3.4 M parameters): its receptive field spans a whole 128 px crop, as
-    a facade's floors and window rows need.
-    The U-Nets cap their width at 4 * ngf (pix2pix: 8) to keep the files under 20 MB (fp32): 3.4 M and
-    2.6 M parameters; the deep levels see few pixels, so width there buys little.
-    """
-    if task == "derain":
-        return PANGeneratorConfig()
-    if task == "inpaint":
-        return PANGeneratorConfig(
-            kind="unet", in_channels=4, ngf=32, depth=7, max_mult=4, residual_output=True, prefill=True
-        )
-    if task == "sketch2photo":
-        return PANGeneratorConfig(kind="unet", ngf=32, depth=6, max_mult=4, residual_output=False)
-    if task == "labels2photo":
-        return PANGeneratorConfig(kind="unet", ngf=32, depth=7, max_mult=4, residual_output=False)
-    raise ValueError(
-        f"no PAN preset for task {task!r}; PAN tasks: derain, inpaint, sketch2photo, labels2photo"
-    )
 
 
 class ResidualBlock(nn.Module):
@@ -367,117 +342,18 @@ class PANGenerator(nn.Module):
         return y
 
 
-GROWABLE = ("full_res_blocks",)
-"""Generator settings a trained model can be grown in (``init`` + a larger value): what they add starts
-as the identity, so the grown model begins exactly where the trained one ended."""
+# Training-only pieces that lived here, kept importable from this module for one release (loaded on first
+# use, by name, so that importing the inference networks never imports ganedit.train).
+_MOVED = {
+    "preset": "ganedit.train.generators",
+    "grow": "ganedit.train.generators",
+    "GROWABLE": "ganedit.train.generators",
+    "PANDiscriminator": "ganedit.train.discriminators",
+    "PANDiscriminatorConfig": "ganedit.train.discriminators",
+}
 
 
-def grow(model: PANGenerator, config: PANGeneratorConfig) -> PANGenerator:
-    """A new generator of shape `config` holding `model`'s weights; `config` may only raise GROWABLE settings.
-
-    Raises ValueError naming the setting that cannot change.
-    """
-    old = model.config
-    for name in old.__dataclass_fields__:
-        before, after = getattr(old, name), getattr(config, name)
-        if before == after:
-            continue
-        if name not in GROWABLE:
-            raise ValueError(
-                f"generator.{name} cannot change from {before!r} to {after!r} "
-                f"(only {', '.join(GROWABLE)} can grow)"
-            )
-        if after < before:
-            raise ValueError(
-                f"generator.{name} can only grow ({before} -> {after} would drop trained blocks)"
-            )
-    grown = PANGenerator(config)
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not key.startswith("net.refine.") for key in missing):  # a bug, not a user error
-        raise RuntimeError(f"grow left weights behind: unexpected {unexpected}, missing {missing}")
-    return grown
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Discriminator
-
-
-@dataclass(frozen=True)
-class PANDiscriminatorConfig:
-    """The paper's discriminator; ``ndf=64`` gives its widths 64-128-128-256-256-512-512-512-8."""
-
-    in_channels: int = 3  # 3 for D(y); 6 for a conditional D that sees input and output side by side
-    ndf: int = 64
-    head_channels: int = 8  # the paper's last conv ("conv8") before the dense layer
-    norm: str = "batch"
-
-    def __post_init__(self) -> None:
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
-        if self.in_channels < 1 or self.ndf < 1 or self.head_channels < 1:
-            raise ValueError("in_channels, ndf and head_channels must be >= 1")
-
-
-class PANDiscriminator(nn.Module):
-    """D of PAN: real/fake logits plus the hidden layers H1..H4 the perceptual loss compares.
-
-    Layers (3x3 kernels; widths for ndf=64):
-      conv64 s1 -> tanh (H1) | conv128 s2 | conv128 s1 | conv256 s2 (H2) | conv256 s1 | conv512 s2 (H3)
-      | conv512 s1 | conv512 s2 (H4) | conv8 s2 | global average pool -> linear -> logit
-    with batch norm + LeakyReLU(0.2) after every conv but the first. The taps sit at strides 1, 4, 8, 16:
-    from pixel-level colour agreement (H1) up to structure (H4). The paper flattens a fixed 8x8x8 map into
-    its dense layer; pooling instead lets D judge crops of any size. Returns logits (apply a sigmoid or,
-    better, use BCE-with-logits), not probabilities.
-    """
-
-    arch: ClassVar[str] = "pan"
-    tap_strides: ClassVar[tuple[int, ...]] = (1, 4, 8, 16)
-    # (output width as a multiple of ndf, stride, is a tap) for the convs after the first
-    _LAYERS: ClassVar[tuple[tuple[float, int, bool], ...]] = (
-        (2, 2, False),
-        (2, 1, False),
-        (4, 2, True),
-        (4, 1, False),
-        (8, 2, True),
-        (8, 1, False),
-        (8, 2, True),
-    )
-
-    def __init__(self, config: PANDiscriminatorConfig | None = None) -> None:
-        super().__init__()
-        self.config = cfg = config or PANDiscriminatorConfig()
-        bias = cfg.norm == "none"
-        # H1: tanh and no norm, as in the authors' code: a bounded, pixel-aligned feature map.
-        self.first = nn.Sequential(nn.Conv2d(cfg.in_channels, cfg.ndf, 3, padding=1), nn.Tanh())
-        self.layers = nn.ModuleList()
-        self._tap_after: list[bool] = []
-        c_in = cfg.ndf
-        for mult, stride, tap in self._LAYERS:
-            c_out = int(cfg.ndf * mult)
-            self.layers.append(
-                nn.Sequential(
-                    nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=bias),
-                    _norm(cfg.norm, c_out),
-                    nn.LeakyReLU(0.2, inplace=True),
-                )
-            )
-            self._tap_after.append(tap)
-            c_in = c_out
-        self.last = nn.Sequential(
-            nn.Conv2d(c_in, cfg.head_channels, 3, stride=2, padding=1, bias=bias),
-            _norm(cfg.norm, cfg.head_channels),
-            nn.LeakyReLU(0.2, inplace=True),
-        )
-        self.classifier = nn.Linear(cfg.head_channels, 1)
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x: N x in_channels x H x W in [-1, 1] -> (logits N, [H1, H2, H3, H4])."""
-        h = self.first(x)
-        taps = [h]
-        for layer, tap in zip(self.layers, self._tap_after, strict=True):
-            h = layer(h)
-            if tap:
-                taps.append(h)
-        h = self.last(h).mean(dim=(2, 3))
-        return self.classifier(h).squeeze(1), taps
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,8 @@ Four networks, trained alternately (ganedit.train.tdgan):
   partially tagged image) -> the same per-tag codes, so that R(x)'s tag codes and g(tags) can be made
   consistent;
 - G, the generative network (`Generator`): identity code + tag codes -> image;
-- D, the discriminator (`Discriminator`): image -> real/generated logit.
+- D, the discriminator (`ganedit.train.discriminators.Discriminator`): image -> real/generated logit,
+  training code.
 
 Re-rendering an object at other tags = G(identity of R(x), g(target tags)). Inference needs R, g and G:
 they make up the `TDGAN` module a checkpoint holds; D lives only in training states.
@@ -21,6 +22,7 @@ checkpoint's metadata and the CLI can validate ``--tag pose=30`` against what th
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ from torch import nn
 
 from .pan import init_weights
 
-__all__ = ["TDGAN", "Discriminator", "Disentangler", "Generator", "TDGANConfig", "TagMapper"]
+__all__ = ["TDGAN", "Disentangler", "Generator", "TDGANConfig", "TagMapper"]
 
 
 @dataclass(frozen=True)
@@ -169,19 +171,6 @@ class Generator(nn.Module):
         return self.body(self.project(z).view(-1, self.top, 4, 4))
 
 
-class Discriminator(nn.Module):
-    """D: image -> one real/generated logit per image."""
-
-    def __init__(self, cfg: TDGANConfig) -> None:
-        super().__init__()
-        self.encoder = _Encoder(cfg)
-        self.head = nn.Linear(self.encoder.features, 1)
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x)).squeeze(1)
-
-
 class TDGAN(nn.Module):
     """R, g and G together: what a ``tdgan`` checkpoint holds and `ganedit rerender` runs."""
 
@@ -220,3 +209,11 @@ class TDGAN(nn.Module):
 def describe(config: TDGANConfig) -> dict[str, Any]:
     """The vocabulary as `ganedit models show` prints it."""
     return {name: list(values) for name, values in config.tags}
+
+
+def __getattr__(name: str) -> Any:
+    # The discriminator moved to ganedit.train.discriminators (training only); importable from here for
+    # one release, loaded by name on first use so that the inference networks never import ganedit.train.
+    if name == "Discriminator":
+        return importlib.import_module("ganedit.train.discriminators").Discriminator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

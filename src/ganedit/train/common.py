@@ -1,14 +1,13 @@
 """What the PAN and TDGAN training runs (`ganedit.train.pan`, `ganedit.train.tdgan`) share: the
 training loop itself (`TrainingRun`: steps, lr schedule, data digest, log records, periodic sample / save,
 Ctrl-C, export), the distributed setup, the device choice, TOML config reading / writing helpers and the
-learning-rate schedule."""
+learning-rate schedule. Config loading is `ganedit.train.config`."""
 
 from __future__ import annotations
 
 import abc
 import contextlib
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -16,7 +15,6 @@ import os
 import signal
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +26,15 @@ from torch import Tensor, nn
 from ..errors import CheckpointError, GaneditError, UsageError
 from ..io.atomic import write_atomic
 from ..runtime.devices import select_device
+from . import config as cfgload
 from . import state as st
+from .config import parse_override, read_toml, toml_value, unknown_key  # moved there; kept for one release
 
 __all__ = [
     "MODEL_NAME",
-    "NOT_SCALAR",
     "Dist",
     "Interrupt",
     "TrainingRun",
-    "coerce_scalar",
-    "config_type_error",
     "fingerprint",
     "parse_override",
     "pick_device",
@@ -157,89 +154,7 @@ def requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-# --------------------------------------------------------------------------------------------- config
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` (``--set``): the value is read as TOML (numbers, true/false, [lists], "strings"),
-    and taken as a plain string when it is not valid TOML (``data=photos/`` needs no quotes)."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise UsageError(f"--set expects KEY=VALUE (e.g. --set lr=1e-4), got {text!r}")
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
-
-
-def unknown_key(key: str, names: Iterable[str], where: str) -> UsageError:
-    """The error for a config key that is not a field, with the closest valid one suggested."""
-    names = sorted(names)
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return UsageError(f"unknown config key {key!r} in {where}{hint}; valid keys: {', '.join(names)}")
-
-
-def config_type_error(key: str, where: str, expected: str, value: Any) -> UsageError:
-    return UsageError(f"config key {key!r} in {where} must be {expected}, got {value!r}")
-
-
-NOT_SCALAR = object()
-
-
-def coerce_scalar(key: str, value: Any, hint: Any, where: str) -> Any:
-    """Check `value` against a bool / int / float / str field type (TOML gives ints where a float is
-    meant, and bools are ints to Python: both handled); `NOT_SCALAR` for any other type, which the
-    caller handles itself."""
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise config_type_error(key, where, "true or false", value)
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise config_type_error(key, where, "an integer", value)
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise config_type_error(key, where, "a number", value)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise config_type_error(key, where, "a string", value)
-        return value
-    return NOT_SCALAR
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read config file {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"config file {path} is not valid TOML: {e}") from None
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+# ----------------------------------------------------------------------------------------- schedule
 
 
 def scheduled_lr(lr: float, step: int, steps: int, decay_steps: int) -> float:
@@ -375,10 +290,10 @@ class TrainingRun(abc.ABC):
     # ------------------------------------------------------------------------------------- state
 
     def _find_state(
-        self, resume: bool, saved_config: Callable[[Path], Any], mutable: frozenset[str], new_run: str
+        self, resume: bool, cls: type[cfgload.TrainConfig], mutable: frozenset[str], new_run: str
     ) -> None:
         """Set `state_file` to the state a resumed run continues from. UsageError when there is none, when
-        the config changes a setting outside `mutable` from the saved one (``saved_config(run_dir)``;
+        the config changes a setting outside `mutable` from the run's saved config (of class `cls`;
         `new_run` says what to do instead), or when a new run would write over an existing one."""
         if resume:
             self.state_file = st.latest_state(self.run_dir / "state")
@@ -386,17 +301,8 @@ class TrainingRun(abc.ABC):
                 raise UsageError(
                     f"{self.run_dir} has no saved state to resume from (no state/step-*.safetensors)"
                 )
-            saved = saved_config(self.run_dir)
-            changed = [
-                f.name
-                for f in dataclasses.fields(self.config)  # type: ignore[arg-type]
-                if f.name not in mutable and getattr(self.config, f.name) != getattr(saved, f.name)
-            ]
-            if changed:
-                detail = ", ".join(
-                    f"{k} ({getattr(saved, k)!r} -> {getattr(self.config, k)!r})" for k in changed
-                )
-                raise UsageError(f"cannot change {detail} when resuming {self.run_dir}; {new_run}")
+            saved = cfgload.resume(cls, self.run_dir)
+            cfgload.check_unchanged(self.config, saved, mutable, self.run_dir, new_run)  # type: ignore[arg-type]
         elif st.latest_state(self.run_dir / "state") is not None:
             raise UsageError(
                 f"{self.run_dir} already holds a training run; resume it (--resume {self.run_dir}) "
@@ -527,26 +433,9 @@ class TrainingRun(abc.ABC):
                     sums += losses
                     count += 1
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                        means = dict(zip(self.loss_names, (sums / count).tolist(), strict=True))
                         now = time.perf_counter()
-                        self.elapsed += now - tick
-                        record: dict[str, Any] = {
-                            "event": "log",
-                            "step": self.step,
-                            **{k: round(v, 6) for k, v in means.items()},
-                            "steps_per_s": round(count / max(now - tick, 1e-9), 4),
-                            "lr": lr,
-                            "elapsed_s": round(self.elapsed, 2),
-                            "batch": batch_hash,
-                            "data_digest": self.digest,
-                        }
-                        if not all(math.isfinite(means[k]) for k in self.finite_losses):
-                            raise GaneditError(
-                                f"training diverged at step {self.step} (loss is not finite); "
-                                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
-                            )
+                        self._log(sums / count, count, now - tick, lr, batch_hash)
                         tick, sums, count = now, torch.zeros_like(sums), 0
-                        self._emit(record)
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
                         self.sample()
                     if cfg.save_every and self.step % cfg.save_every == 0:
@@ -566,6 +455,28 @@ class TrainingRun(abc.ABC):
             self.sample()
         self.dist.barrier()
         return self._finish()
+
+    def _log(self, means: Tensor, count: int, seconds: float, lr: float, batch_hash: str) -> None:
+        """Log the mean losses of the last `count` steps (`seconds` long); a loss in `finite_losses` that
+        is not finite stops the run (it has diverged)."""
+        values = dict(zip(self.loss_names, means.tolist(), strict=True))
+        self.elapsed += seconds
+        record: dict[str, Any] = {
+            "event": "log",
+            "step": self.step,
+            **{k: round(v, 6) for k, v in values.items()},
+            "steps_per_s": round(count / max(seconds, 1e-9), 4),
+            "lr": lr,
+            "elapsed_s": round(self.elapsed, 2),
+            "batch": batch_hash,
+            "data_digest": self.digest,
+        }
+        if not all(math.isfinite(values[k]) for k in self.finite_losses):
+            raise GaneditError(
+                f"training diverged at step {self.step} (loss is not finite); "
+                f"resume from the last state in {self.run_dir / 'state'} with a lower lr"
+            )
+        self._emit(record)
 
     def _finish(self, barrier: bool = True) -> Path:
         path = self.run_dir / MODEL_NAME

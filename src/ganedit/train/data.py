@@ -2,10 +2,11 @@
 
 Layouts of ``--data DIR`` (``layout = "auto"`` picks the first that fits):
 
-* ``pairs``: ``DIR/input/`` and ``DIR/target/`` holding images matched by file stem (``rain/0001.jpg`` ↔
-  ``clean/0001.png``), the same size per pair. For inpainting the holes come from ``DIR/mask/`` (matched by
-  stem, white = hole) when it exists, else they are synthesised; ``input/`` is then optional and unused
-  (the generator blanks the holes itself).
+* ``pairs``: a paired folder (`ganedit.data.pairs`): ``DIR/input/`` and ``DIR/target/`` (or ``DIR/rain/``
+  and ``DIR/clean/``) holding images matched by file stem (``rain/0001.jpg`` ↔ ``clean/0001.png``), the
+  same size per pair. For inpainting the holes come from ``DIR/mask/`` (matched by stem, white = hole)
+  when it exists, else they are synthesised; ``input/`` is then optional and unused (the generator blanks
+  the holes itself).
 * ``side-by-side``: pix2pix's "aligned" datasets, every image the pair A|B side by side; ``direction``
   says which half is the input (``AtoB``: the left one). Never picked by ``auto``: a wide panorama looks
   the same. Ask for it with ``layout = "side-by-side"``.
@@ -41,13 +42,14 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ..data import synth
+from ..data.pairs import is_paired, match_pairs, split_side_by_side
 from ..errors import ImageError, UsageError
 from ..io.decode import read_picture
 from ..io.discover import discover
 from ..io.masks import read_mask
 from ..io.picture import rgb8
 from ..tasks import TASKS
-from . import synth
 
 __all__ = [
     "DIRECTIONS",
@@ -146,13 +148,11 @@ def _images(folder: Path) -> list[tuple[Path, PurePath]]:
 
 
 def detect_layout(root: Path, layout: str = "auto") -> str:
-    """The layout of a data folder: ``pairs`` when it has ``input/`` (or ``mask/``) and ``target/``."""
+    """The layout of a data folder: ``pairs`` when it is a paired folder (`ganedit.data.pairs.is_paired`:
+    ``target/`` or ``clean/`` next to ``input/``, ``rain/`` or ``mask/``)."""
     if layout != "auto":
         return layout
-    has_target = (root / "target").is_dir()
-    if has_target and ((root / "input").is_dir() or (root / "mask").is_dir()):
-        return "pairs"
-    return "photos"
+    return "pairs" if is_paired(root) else "photos"
 
 
 def _scan(root: Path, options: DataOptions) -> tuple[str, list[_Entry]]:
@@ -163,30 +163,9 @@ def _scan(root: Path, options: DataOptions) -> tuple[str, list[_Entry]]:
     layout = detect_layout(root, options.layout)
     entries: list[_Entry] = []
     if layout == "pairs":
-        if not (root / "target").is_dir():
-            raise UsageError(f"{root}: the pairs layout needs a target/ folder (and input/ matched by stem)")
-        targets = {rel.with_suffix("").as_posix(): path for path, rel in _images(root / "target")}
-        by_stem: dict[str, dict[str, Path]] = {"input": {}, "mask": {}}
-        for kind in by_stem:
-            if (root / kind).is_dir():
-                by_stem[kind] = {rel.with_suffix("").as_posix(): path for path, rel in _images(root / kind)}
-        needs_input = options.task != "inpaint"
-        if needs_input and not by_stem["input"]:
-            raise UsageError(f"{root}: the pairs layout needs an input/ folder next to target/")
-        for stem in sorted(targets):
-            inp = by_stem["input"].get(stem)
-            if needs_input and inp is None:
-                raise UsageError(f"{root}: target/{stem}.* has no input/{stem}.* (pairs are matched by stem)")
-            mask = by_stem["mask"].get(stem) if options.task == "inpaint" else None
-            if options.task == "inpaint" and by_stem["mask"] and mask is None:
-                raise UsageError(f"{root}: target/{stem}.* has no mask/{stem}.*")
-            entries.append(
-                _Entry(name=stem, target=targets[stem], input=inp if needs_input else None, mask=mask)
-            )
-        if needs_input:
-            orphans = sorted(set(by_stem["input"]) - set(targets))
-            if orphans:
-                raise UsageError(f"{root}: input/{orphans[0]}.* has no target/{orphans[0]}.*")
+        inpaint = options.task == "inpaint"
+        folder = match_pairs(root, needs_input=not inpaint, masks="optional" if inpaint else "ignore")
+        entries = [_Entry(name=p.name, target=p.target, input=p.input, mask=p.mask) for p in folder.pairs]
     elif layout == "side-by-side":
         target_half = "right" if options.direction == "AtoB" else "left"
         entries = [
@@ -218,12 +197,9 @@ def _decode(entry: _Entry, base_scale: float) -> Source:
     target = rgb8(read_picture(entry.target).pixels)
     inp = None
     if entry.split is not None:  # side-by-side A|B
-        half = target.shape[1] // 2
-        if half < 1:
+        if target.shape[1] < 2:
             raise ImageError(f"{entry.target}: too narrow for an A|B pair")
-        left, right = target[:, :half], target[:, half : 2 * half]
-        target, inp = (right, left) if entry.split == "right" else (left, right)
-        target, inp = np.ascontiguousarray(target), np.ascontiguousarray(inp)
+        inp, target = split_side_by_side(target, "right" if entry.split == "right" else "left")
     elif entry.input is not None:
         inp = rgb8(read_picture(entry.input).pixels)
         if inp.shape[:2] != target.shape[:2]:

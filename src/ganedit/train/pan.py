@@ -18,9 +18,9 @@ uninterrupted one; with the models, optimizer moments and RNG state restored fro
 runs resume bit for bit (tests/test_train_pan.py checks it). Each step's batch is hashed into a running
 digest (``data_digest`` in the log), which proves it.
 
-Distributed: under ``torchrun --nproc_per_node=N`` the loop runs as DistributedDataParallel (gloo on CPU,
-nccl on CUDA); ``batch_size`` is per process and rank r takes the r-th shard of every global step's
-samples. Only rank 0 writes files.
+Distributed: under ``torchrun --nproc_per_node=N -m ganedit train pan ...`` the loop runs as
+DistributedDataParallel (gloo on CPU, nccl on CUDA); ``batch_size`` is per process and rank r takes the
+r-th shard of every global step's samples. Only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import sys
-import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,43 +36,37 @@ import torch
 from torch import Tensor, nn
 
 from ..archs import build, config_to_dict
-from ..archs.pan import (
-    PANDiscriminator,
-    PANDiscriminatorConfig,
-    PANGenerator,
-    PANGeneratorConfig,
-    grow,
-    preset,
-)
+from ..archs.pan import PANGenerator, PANGeneratorConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import CheckpointError, GaneditError, UsageError
+from ..errors import CheckpointError, UsageError
 from ..io.atomic import write_atomic
 from ..runtime.devices import resolve_precision, set_threads
 from . import state as st
-from .common import (
-    MODEL_NAME,
-    NOT_SCALAR,
-    Dist,
-    TrainingRun,
-    coerce_scalar,
-    config_type_error,
-    parse_override,
-    pick_device,
-    read_toml,
-    requires_grad,
-    scheduled_lr,
-    toml_value,
-    unknown_key,
-)
-from .data import DIRECTIONS, LAYOUTS, PAN_TASKS, DataOptions, TrainingData, open_training_data
+from .common import MODEL_NAME, Dist, TrainingRun, pick_device, requires_grad, scheduled_lr
+from .config import CONFIG_NAME
+from .data import TrainingData, open_training_data
+from .discriminators import PANDiscriminator, PANDiscriminatorConfig
+from .generators import grow
 from .grid import write_grid
 from .losses import (
-    GAN_FORMS,
+    DiscriminatorLoss,
+    GeneratorLoss,
     discriminator_loss,
     generator_loss,
     perceptual_discrepancies,
     pixel_loss,
     split_taps,
+)
+from .pan_config import (  # the config's names, importable from here as before
+    NEW_RUN,
+    PAN_TASKS,
+    RESUME_MUTABLE,
+    PANTrainConfig,
+    config_file_task,
+    config_to_toml,
+    load_config,
+    resume_config,
+    validate,
 )
 
 __all__ = [
@@ -89,305 +80,6 @@ __all__ = [
     "scheduled_lr",
     "train",
 ]
-
-PRECISIONS = ("auto", "fp32", "bf16")
-CONFIG_NAME = "config.toml"
-
-
-@dataclass(frozen=True, kw_only=True)
-class PANTrainConfig:
-    """Everything a PAN training run depends on. Written to RUN_DIR/config.toml."""
-
-    task: str
-    data: str  # folder of photos (pairs synthesised) or of pairs (input/ + target/, or A|B images)
-    val: str | None = None  # validation folder; None: hold out val_fraction of data's files
-    out: str  # the run folder
-    seed: int = 0
-    steps: int = 20000
-    batch_size: int = 4  # per process
-    crop: int = 96  # px; a multiple of the generator's 2**depth
-    lr: float = 2e-4
-    lr_decay_steps: int = 0  # the last N steps decay lr linearly to 0 (pix2pix's n_epochs_decay)
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambdas: tuple[float, float, float, float] = (5.0, 1.5, 1.5, 1.0)
-    margin: float = 3.0
-    real_label: float = 0.9
-    gan_form: str = "non_saturating"  # or "minimax": the paper's log(1 - D(T(x)))
-    gan_weight: float = 1.0
-    pixel_l1: float = 0.0
-    pixel_l2: float = 0.0  # weight of mean (T(x) - y)^2 (logged: pixel_l1 stays mean |T(x) - y|)
-    ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
-    # D judges (input, output) pairs, pix2pix's conditional GAN, instead of the output alone as in PAN
-    conditional: bool = False
-    generator: dict[str, Any] = field(default_factory=dict)  # overrides of archs.pan.preset(task)
-    init: str | None = None  # fine-tune: start the generator from this checkpoint
-    save_every: int = 500
-    sample_every: int = 500  # also computes the validation PSNR
-    log_every: int = 50
-    keep_states: int = 2
-    workers: int = 1  # data-loader processes (1 thread each)
-    threads: int = 0  # torch intra-op threads per process; 0 = CPU cores / processes on this machine
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16) | fp32 | bf16
-    # data (see ganedit.train.data)
-    layout: str = "auto"  # auto | photos | pairs | side-by-side
-    direction: str = "AtoB"  # side-by-side: which half is the input
-    downscale: tuple[float, float] = (2.0, 4.0)
-    paired_downscale: tuple[float, float] = (1.0, 1.0)
-    flip: bool = True
-    synth_scale: tuple[float, float] = (0.5, 1.5)
-    mask_coverage: tuple[float, float] = (0.05, 0.5)
-    rain: str = "classic"  # derain: classic | streaks | mixed (see ganedit.train.data.RAIN_MODELS)
-    clean_fraction: float = 0.0  # derain: share of dry pairs (input = target)
-    val_fraction: float = 0.05
-    val_samples: int = 8
-
-    def data_options(self) -> DataOptions:
-        return DataOptions(
-            task=self.task,
-            crop=self.crop,
-            layout=self.layout,
-            direction=self.direction,
-            downscale=self.downscale,
-            paired_downscale=self.paired_downscale,
-            flip=self.flip,
-            synth_scale=self.synth_scale,
-            mask_coverage=self.mask_coverage,
-            rain=self.rain,
-            clean_fraction=self.clean_fraction,
-            val_fraction=self.val_fraction,
-            val_samples=self.val_samples,
-        )
-
-    def generator_config(self) -> PANGeneratorConfig:
-        """The generator's shape: the task's preset with the ``generator`` overrides applied."""
-        try:
-            return PANGeneratorConfig(**{**dataclasses.asdict(preset(self.task)), **self.generator})
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"bad generator setting: {e}") from None
-
-
-# Task presets: the defaults that differ per task (below the config file in precedence).
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "derain": {"crop": 96},
-    # 2**7 = 128: the inpainting U-Net's 7 levels need crops that are multiples of 128
-    "inpaint": {"crop": 128},
-    "sketch2photo": {"crop": 128},
-    # CMP facades as pix2pix packs them: photo | label map, the label map (B, right) is the input
-    "labels2photo": {"crop": 128, "layout": "side-by-side", "direction": "BtoA"},
-}
-
-# Fields a resumed run may change (the rest would change the run it continues).
-RESUME_MUTABLE = frozenset(
-    {
-        "steps",
-        "lr_decay_steps",
-        "save_every",
-        "sample_every",
-        "log_every",
-        "keep_states",
-        "workers",
-        "threads",
-        "device",
-        "data",
-        "val",
-        "out",
-    }
-)
-
-
-# --------------------------------------------------------------------------------------------- config
-
-
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(PANTrainConfig)}
-
-
-def _hints() -> dict[str, Any]:
-    return typing.get_type_hints(PANTrainConfig)
-
-
-def _coerce(key: str, value: Any, where: str) -> Any:
-    """Check and convert one config value to its field's type; UsageError naming key and source."""
-    hint = _hints()[key]
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-
-    def bad(expected: str) -> UsageError:
-        return config_type_error(key, where, expected, value)
-
-    if key == "generator":
-        if not isinstance(value, Mapping):
-            raise bad("a table of generator settings (e.g. generator.ngf=16)")
-        known = {f.name for f in dataclasses.fields(PANGeneratorConfig)}
-        for name in value:
-            if name not in known:
-                raise UsageError(
-                    f"unknown generator setting {name!r} in {where}; valid: {', '.join(sorted(known))}"
-                )
-        return dict(value)
-    optional = type(None) in args
-    if optional:
-        if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
-            return None
-        hint = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    scalar = coerce_scalar(key, value, hint, where)
-    if scalar is not NOT_SCALAR:
-        return scalar
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise bad(f"a list of {len(args)} numbers")
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
-            raise bad(f"a list of {len(args)} numbers")
-        return tuple(float(v) for v in value)
-    raise bad(str(hint))  # pragma: no cover - every field type is handled above
-
-
-def _apply(values: dict[str, Any], key: str, value: Any, where: str) -> None:
-    """Set `key` (possibly dotted, ``generator.ngf``) in the merged raw values, checking it."""
-    head, _, rest = key.partition(".")
-    if head not in _fields():
-        raise unknown_key(key, _fields(), where)
-    if rest:
-        if head != "generator":
-            raise UsageError(f"config key {head!r} in {where} has no sub-keys (got {key!r})")
-        merged = dict(values.get("generator", {}))
-        merged.update(_coerce("generator", {rest: value}, where))
-        values["generator"] = merged
-    elif head == "generator":
-        merged = dict(values.get("generator", {}))
-        merged.update(_coerce("generator", value, where))
-        values["generator"] = merged
-    else:
-        values[head] = _coerce(head, value, where)
-
-
-def _build(values: Mapping[str, Any]) -> PANTrainConfig:
-    missing = [k for k in ("task", "data", "out") if not values.get(k)]
-    if missing:
-        raise UsageError(f"missing required setting(s): {', '.join(missing)} (e.g. --data DIR --out RUN_DIR)")
-    config = PANTrainConfig(**values)
-    validate(config)
-    return config
-
-
-def load_config(
-    task: str, config_file: Path | None, overrides: Sequence[str] = (), **cli_values: Any
-) -> PANTrainConfig:
-    """Merge, in increasing precedence: the task's preset defaults < `config_file` < `cli_values`
-    (options the CLI has dedicated flags for: data, out, steps, ...; None = not given) < ``--set``
-    `overrides` (``KEY=VALUE``, dotted keys for the generator: ``generator.ngf=16``).
-
-    Unknown keys anywhere raise UsageError naming the key and where it came from.
-    """
-    if task not in PAN_TASKS:
-        raise UsageError(f"unknown PAN task {task!r}; PAN tasks: {', '.join(PAN_TASKS)}")
-    values: dict[str, Any] = {"task": task, **TASK_DEFAULTS[task]}
-    if config_file is not None:
-        for key, value in read_toml(Path(config_file)).items():
-            if key == "task" and value != task:
-                raise UsageError(f"config file {config_file} is for task {value!r}, not {task!r}")
-            _apply(values, key, value, str(config_file))
-    for key, value in cli_values.items():
-        if value is not None:
-            _apply(values, key, value, "the command line")
-    for text in overrides:
-        key, value = parse_override(text)
-        _apply(values, key, value, f"--set {text}")
-    return _build(values)
-
-
-def config_file_task(path: Path) -> str:
-    """The ``task`` a config file names (for ``--config FILE`` without ``--task``)."""
-    task = read_toml(path).get("task")
-    if not isinstance(task, str):
-        raise UsageError(f"{path} names no task; give --task ({', '.join(PAN_TASKS)})")
-    return task
-
-
-def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: Any) -> PANTrainConfig:
-    """The config of the run in `run_dir` (its config.toml), with command-line values and ``--set``
-    overrides applied: what ``ganedit train pan --resume RUN_DIR`` passes to ``train(..., resume=True)``.
-    Only the fields in RESUME_MUTABLE (steps, intervals, workers, device, data paths) may differ."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
-    values: dict[str, Any] = {}
-    for key, value in read_toml(path).items():
-        _apply(values, key, value, str(path))
-    values["out"] = str(run_dir)
-    for key, value in cli_values.items():
-        if value is not None:
-            _apply(values, key, value, "the command line")
-    for text in overrides:
-        key, value = parse_override(text)
-        _apply(values, key, value, f"--set {text}")
-    return _build(values)
-
-
-def validate(config: PANTrainConfig) -> None:
-    """Reject settings that cannot work, with the setting named (UsageError)."""
-    if config.task not in PAN_TASKS:
-        raise UsageError(f"unknown PAN task {config.task!r}; PAN tasks: {', '.join(PAN_TASKS)}")
-    positive = ("steps", "batch_size", "crop", "ndf", "log_every", "keep_states")
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise UsageError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("save_every", "sample_every", "workers", "threads", "val_samples", "lr_decay_steps"):
-        if getattr(config, name) < 0:
-            raise UsageError(f"{name} must be 0 or more, got {getattr(config, name)}")
-    if not (config.lr > 0 and 0 <= config.beta1 < 1 and 0 <= config.beta2 < 1):
-        raise UsageError("lr must be > 0 and beta1, beta2 in [0, 1)")
-    pixels = (config.pixel_l1, config.pixel_l2)
-    if any(lam < 0 for lam in config.lambdas) or config.margin < 0 or min(pixels) < 0:
-        raise UsageError("lambdas, margin, pixel_l1 and pixel_l2 must be >= 0")
-    if config.gan_weight == 0 and not any(config.lambdas) and not any(pixels):
-        raise UsageError("nothing to train: gan_weight, lambdas, pixel_l1 and pixel_l2 are all 0")
-    if not 0 < config.real_label <= 1:
-        raise UsageError(f"real_label must be in (0, 1], got {config.real_label}")
-    if config.gan_form not in GAN_FORMS:
-        raise UsageError(f"gan_form must be one of {', '.join(GAN_FORMS)}, not {config.gan_form!r}")
-    if config.precision not in PRECISIONS:
-        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
-    if config.layout not in LAYOUTS:
-        raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {config.layout!r}")
-    if config.direction not in DIRECTIONS:
-        raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, not {config.direction!r}")
-    if config.init is None:
-        gen = config.generator_config()
-        if gen.takes_mask != (config.task == "inpaint"):
-            raise UsageError(
-                f"generator.in_channels={gen.in_channels}: {config.task} needs "
-                + ("image + mask channels" if config.task == "inpaint" else "no mask channel")
-            )
-        multiple = 2**gen.depth
-        if config.crop % multiple:
-            raise UsageError(
-                f"crop {config.crop} must be a multiple of {multiple} (the generator has "
-                f"{gen.depth} stride-2 levels); e.g. crop={max(multiple, config.crop // multiple * multiple)}"
-            )
-    if config.crop < 32:
-        raise UsageError(
-            f"crop must be at least 32 px (the discriminator halves it 5 times), got {config.crop}"
-        )
-    config.data_options()  # raises UsageError for bad data settings
-
-
-def config_to_toml(config: PANTrainConfig) -> str:
-    """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
-    lines = ["# ganedit PAN training run (written by ganedit; `ganedit train pan --resume RUN_DIR`)"]
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if f.name == "generator" or value is None:
-            continue
-        lines.append(f"{f.name} = {toml_value(value)}")
-    lines.append("")
-    lines.append("[generator]  # overrides of ganedit.archs.pan.preset(task)")
-    lines.extend(f"{k} = {toml_value(v)}" for k, v in sorted(config.generator.items()))
-    return "\n".join(lines) + "\n"
-
 
 # ---------------------------------------------------------------------------------------------- setup
 
@@ -442,12 +134,7 @@ class _Run(TrainingRun):
         self.amp = resolve_precision(config.precision, self.device, training=True)[1]
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once
-        self._find_state(
-            resume,
-            resume_config,
-            RESUME_MUTABLE,
-            "start a new run (optionally with init = its model.safetensors)",
-        )
+        self._find_state(resume, PANTrainConfig, RESUME_MUTABLE, NEW_RUN)
         if dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
@@ -551,7 +238,6 @@ class _Run(TrainingRun):
 
     def train_step(self, batch: Mapping[str, Tensor]) -> Tensor:
         """One D update then one T update on the same pair; returns the losses as one tensor."""
-        cfg = self.config
         x = batch["input"].to(self.device, non_blocking=True)
         y = batch["target"].to(self.device, non_blocking=True)
         mask = batch["mask"].to(self.device, non_blocking=True) if "mask" in batch else None
@@ -561,22 +247,48 @@ class _Run(TrainingRun):
             fake = self.g_train(x, mask)
 
         if self.pixel_only:
-            total, pixel = pixel_loss(fake, y, pixel_l1=cfg.pixel_l1, pixel_l2=cfg.pixel_l2)
-            self.opt_g.zero_grad(set_to_none=True)
-            total.backward()
-            self.opt_g.step()
-            losses = torch.zeros(len(_LOSS_NAMES), device=self.device)
-            losses[_LOSS_NAMES.index("loss_g")] = total.detach()
-            losses[_LOSS_NAMES.index("pixel_l1")] = pixel.detach()
-            return losses
-
-        # D: real vs generated in one batch (shared batch-norm statistics: the taps compare the two in one
-        # feature space); T(x) detached, D's loss does not train T. A conditional D sees the input beside
-        # each image (with the mask channel for inpainting, as T does).
+            return self._pixel_step(fake, y)
+        # A conditional D sees the input beside each image (with the mask channel for inpainting, as T does).
         cond = None
-        if cfg.conditional:
+        if self.config.conditional:
             cond = torch.cat([x, mask], dim=1) if mask is not None else x
             cond = torch.cat([cond, cond])
+        d = self._discriminator_step(y, fake, cond)
+        g, discrepancies, logits = self._generator_step(y, fake, cond)
+        with torch.no_grad():
+            probs = torch.sigmoid(logits.float().detach())
+            return torch.stack(
+                [
+                    d.total.detach(),
+                    d.real.detach(),
+                    d.fake.detach(),
+                    d.hinge.detach(),
+                    d.perceptual.detach(),
+                    g.total.detach(),
+                    g.gan.detach(),
+                    g.perceptual.detach(),
+                    g.pixel.detach(),
+                    *(p.detach() for p in discrepancies),
+                    probs[:n].mean(),
+                    probs[n:].mean(),
+                ]
+            ).float()
+
+    def _pixel_step(self, fake: Tensor, y: Tensor) -> Tensor:
+        """T's update on the pixel loss alone (`pixel_only`); D's loss fields stay 0."""
+        total, pixel = pixel_loss(fake, y, pixel_l1=self.config.pixel_l1, pixel_l2=self.config.pixel_l2)
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        losses = torch.zeros(len(_LOSS_NAMES), device=self.device)
+        losses[_LOSS_NAMES.index("loss_g")] = total.detach()
+        losses[_LOSS_NAMES.index("pixel_l1")] = pixel.detach()
+        return losses
+
+    def _discriminator_step(self, y: Tensor, fake: Tensor, cond: Tensor | None) -> DiscriminatorLoss:
+        """D's update: real vs generated in one batch (shared batch-norm statistics: the taps compare the
+        two in one feature space); T(x) detached, D's loss does not train T."""
+        cfg, n = self.config, y.shape[0]
         requires_grad(self.discriminator, True)
         with self._autocast():
             logits, taps = self.d_train(_judged(torch.cat([y, fake.detach()]), cond))
@@ -592,10 +304,16 @@ class _Run(TrainingRun):
         self.opt_d.zero_grad(set_to_none=True)
         d.total.backward()
         self.opt_d.step()
+        return d
 
-        # T: through the updated D, whose parameters are frozen (no weight gradients to compute) but whose
-        # hidden layers stay connected to T(x): the perceptual gradient reaches T. The plain module, not
-        # the DDP wrapper: D's parameters get no gradient here, which DDP's reducer would wait for.
+    def _generator_step(
+        self, y: Tensor, fake: Tensor, cond: Tensor | None
+    ) -> tuple[GeneratorLoss, list[Tensor], Tensor]:
+        """T's update through the updated D, whose parameters are frozen (no weight gradients to compute)
+        but whose hidden layers stay connected to T(x): the perceptual gradient reaches T. The plain
+        module, not the DDP wrapper: D's parameters get no gradient here, which DDP's reducer would wait
+        for. Returns T's losses, the discrepancies P1..P4 and D's logits on (y, T(x))."""
+        cfg, n = self.config, y.shape[0]
         requires_grad(self.discriminator, False)
         with self._autocast():
             logits, taps = self.discriminator(_judged(torch.cat([y, fake]), cond))
@@ -616,25 +334,7 @@ class _Run(TrainingRun):
         g.total.backward()
         self.opt_g.step()
         requires_grad(self.discriminator, True)
-
-        with torch.no_grad():
-            probs = torch.sigmoid(logits.float().detach())
-            return torch.stack(
-                [
-                    d.total.detach(),
-                    d.real.detach(),
-                    d.fake.detach(),
-                    d.hinge.detach(),
-                    d.perceptual.detach(),
-                    g.total.detach(),
-                    g.gan.detach(),
-                    g.perceptual.detach(),
-                    g.pixel.detach(),
-                    *(p.detach() for p in discrepancies),
-                    probs[:n].mean(),
-                    probs[n:].mean(),
-                ]
-            ).float()
+        return g, discrepancies, logits
 
     # ------------------------------------------------------------------------------- validation
 
@@ -734,53 +434,3 @@ def export(run_dir: Path, out: Path | None = None) -> Path:
     }
     save_checkpoint(out, generator, task=meta["task"], extra=extra)
     return out
-
-
-# ------------------------------------------------------------------------------------ script entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ganedit.train.pan`` (and ``torchrun ... -m ganedit.train.pan``): the same as
-    ``ganedit train pan``, for launching without the CLI."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m ganedit.train.pan", description=main.__doc__)
-    parser.add_argument("--task", choices=PAN_TASKS)
-    parser.add_argument("--config", type=Path)
-    parser.add_argument("--data")
-    parser.add_argument("--val")
-    parser.add_argument("--out")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--resume", metavar="RUN_DIR")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--export", metavar="RUN_DIR", help="only export RUN_DIR's latest state")
-    args = parser.parse_args(argv)
-
-    def show(record: dict) -> None:
-        if record.get("event") in ("log", "val", "done"):
-            print(json.dumps(record, sort_keys=True), file=sys.stderr, flush=True)
-
-    try:
-        if args.export:
-            print(export(Path(args.export)))
-            return 0
-        cli = {"data": args.data, "val": args.val, "steps": args.steps}
-        if args.resume:
-            config = resume_config(Path(args.resume), args.overrides, **cli)
-            print(train(config, resume=True, on_log=show))
-        else:
-            if not args.task:
-                parser.error("--task is required (or --resume RUN_DIR)")
-            config = load_config(args.task, args.config, args.overrides, out=args.out, **cli)
-            print(train(config, on_log=show))
-    except GaneditError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: state saved; continue with --resume", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

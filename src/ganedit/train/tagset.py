@@ -1,66 +1,8 @@
-"""The index of a tagged image set (``tags.json``, as ``ganedit train render-chairs`` writes it), read one
-way for TDGAN training (`ganedit.train.tdgan`) and for its evaluation (`ganedit.evaluate_tdgan`).
+"""Moved to `ganedit.data.tagset`; this alias is kept for one release."""
 
-Layout: ``ROOT/tags.json`` with a ``vocabulary`` (tag type -> its values), an ``images`` list (file, split,
-identity and one value index per tag type) and optionally ``sizes`` and ``renderer``; the images live in
-``ROOT/<size>/<file>``.
-"""
+import sys
 
-from __future__ import annotations
+from ganedit.data import tagset as _moved
 
-import json
-from pathlib import Path
-from typing import Any
-
-from ..errors import UsageError
-
-__all__ = ["INDEX_NAME", "TagIndex", "read_index", "value_name"]
-
-INDEX_NAME = "tags.json"
-
-
-def value_name(value: Any) -> str:
-    """A vocabulary value as the checkpoint stores it: degrees rounded to integer strings ("0", "12"),
-    names as they are. What users type after ``--tag azimuth=``."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return str(round(value))
-    return str(value)
-
-
-class TagIndex:
-    """A parsed ``tags.json``: its path, the raw index, and the vocabulary with values as `value_name`s."""
-
-    def __init__(self, path: Path, index: dict[str, Any]) -> None:
-        self.path = path
-        self.index = index
-        self.vocabulary: dict[str, tuple[str, ...]] = {
-            str(k): tuple(value_name(v) for v in values)
-            for k, values in index["vocabulary"].items()
-            if isinstance(values, list)
-        }
-
-    @property
-    def images(self) -> list[Any]:
-        return self.index["images"]
-
-
-def read_index(root: Path, size: int, *, missing_hint: str = "", size_hint: str = "") -> TagIndex:
-    """Read and check ``root/tags.json`` for images of `size` px; UsageError otherwise (the hints are
-    appended to the messages for a folder without an index and for a size that was not rendered)."""
-    root = Path(root)
-    path = root / INDEX_NAME
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{root} is not a tagged image set (no {INDEX_NAME}){missing_hint}") from None
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read {path}: {e}") from None
-    vocabulary = index.get("vocabulary") if isinstance(index, dict) else None
-    if not isinstance(vocabulary, dict) or not isinstance(index.get("images"), list):
-        raise UsageError(f"{path} has no vocabulary and images lists")
-    sizes = index.get("sizes")
-    if isinstance(sizes, list) and size not in sizes:
-        raise UsageError(f"{root} holds images of size(s) {sizes}, not {size}{size_hint}")
-    return TagIndex(path, index)
+# The old name is the new module itself (not a copy): private names and monkeypatching keep working.
+sys.modules[__name__] = _moved

@@ -45,44 +45,31 @@ RNG state restored, CPU runs resume bit for bit (tests/test_train_tdgan.py check
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import math
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..archs import config_to_dict
-from ..archs.tdgan import TDGAN, Discriminator, TDGANConfig
+from ..archs.tdgan import TDGAN, TDGANConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, UsageError
 from ..io.atomic import write_atomic
 from ..runtime.devices import set_threads
+from . import config as cfgload
 from . import state as st
-from .common import (
-    MODEL_NAME,
-    NOT_SCALAR,
-    Dist,
-    TrainingRun,
-    coerce_scalar,
-    config_type_error,
-    parse_override,
-    pick_device,
-    read_toml,
-    requires_grad,
-    toml_value,
-    unknown_key,
-)
-from .tagset import read_index
+from .common import MODEL_NAME, Dist, TrainingRun, pick_device, requires_grad
+from .config import CONFIG_NAME
+from .discriminators import Discriminator
+from .tdgan_data import TaggedPairs
 
 __all__ = [
     "TDGANTrainConfig",
@@ -94,18 +81,24 @@ __all__ = [
     "train",
 ]
 
-CONFIG_NAME = "config.toml"
 CONSISTENCY_LOSSES = ("l1", "l2")
 
 
 @dataclass(frozen=True, kw_only=True)
 class TDGANTrainConfig:
-    """Everything a TDGAN training run depends on. Written to RUN_DIR/config.toml."""
+    """Everything a TDGAN training run depends on. Written to RUN_DIR/config.toml (`ganedit.train.config`)."""
+
+    TOML_HEADER: ClassVar[str] = (
+        "# ganedit TDGAN training run (written by ganedit; `ganedit train tdgan --resume RUN_DIR`)"
+    )
 
     data: str  # a tagged image set: DATA/tags.json + DATA/<size>/<file> (ganedit train render-chairs)
     out: str  # the run folder
     size: int = 64  # which rendered size to train on (a power of two >= 16)
-    tags: tuple[str, ...] = ("azimuth", "elevation", "light")  # tag types modelled (tags.json vocabulary)
+    tags: tuple[str, ...] = field(  # tag types modelled (tags.json vocabulary)
+        default=("azimuth", "elevation", "light"),
+        metadata={"expected": 'a list of tag names (e.g. ["azimuth", "light"])'},
+    )
     seed: int = 0
     steps: int = 20000
     batch_size: int = 16  # pairs per step (2 x batch_size images)
@@ -135,6 +128,10 @@ class TDGANTrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = all CPU cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
 
+    def validate(self) -> None:
+        """UsageError for settings that cannot work (`validate`)."""
+        validate(self)
+
 
 # Fields a resumed run may change (the rest would change the run it continues).
 RESUME_MUTABLE = frozenset(
@@ -156,68 +153,21 @@ RESUME_MUTABLE = frozenset(
 # --------------------------------------------------------------------------------------------- config
 
 
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(TDGANTrainConfig)}
-
-
-def _coerce(key: str, value: Any, where: str) -> Any:
-    """Check and convert one config value to its field's type; UsageError naming key and source."""
-    if key not in _fields():
-        raise unknown_key(key, _fields(), where)
-    scalar = coerce_scalar(key, value, typing.get_type_hints(TDGANTrainConfig)[key], where)
-    if scalar is not NOT_SCALAR:
-        return scalar
-    # tags: a list of names, or one comma-separated string (``--set tags=azimuth,light``)
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise config_type_error(key, where, 'a list of tag names (e.g. ["azimuth", "light"])', value)
-    return tuple(value)
-
-
-def _build(values: Mapping[str, Any]) -> TDGANTrainConfig:
-    missing = [k for k in ("data", "out") if not values.get(k)]
-    if missing:
-        raise UsageError(f"missing required setting(s): {', '.join(missing)} (e.g. --data DIR --out RUN_DIR)")
-    config = TDGANTrainConfig(**values)
-    validate(config)
-    return config
-
-
-def _merge(values: dict[str, Any], overrides: Sequence[str], cli_values: Mapping[str, Any]) -> None:
-    for key, value in cli_values.items():
-        if value is not None:
-            values[key] = _coerce(key, value, "the command line")
-    for text in overrides:
-        key, value = parse_override(text)
-        values[key] = _coerce(key, value, f"--set {text}")
-
-
 def load_config(
     config_file: Path | None, overrides: Sequence[str] = (), **cli_values: Any
 ) -> TDGANTrainConfig:
     """Merge, in increasing precedence: the defaults < `config_file` (TOML) < `cli_values` (options with
-    dedicated CLI flags: data, out, steps, ...; None = not given) < ``--set KEY=VALUE`` `overrides`.
-    Unknown keys anywhere raise UsageError naming the key and where it came from."""
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        for key, value in read_toml(Path(config_file)).items():
-            values[key] = _coerce(key, value, str(config_file))
-    _merge(values, overrides, cli_values)
-    return _build(values)
+    dedicated CLI flags: data, out, steps, ...; None = not given) < ``--set KEY=VALUE`` `overrides`
+    (`ganedit.train.config.load`). Unknown keys anywhere raise UsageError naming the key and where it
+    came from."""
+    return cfgload.load(TDGANTrainConfig, config_file, overrides, **cli_values)
 
 
 def resume_config(run_dir: Path, overrides: Sequence[str] = (), **cli_values: Any) -> TDGANTrainConfig:
     """The config of the run in `run_dir` (its config.toml) with command-line values and ``--set``
     overrides applied: what ``--resume RUN_DIR`` passes to ``train(..., resume=True)``. Only the fields
-    in RESUME_MUTABLE may differ from the saved ones (checked by `train`)."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not a training run folder (no {CONFIG_NAME}); nothing to resume")
-    values = {key: _coerce(key, value, str(path)) for key, value in read_toml(path).items()}
-    values["out"] = str(run_dir)
-    _merge(values, overrides, cli_values)
-    return _build(values)
+    in RESUME_MUTABLE may differ from the saved ones."""
+    return cfgload.resume(TDGANTrainConfig, run_dir, overrides, mutable=RESUME_MUTABLE, **cli_values)
 
 
 def validate(config: TDGANTrainConfig) -> None:
@@ -257,168 +207,10 @@ def validate(config: TDGANTrainConfig) -> None:
 
 def config_to_toml(config: TDGANTrainConfig) -> str:
     """The config as TOML that `load_config` / `resume_config` read back to an equal config."""
-    lines = ["# ganedit TDGAN training run (written by ganedit; `ganedit train tdgan --resume RUN_DIR`)"]
-    lines += [f"{f.name} = {toml_value(getattr(config, f.name))}" for f in dataclasses.fields(config)]
-    return "\n".join(lines) + "\n"
+    return cfgload.to_toml(config)
 
 
 # ----------------------------------------------------------------------------------------------- data
-
-
-class TaggedPairs:
-    """The training pairs and the fixed sample views of a tagged image set (the chairs layout).
-
-    The index is read once; images are decoded on demand (a rendered set can hold hundreds of thousands).
-    Step k's pairs are drawn from ``numpy.random.default_rng((seed, k))``: a pure function of the step,
-    so resuming or reading differently cannot change them.
-    """
-
-    def __init__(self, root: Path, size: int, tags: Sequence[str], seed: int, tag_fraction: float) -> None:
-        self.root = Path(root)
-        self.size = size
-        self.seed = seed
-        tag_index = read_index(
-            root,
-            size,
-            missing_hint="; make one with ganedit train render-chairs",
-            size_hint="; set size to one of them",
-        )
-        index_path, index = tag_index.path, tag_index.index
-        unknown = [t for t in tags if t not in tag_index.vocabulary]
-        if unknown:
-            raise UsageError(
-                f"tag type(s) {', '.join(map(repr, unknown))} are not in {index_path}; "
-                f"its tag types: {', '.join(tag_index.vocabulary)}"
-            )
-        self.vocabulary: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
-            (t, tag_index.vocabulary[t]) for t in tags
-        )
-        for name, values in self.vocabulary:
-            if len(set(values)) != len(values):
-                raise UsageError(f"tag {name!r}: values {list(values)} are not distinct once rounded")
-        renderer = index.get("renderer") if isinstance(index.get("renderer"), dict) else {}
-        background = renderer.get("background", (240, 240, 240))
-        self.background = tuple(int(c) for c in background)
-
-        self.files: list[str] = []
-        self.identity_of: list[str] = []
-        tag_rows: list[list[int]] = []
-        eval_files: list[int] = []
-        try:
-            for entry in index["images"]:
-                row = [int(entry[t]) for t in tags]
-                for (name, values), i in zip(self.vocabulary, row, strict=True):
-                    if not 0 <= i < len(values):
-                        raise UsageError(f"{index_path}: {entry['file']} has {name} index {i} out of range")
-                if entry.get("split", "train") == "eval":
-                    eval_files.append(len(self.files))
-                elif entry.get("split", "train") != "train":
-                    continue
-                self.files.append(str(entry["file"]))
-                self.identity_of.append(str(entry["identity"]))
-                tag_rows.append(row)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UsageError(f"{index_path}: malformed image entry ({e!r})") from None
-        self.tags = np.asarray(tag_rows, dtype=np.int64).reshape(-1, len(tags))
-        eval_set = set(eval_files)
-        by_identity: dict[str, list[int]] = {}
-        for i, identity in enumerate(self.identity_of):
-            if i not in eval_set:
-                by_identity.setdefault(identity, []).append(i)
-        self.train_groups = [by_identity[k] for k in sorted(by_identity) if len(by_identity[k]) >= 2]
-        if not self.train_groups:
-            raise UsageError(f"{root} has no training identity with 2 or more images (split 'train')")
-        # semi-supervised: a seeded choice of identities keep their tags
-        n = len(self.train_groups)
-        keep = max(1, math.ceil(tag_fraction * n))
-        order = np.random.default_rng((seed, 0x7A65)).permutation(n)
-        self.group_tagged = np.zeros(n, dtype=bool)
-        self.group_tagged[order[:keep]] = True
-        eval_ids: dict[str, list[int]] = {}
-        for i in eval_files:
-            eval_ids.setdefault(self.identity_of[i], []).append(i)
-        self.eval_groups = [eval_ids[k] for k in sorted(eval_ids)]
-        files_hash = hashlib.blake2b(digest_size=8)
-        for group in self.train_groups:
-            for i in group:
-                files_hash.update(f"{self.files[i]}:{self.tags[i].tolist()}\n".encode())
-        self.description = {
-            "root": str(self.root),
-            "size": size,
-            "train_identities": n,
-            "tagged_identities": keep,
-            "train_images": sum(len(g) for g in self.train_groups),
-            "eval_identities": len(self.eval_groups),
-            "digest": files_hash.hexdigest(),
-        }
-
-    def image(self, i: int) -> Tensor:
-        """Image `i` as a 3 x size x size tensor in [-1, 1]."""
-        path = self.root / str(self.size) / self.files[i]
-        try:
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
-        except (OSError, ValueError) as e:
-            raise UsageError(f"cannot read training image {path}: {e}") from None
-        if rgb.shape[:2] != (self.size, self.size):
-            raise UsageError(f"{path} is {rgb.shape[1]} x {rgb.shape[0]} px, not {self.size} x {self.size}")
-        return torch.from_numpy(rgb).permute(2, 0, 1).div(127.5).sub(1)
-
-    def batch(self, step: int, batch_size: int) -> dict[str, Tensor]:
-        """Step `step`'s pairs: x_a, x_b (N x 3 x S x S), their tag indices (N x T), ``tagged`` (N bool)
-        and ``index`` (N x 2 image numbers)."""
-        rng = np.random.default_rng((self.seed, step))
-        a_idx, b_idx, tagged = [], [], []
-        for _ in range(batch_size):
-            g = int(rng.integers(len(self.train_groups)))
-            group = self.train_groups[g]
-            a = group[int(rng.integers(len(group)))]
-            b = a
-            for _attempt in range(8):  # prefer other tags; an identity may have few views
-                b = group[int(rng.integers(len(group)))]
-                if b != a and not np.array_equal(self.tags[a], self.tags[b]):
-                    break
-            a_idx.append(a)
-            b_idx.append(b)
-            tagged.append(bool(self.group_tagged[g]))
-        return {
-            "x_a": torch.stack([self.image(i) for i in a_idx]),
-            "x_b": torch.stack([self.image(i) for i in b_idx]),
-            "t_a": torch.from_numpy(self.tags[a_idx]),
-            "t_b": torch.from_numpy(self.tags[b_idx]),
-            "tagged": torch.tensor(tagged),
-            "index": torch.tensor([a_idx, b_idx]).T.contiguous(),
-        }
-
-    def sample_views(self, identities: int, targets: int) -> dict[str, Any] | None:
-        """Fixed views for the sample grids: per eval identity (train ones when there is no eval split)
-        its first image as input, and `targets` target tag rows that change only the azimuth (the first
-        modelled tag type when azimuth is not modelled), each with the genuine image where it exists."""
-        groups = self.eval_groups or self.train_groups
-        groups = groups[:identities]
-        if not groups or targets < 1:
-            return None
-        names = [name for name, _ in self.vocabulary]
-        column = names.index("azimuth") if "azimuth" in names else 0
-        n_values = len(self.vocabulary[column][1])
-        picks = sorted({round(k * n_values / targets) % n_values for k in range(targets)})
-        inputs, target_rows, truths = [], [], []
-        for group in groups:
-            first = group[0]
-            lookup = {tuple(self.tags[i].tolist()): i for i in group}
-            inputs.append(first)
-            rows = []
-            for value in picks:
-                row = self.tags[first].copy()
-                row[column] = value
-                rows.append(row)
-                truths.append(lookup.get(tuple(row.tolist())))
-            target_rows.append(np.stack(rows))
-        return {
-            "x": torch.stack([self.image(i) for i in inputs]),
-            "targets": torch.from_numpy(np.stack(target_rows)),  # identities x targets x T
-            "truth": [None if i is None else self.image(i) for i in truths],  # row-major
-        }
 
 
 # ----------------------------------------------------------------------------------------------- loop
@@ -464,18 +256,47 @@ def _l1(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).abs().flatten(1).mean(1)
 
 
+def _generator_terms(
+    consistency_loss: str,
+    codes: tuple[list[Tensor], list[Tensor]],
+    mapped: tuple[list[Tensor], list[Tensor]],
+    tagged: Tensor,
+    real: tuple[Tensor, Tensor],
+    outputs: tuple[Tensor, Tensor, Tensor],
+    identity: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The non-adversarial terms of R, g and G's loss (module docstring): tag-code consistency,
+    reconstruction with g's codes, re-rendering, reconstruction with R's codes, identity consistency."""
+    (c_a, c_b), (g_a, g_b), (x_a, x_b) = codes, mapped, real
+    rec_g, rerender, rec_r = outputs
+    n = x_a.shape[0]
+    distance = F.l1_loss if consistency_loss == "l1" else F.mse_loss
+    per_image = torch.zeros(n, device=x_a.device)
+    for c, g in [*zip(c_a, g_a, strict=True), *zip(c_b, g_b, strict=True)]:
+        per_image = per_image + distance(c, g, reduction="none").mean(1)
+    consistency = _masked_mean(per_image / (2 * len(c_a)), tagged)  # mean over tag types and a, b
+    reconstruction = _masked_mean(_l1(rec_g, x_a), tagged)
+    rerender_l1 = _l1(rerender, x_b).mean()
+    code_reconstruction = _l1(rec_r, x_a).mean()
+    spread = identity.var(0, unbiased=False).mean()
+    id_a, id_b = identity[:n], identity[n:]
+    identity_loss = (id_a - id_b).pow(2).mean() / (spread + 1e-8)
+    return consistency, reconstruction, rerender_l1, code_reconstruction, identity_loss
+
+
 class _Run(TrainingRun):
     """A TDGAN run: R, g and G in one model (one optimizer) against the discriminator D; one process."""
 
     loss_names = _LOSS_NAMES
     fingerprint_keys = ("index", "tagged", "t_a", "t_b", "x_a", "x_b")
     config: TDGANTrainConfig
+    data: TaggedPairs
 
     def __init__(self, config: TDGANTrainConfig, resume: bool, on_log: Callable[[dict], None] | None) -> None:
         super().__init__(config, Dist(), on_log)
         self.device = pick_device(config.device, self.dist)
         set_threads(config.threads, device=self.device)
-        self._find_state(resume, resume_config, RESUME_MUTABLE, "start a new run")
+        self._find_state(resume, TDGANTrainConfig, RESUME_MUTABLE, "start a new run")
         self.data = TaggedPairs(Path(config.data), config.size, config.tags, config.seed, config.tag_fraction)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.run_dir / CONFIG_NAME, config_to_toml(config).encode())
@@ -541,7 +362,7 @@ class _Run(TrainingRun):
 
         # R on both images in one batch (shared batch-norm statistics)
         identity, codes = model.disentangler(torch.cat([x_a, x_b]))
-        id_a, id_b = identity[:n], identity[n:]
+        id_a = identity[:n]
         c_a, c_b = [c[:n] for c in codes], [c[n:] for c in codes]
         g_a = model.tag_mapper(model.one_hot(t_a))
         g_b = model.tag_mapper(model.one_hot(t_b))
@@ -570,16 +391,16 @@ class _Run(TrainingRun):
         requires_grad(self.discriminator, False)
         fake_logits = self.discriminator(fake)
         adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-        distance = F.l1_loss if cfg.consistency_loss == "l1" else F.mse_loss
-        per_image = torch.zeros(n, device=self.device)
-        for c, g in [*zip(c_a, g_a, strict=True), *zip(c_b, g_b, strict=True)]:
-            per_image = per_image + distance(c, g, reduction="none").mean(1)
-        consistency = _masked_mean(per_image / (2 * len(codes)), tagged)  # mean over tag types and a, b
-        reconstruction = _masked_mean(_l1(rec_g, x_a), tagged)
-        rerender_l1 = _l1(rerender, x_b).mean()
-        code_reconstruction = _l1(rec_r, x_a).mean()
-        spread = identity.var(0, unbiased=False).mean()
-        identity_loss = (id_a - id_b).pow(2).mean() / (spread + 1e-8)
+        terms = _generator_terms(
+            cfg.consistency_loss,
+            (c_a, c_b),
+            (g_a, g_b),
+            tagged,
+            (x_a, x_b),
+            (rec_g, rerender, rec_r),
+            identity,
+        )
+        consistency, reconstruction, rerender_l1, code_reconstruction, identity_loss = terms
         loss_g = (
             cfg.w_consistency * consistency
             + cfg.w_reconstruction * reconstruction

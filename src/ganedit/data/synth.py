@@ -1,0 +1,588 @@
+"""Deterministic synthesis of PAN training pairs from clean photo crops.
+
+There are no rainy/clean, holed/whole or sketch/photo pairs for the photographs we can train on, so the
+degraded half of each pair is made on the fly from a clean crop: rain streaks for de-raining, hole masks for
+inpainting, line drawings for sketch → photo. Every function takes an explicit ``torch.Generator`` (or an
+int seed) and never touches torch's global RNG, so a data-loader worker, a resumed run and an evaluation
+set all reproduce exactly the same pairs.
+
+Conventions (the same as the rest of ganedit):
+
+* images are float tensors ``3 x H x W`` in [0, 1] (scale to [-1, 1] at the model boundary);
+* masks are ``1 x H x W`` float tensors in {0, 1}, 1 = hole to fill (the white of ``ganedit inpaint``);
+* sketches are 1 = white paper, 0 = black line.
+
+Lengths and widths are in pixels and the samplers' defaults suit crops of about 256 px; pass
+``scale=min(H, W) / 256`` to the samplers for larger crops. The functions are meant to run in data-loader
+workers (one torch thread each): they are made of many small tensor ops, which extra intra-op threads only
+slow down on a busy CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "RainLayer",
+    "RainParams",
+    "Rng",
+    "SketchParams",
+    "add_rain",
+    "as_generator",
+    "gaussian_blur",
+    "make_mask",
+    "make_sketch",
+    "sample_rain_params",
+    "sample_sketch_params",
+    "sample_streak_rain_params",
+]
+
+BLENDS = ("over", "screen")  # RainParams.blend
+
+Rng = torch.Generator | int
+"""A generator to draw from (advanced in place) or an int seed (a fresh generator on the data's device)."""
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def as_generator(rng: Rng, device: torch.device | str | None = None) -> torch.Generator:
+    """Return ``rng`` itself, or a new generator on ``device`` (default CPU) seeded with the int ``rng``.
+
+    A generator passed in is used as is (and advanced), so one generator per data-loader worker gives a
+    reproducible stream of samples; an int gives the same sample every time.
+    """
+    if isinstance(rng, torch.Generator):
+        return rng
+    if isinstance(rng, bool) or not isinstance(rng, int):
+        raise TypeError(f"rng must be a torch.Generator or an int seed, not {type(rng).__name__}")
+    generator = torch.Generator(device=device if device is not None else "cpu")
+    generator.manual_seed(rng)
+    return generator
+
+
+def _uniform(g: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=g, device=g.device))
+
+
+def _log_uniform(g: torch.Generator, low: float, high: float) -> float:
+    return math.exp(_uniform(g, math.log(low), math.log(high)))
+
+
+def _normal(g: torch.Generator, mean: float, std: float) -> float:
+    return mean + std * float(torch.randn((), generator=g, device=g.device))
+
+
+def _randint(g: torch.Generator, low: int, high: int) -> int:
+    """An int in [low, high)."""
+    return int(torch.randint(low, high, (), generator=g, device=g.device))
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    return a + (b - a) * t
+
+
+def _check_image(clean: Tensor, what: str) -> None:
+    if clean.ndim != 3 or clean.shape[0] != 3 or not clean.is_floating_point():
+        raise ValueError(
+            f"{what} expects a 3 x H x W float tensor in [0, 1], got {tuple(clean.shape)} {clean.dtype}"
+        )
+
+
+def _gaussian_kernel(sigma: float, *, device: torch.device, peak: bool = False) -> Tensor:
+    """A 1-D Gaussian of radius ceil(3 sigma), normalised to unit sum (or unit peak when ``peak``)."""
+    radius = max(1, math.ceil(3.0 * sigma))
+    x = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    return kernel / (kernel.max() if peak else kernel.sum())
+
+
+def _filter_axis(x: Tensor, kernel: Tensor, dim: int, *, replicate: bool) -> Tensor:
+    """Correlate ``x`` along ``dim`` (-1 or -2) with an odd 1-D ``kernel``, keeping the size.
+
+    A sum of shifted slices rather than ``conv2d``: our kernels are short, and oneDNN builds (slowly) a new
+    primitive for every new tensor or kernel shape, which random canvas sizes and sigmas would hit each call.
+    """
+    radius = kernel.numel() // 2
+    pad = (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius)
+    padded = F.pad(x, pad, mode="replicate") if replicate else F.pad(x, pad)
+    size = x.shape[dim]
+    out = torch.zeros_like(x)
+    for i, weight in enumerate(kernel.tolist()):
+        out += weight * padded.narrow(dim, i, size)
+    return out
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of an ``N x C x H x W`` tensor, replicated borders; sigma <= 0 is a no-op."""
+    if sigma <= 0:
+        return x
+    kernel = _gaussian_kernel(sigma, device=torch.device("cpu"))
+    x = _filter_axis(x, kernel, -1, replicate=True)
+    return _filter_axis(x, kernel, -2, replicate=True)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+# ------------------------------------------------------------------------------------------------ rain
+
+
+@dataclass(frozen=True)
+class RainLayer:
+    """One sheet of parallel streaks, e.g. the near, large, blurred drops or the far, fine drizzle."""
+
+    density: float
+    """Probability that a pixel of the layer's canvas starts a streak (0 < density <= 0.2)."""
+    length: float
+    """Streak length in px (the motion blur of a falling drop during the exposure)."""
+    angle: float
+    """Degrees from vertical; positive streaks run from upper left to lower right (|angle| <= 80)."""
+    width: float
+    """Streak thickness in px (full width at half maximum)."""
+    blur: float
+    """Gaussian sigma in px of the defocus blur applied to the whole layer (0 = sharp)."""
+    brightness: float
+    """Opacity of a streak's core, 0 < brightness <= 1 (streaks are composited over the scene)."""
+
+    def __post_init__(self) -> None:
+        _require(0.0 < self.density <= 0.2, f"RainLayer.density must be in (0, 0.2], got {self.density}")
+        _require(1.0 <= self.length <= 1024.0, f"RainLayer.length must be in [1, 1024] px, got {self.length}")
+        _require(abs(self.angle) <= 80.0, f"RainLayer.angle must be within ±80 degrees, got {self.angle}")
+        _require(0.0 < self.width <= 32.0, f"RainLayer.width must be in (0, 32] px, got {self.width}")
+        _require(0.0 <= self.blur <= 16.0, f"RainLayer.blur must be in [0, 16] px, got {self.blur}")
+        _require(
+            0.0 < self.brightness <= 1.0, f"RainLayer.brightness must be in (0, 1], got {self.brightness}"
+        )
+
+
+@dataclass(frozen=True)
+class RainParams:
+    """Everything `add_rain` needs besides the random streak positions: fix one for an evaluation set.
+
+    The composite follows the usual rain imaging model (Garg & Nayar 2007; the heavy-rain model of
+    Li et al., CVPR 2019): each layer's streaks are alpha-blended towards the ambient ``light``, then a veil
+    of scattered light (``haze``) lowers contrast: ``O = (1 - t) * ((1 - a) * B + a * A) + t * A``.
+    """
+
+    layers: tuple[RainLayer, ...]
+    haze: float = 0.0
+    """Mean opacity of the veil of scattered light, in [0, 0.9]; it varies smoothly across the image."""
+    veil_variation: float = 0.15
+    """Relative spatial variation of the veil in [0, 1]: ``haze * (1 ± veil_variation)``, ~256 px cells."""
+    darken: float = 0.0
+    """Fraction by which the scene is dimmed under the overcast sky, in [0, 0.9]."""
+    light: tuple[float, float, float] = (0.9, 0.9, 0.9)
+    """RGB ambient light in [0, 1]: the colour of the streaks and of the veil."""
+    blend: str = "over"
+    """How streaks meet the scene: ``over`` alpha-blends towards ``light`` (opaque drops); ``screen``
+    adds light, ``1 - (1 - B)(1 - a * light)``, as the synthetic benchmark sets render streaks: bright on
+    dark backgrounds, barely visible on bright ones."""
+
+    def __post_init__(self) -> None:
+        _require(
+            self.blend in BLENDS, f"RainParams.blend must be one of {', '.join(BLENDS)}, got {self.blend!r}"
+        )
+        _require(len(self.layers) >= 1, "RainParams.layers needs at least one RainLayer")
+        _require(
+            all(isinstance(layer, RainLayer) for layer in self.layers), "RainParams.layers: RainLayer only"
+        )
+        _require(0.0 <= self.haze <= 0.9, f"RainParams.haze must be in [0, 0.9], got {self.haze}")
+        _require(0.0 <= self.darken <= 0.9, f"RainParams.darken must be in [0, 0.9], got {self.darken}")
+        _require(
+            0.0 <= self.veil_variation <= 1.0,
+            f"RainParams.veil_variation must be in [0, 1], got {self.veil_variation}",
+        )
+        _require(
+            len(self.light) == 3 and all(0.0 <= v <= 1.0 for v in self.light),
+            f"RainParams.light must be three values in [0, 1], got {self.light}",
+        )
+
+
+def _layers(drafts: list[list[float]], boost: float, *, min_width: float = 0.0) -> tuple[RainLayer, ...]:
+    """RainLayers from drafts [coverage, length, width, blur, brightness, angle]: the density follows from
+    the wanted coverage (times ``boost``), so long and short streaks cover comparable areas."""
+    return tuple(
+        RainLayer(
+            density=min(0.2, max(1e-5, coverage * boost / (length * width))),
+            length=min(1024.0, max(1.0, length)),
+            angle=angle,
+            width=min(32.0, max(min_width, width)),
+            blur=min(16.0, blur),
+            brightness=brightness,
+        )
+        for coverage, length, width, blur, brightness, angle in drafts
+    )
+
+
+def _ambient_light(g: torch.Generator, low: float) -> tuple[float, float, float]:
+    """A grey in [low, 1] with a slight blue cast: the colour of the streaks and of the veil."""
+    grey = _uniform(g, low, 1.0)
+    blue = _uniform(g, 0.0, 0.06)
+    return (grey - blue, grey - blue / 2, min(1.0, grey + blue))
+
+
+def sample_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
+    """Draw a rain look from a deliberately wide distribution.
+
+    1-4 layers, each at a random depth: near layers get long, thick, sparse, bright and defocused streaks,
+    far layers short, thin, dense and dim ones, with independent jitter on every quantity so that thin
+    long streaks or thick short ones also occur. A third of the showers fall near-vertically, the rest at
+    up to ±40°; a global "heaviness" drives streak coverage and haze together, from a light
+    drizzle to a downpour. ``scale`` multiplies all lengths in px (use ``min(H, W) / 256``).
+    """
+    g = as_generator(rng)
+    heaviness = _uniform(g, 0.0, 1.0)
+    vertical = _uniform(g, 0.0, 1.0) < 1.0 / 3.0
+    base_angle = _normal(g, 0.0, 3.0) if vertical else _uniform(g, -40.0, 40.0)
+    drafts = []
+    for _ in range(_randint(g, 1, 5)):
+        depth = _uniform(g, 0.0, 1.0)  # 0 = just in front of the lens, 1 = far away
+        length = math.exp(_lerp(math.log(60.0), math.log(6.0), depth)) * _log_uniform(g, 0.6, 1.6) * scale
+        width = _lerp(3.0, 0.6, depth) * _log_uniform(g, 0.7, 1.5) * scale
+        blur = _lerp(1.5, 0.0, depth) * _uniform(g, 0.0, 1.0) * scale
+        # Expected fraction of the image under this layer's streaks; the density follows from it, so that
+        # long and short streaks cover comparable areas.
+        coverage = _lerp(0.015, 0.12, heaviness) * _log_uniform(g, 0.5, 2.0)
+        brightness = min(1.0, _lerp(0.9, 0.45, depth) * _uniform(g, 0.75, 1.15))
+        angle = max(-80.0, min(80.0, base_angle + _normal(g, 0.0, 3.0)))
+        drafts.append([coverage, length, width, blur, brightness, angle])
+    # Even the lightest drizzle must be visible, or the pair teaches nothing: at least 5 % of the image
+    # under a streak in all.
+    boost = max(1.0, 0.05 / sum(d[0] for d in drafts))
+    layers = _layers(drafts, boost)
+    light = _ambient_light(g, 0.7)
+    # No dimming of the scene: a darker overcast scene is not something a de-raining model can or should
+    # undo (its clean photo was taken under the same sky), and a global brightness change is ambiguous to a
+    # network that sees a patch. The veil stays, and is smooth (see `add_rain`).
+    return RainParams(
+        layers=layers,
+        haze=heaviness * _uniform(g, 0.0, 0.4),
+        light=light,
+    )
+
+
+def sample_streak_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
+    """Draw streak rain as real and benchmark rain looks: long, thin, motion-blurred streaks.
+
+    One dominant direction per image (within about ±30° of vertical, most often near it), each depth
+    layer split into three sheets whose angles jitter by a few degrees, so streaks are not all parallel;
+    lengths from a few px to over half the crop (near, fast drops), widths 1-4 px, from sparse drizzle to
+    a dense downpour with a veil of accumulated rain. Half the images add light to the scene (``screen``:
+    streaks bright on dark backgrounds, faint on bright ones), half blend drops over it (``over``).
+    ``scale`` multiplies all lengths in px (use ``min(H, W) / 256``). `sample_rain_params`, the first
+    synthesiser, stays one component of the training mix (`ganedit.train.data`, ``rain = "mixed"``).
+    """
+    g = as_generator(rng)
+    heaviness = _uniform(g, 0.0, 1.0) ** 1.5  # more light rain than downpours
+    base_angle = max(-30.0, min(30.0, _normal(g, 0.0, 12.0)))
+    sheets: list[list[float]] = []
+    for _ in range(_randint(g, 1, 4)):
+        depth = _uniform(g, 0.0, 1.0)  # 0 = near the lens, 1 = far away
+        length = math.exp(_lerp(math.log(150.0), math.log(8.0), depth)) * _log_uniform(g, 0.6, 1.5) * scale
+        width = _lerp(3.5, 1.0, depth) * _log_uniform(g, 0.8, 1.25) * scale
+        blur = _lerp(1.2, 0.0, depth) * _uniform(g, 0.0, 1.0) * scale
+        coverage = _lerp(0.02, 0.2, heaviness) * _log_uniform(g, 0.5, 2.0)
+        brightness = min(1.0, _lerp(0.95, 0.35, depth) * _uniform(g, 0.7, 1.1))
+        layer_angle = base_angle + _normal(g, 0.0, 3.0)
+        for _sheet in range(3):
+            angle = max(-80.0, min(80.0, layer_angle + _normal(g, 0.0, 2.5)))
+            sheets.append([coverage / 3.0, length, width, blur, brightness, angle])
+    boost = max(1.0, 0.04 / sum(s[0] for s in sheets))  # even a drizzle must show
+    layers = _layers(sheets, boost, min_width=0.5)
+    light = _ambient_light(g, 0.75)
+    return RainParams(
+        layers=layers,
+        haze=heaviness * _uniform(g, 0.0, 0.3),
+        light=light,
+        blend="screen" if _uniform(g, 0.0, 1.0) < 0.5 else "over",
+    )
+
+
+def _box_rows(x: Tensor, n: int) -> Tensor:
+    """Sum of ``n`` consecutive rows around each row of an ``N x C x H x W`` tensor (zeros outside).
+
+    A running sum costs the same for any ``n``, unlike a convolution with a long kernel.
+    """
+    if n <= 1:
+        return x
+    before, after = (n - 1) // 2, n // 2
+    total = F.pad(x, (0, 0, before + 1, after)).cumsum(dim=2)
+    return total[:, :, n:, :] - total[:, :, :-n, :]
+
+
+def _streak_layer(
+    layer: RainLayer, height: int, width: int, g: torch.Generator, device: torch.device
+) -> Tensor:
+    """Render one layer as an ``H x W`` opacity map in [0, brightness].
+
+    Sparse random seeds on a canvas whose axes are turned by the layer's angle are smeared along the
+    canvas's columns into streaks with soft ends (a trapezoid: two running sums, cheap for any length) and
+    across them by the streak's width combined with the defocus blur (one short 1-D convolution), then the
+    canvas is resampled into the image frame with one ``grid_sample``. The canvas covers the rotated image
+    plus one streak length, so streaks also enter from outside the frame.
+    """
+    theta = math.radians(layer.angle)
+    cos, sin = math.cos(theta), math.sin(theta)
+    sigma_w = max(layer.width, 0.3) / 2.355
+    core = max(1, round(0.75 * layer.length))  # flat middle part
+    ramp = max(1, round(0.25 * layer.length))  # soft ends
+    margin = math.ceil(3.0 * (sigma_w + layer.blur)) + 2
+    canvas_w = math.ceil(width * abs(cos) + height * abs(sin)) + 2 * margin
+    canvas_h = math.ceil(width * abs(sin) + height * abs(cos)) + core + ramp + 2 * margin
+
+    count = round(layer.density * canvas_h * canvas_w)
+    seeds = torch.zeros(canvas_h * canvas_w, device=device)
+    if count:
+        where = torch.randint(canvas_h * canvas_w, (count,), generator=g, device=g.device).to(device)
+        strength = (0.4 + 0.6 * torch.rand(count, generator=g, device=g.device)).to(device)
+        seeds.index_put_((where,), strength, accumulate=True)
+    x = _box_rows(_box_rows(seeds.view(1, 1, canvas_h, canvas_w), core), ramp) / min(core, ramp)
+
+    # Across the streak: its own profile (peak 1) widened by the defocus blur (unit sum).
+    across = _gaussian_kernel(sigma_w, device=torch.device("cpu"), peak=True)
+    if layer.blur > 0:
+        defocus = _gaussian_kernel(layer.blur, device=torch.device("cpu"))
+        across = torch.from_numpy(np.convolve(across.numpy(), defocus.numpy()))
+    x = _filter_axis(x, across, -1, replicate=False)
+
+    ys = torch.arange(height, device=device, dtype=torch.float32) - (height - 1) / 2
+    xs = torch.arange(width, device=device, dtype=torch.float32) - (width - 1) / 2
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    u = (cos * xx - sin * yy) / ((canvas_w - 1) / 2)
+    v = (sin * xx + cos * yy) / ((canvas_h - 1) / 2)
+    grid = torch.stack((u, v), dim=-1)[None]
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out[0, 0].clamp(0.0, 1.0) * layer.brightness
+
+
+def add_rain(clean: Tensor, rng: Rng, *, params: RainParams | None = None) -> Tensor:
+    """Return a rainy version of ``clean`` (``3 x H x W`` in [0, 1]), same shape, dtype and device.
+
+    Without ``params`` a look is drawn with `sample_rain_params` from the same generator; with them (an
+    evaluation set's fixed distribution) only the streak positions and the veil's variation are random.
+    About 2-6 ms for a 256 x 256 crop on one CPU core.
+    """
+    _check_image(clean, "add_rain")
+    g = as_generator(rng, device=clean.device)
+    if params is None:
+        params = sample_rain_params(g)
+    height, width = clean.shape[-2:]
+    device = clean.device
+    scene = clean.float() * (1.0 - params.darken)
+    light = torch.tensor(params.light, device=device, dtype=torch.float32).view(3, 1, 1)
+
+    alpha = torch.zeros(height, width, device=device)
+    for layer in params.layers:
+        # Union of semi-transparent sheets: 1 - prod(1 - a_i).
+        alpha = 1.0 - (1.0 - alpha) * (1.0 - _streak_layer(layer, height, width, g, device))
+    if params.blend == "screen":
+        rainy = 1.0 - (1.0 - scene) * (1.0 - alpha * light)
+    else:
+        rainy = scene + alpha * (light - scene)
+
+    # The veil is light scattered by drops between the camera and the scene: it follows the depth of the
+    # scene, so it changes slowly, over cells of ~256 px, not over a fixed grid per image (a per-crop grid
+    # made the veil vary every ~24 px in 96 px training crops, which no model can tell from the scene).
+    cells = 2 + max(height, width) // 256
+    coarse = torch.rand(1, 1, cells, cells, generator=g, device=g.device).to(device)
+    variation = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=True)[0]
+    veil = (params.haze * (1.0 + params.veil_variation * (2.0 * variation - 1.0))).clamp(0.0, 0.95)
+    rainy = rainy + veil * (light - rainy)
+    return rainy.clamp(0.0, 1.0).to(clean.dtype)
+
+
+# ----------------------------------------------------------------------------------------------- masks
+
+
+def _capsule(canvas: Tensor, p0: tuple[float, float], p1: tuple[float, float], radius: float) -> None:
+    """Set, in place, the pixels of ``canvas`` within ``radius`` of the segment p0-p1 (points are (x, y))."""
+    height, width = canvas.shape
+    (x0, y0), (x1, y1) = p0, p1
+    xa, xb = max(0, math.floor(min(x0, x1) - radius)), min(width, math.ceil(max(x0, x1) + radius) + 1)
+    ya, yb = max(0, math.floor(min(y0, y1) - radius)), min(height, math.ceil(max(y0, y1) + radius) + 1)
+    if xa >= xb or ya >= yb:
+        return
+    px = torch.arange(xa, xb, device=canvas.device, dtype=torch.float32)[None, :] - x0
+    py = torch.arange(ya, yb, device=canvas.device, dtype=torch.float32)[:, None] - y0
+    dx, dy = x1 - x0, y1 - y0
+    length2 = dx * dx + dy * dy
+    t = ((px * dx + py * dy) / length2).clamp(0.0, 1.0) if length2 > 0 else torch.zeros_like(px * py)
+    canvas[ya:yb, xa:xb] |= (px - t * dx) ** 2 + (py - t * dy) ** 2 <= radius * radius
+
+
+def _stroke(height: int, width: int, g: torch.Generator, size: float) -> Tensor:
+    """A free-form brush stroke (after DeepFill v2's masks): a random walk of round-capped thick segments."""
+    canvas = torch.zeros(height, width, dtype=torch.bool)
+    radius = _uniform(g, 3.0, 18.0) * size / 256.0 + 0.5
+    x, y = _uniform(g, 0.0, width - 1.0), _uniform(g, 0.0, height - 1.0)
+    heading = _uniform(g, 0.0, 2.0 * math.pi)
+    for _ in range(_randint(g, 2, 9)):
+        heading += _uniform(g, -1.2, 1.2)
+        step = _uniform(g, 0.05, 0.3) * size
+        nx = min(width - 1.0, max(0.0, x + step * math.cos(heading)))
+        ny = min(height - 1.0, max(0.0, y + step * math.sin(heading)))
+        _capsule(canvas, (x, y), (nx, ny), radius)
+        x, y = nx, ny
+    return canvas
+
+
+def _box(height: int, width: int, g: torch.Generator, shrink: float) -> Tensor:
+    """An axis-aligned rectangle of 10-50 % of each side (times ``shrink``), anywhere in the image."""
+    canvas = torch.zeros(height, width, dtype=torch.bool)
+    bw = max(1, round(_uniform(g, 0.1, 0.5) * shrink * width))
+    bh = max(1, round(_uniform(g, 0.1, 0.5) * shrink * height))
+    x0, y0 = _randint(g, 0, width - bw + 1), _randint(g, 0, height - bh + 1)
+    canvas[y0 : y0 + bh, x0 : x0 + bw] = True
+    return canvas
+
+
+def make_mask(
+    height: int,
+    width: int,
+    rng: Rng,
+    *,
+    coverage: tuple[float, float] = (0.05, 0.5),
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Return a ``1 x H x W`` float mask in {0, 1} (1 = hole) of free-form strokes and boxes.
+
+    A target coverage is drawn uniformly from ``coverage``; strokes (70 %) and boxes (30 %) are added
+    until it is reached. A shape that would push the hole area past the upper bound is rejected and the
+    following shapes are made smaller, so the result lies within ``coverage``: if 64 shapes still fall
+    short of the lower bound (it needs tiny images), the deficit is filled in raster order from a random
+    row. Images of fewer than ``1 / (high - low)`` pixels cannot always meet the bounds exactly.
+    """
+    low, high = coverage
+    _require(0.0 < low < high <= 1.0, f"make_mask: coverage must satisfy 0 < low < high <= 1, got {coverage}")
+    _require(height >= 1 and width >= 1, f"make_mask: size must be positive, got {height} x {width}")
+    g = as_generator(rng)
+    area = height * width
+    target = _uniform(g, low, high)
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    covered, shrink = 0, 1.0
+    for _ in range(64):
+        if _uniform(g, 0.0, 1.0) < 0.3:
+            shape = _box(height, width, g, shrink)
+        else:
+            shape = _stroke(height, width, g, min(height, width) * shrink)
+        candidate = mask | shape
+        count = int(candidate.sum())
+        if count > high * area:
+            shrink *= 0.7
+            continue
+        mask, covered = candidate, count
+        if covered >= target * area:
+            break
+    need = math.ceil(low * area) - covered
+    if need > 0:
+        shift = _randint(g, 0, height) * width
+        flat = mask.flatten().roll(-shift)
+        flat[(~flat).nonzero().flatten()[:need]] = True
+        mask = flat.roll(shift).view(height, width)
+    return mask[None].to(device=device if device is not None else "cpu", dtype=torch.float32)
+
+
+# --------------------------------------------------------------------------------------------- sketches
+
+
+@dataclass(frozen=True)
+class SketchParams:
+    """Parameters of the XDoG line drawing (Winnemöller, Kyprianidis & Olsen 2012, see `make_sketch`)."""
+
+    sigma: float = 0.8
+    """Scale in px of the finer Gaussian: larger means coarser detail and thicker lines."""
+    k: float = 1.6
+    """Ratio of the two Gaussians' sigmas (1.6 approximates a Laplacian of Gaussian, Marr & Hildreth)."""
+    p: float = 20.0
+    """Edge emphasis of the sharpened image S = (1 + p) G_sigma - p G_k*sigma."""
+    epsilon: float = 0.0
+    """Threshold on S: where S < epsilon a line is drawn."""
+    phi: float = 20.0
+    """Steepness of the soft threshold 1 + tanh(phi (S - epsilon)); large values give crisp lines."""
+    presmooth: float = 0.0
+    """Gaussian sigma in px applied first, to drop fine texture an artist would not draw."""
+    thickness: int = 0
+    """Extra thickening of the dark lines: a grey-level erosion of this radius in px."""
+
+    def __post_init__(self) -> None:
+        _require(0.1 <= self.sigma <= 16.0, f"SketchParams.sigma must be in [0.1, 16], got {self.sigma}")
+        _require(1.0 < self.k <= 10.0, f"SketchParams.k must be in (1, 10], got {self.k}")
+        _require(0.0 < self.p <= 1000.0, f"SketchParams.p must be in (0, 1000], got {self.p}")
+        _require(-1.0 <= self.epsilon <= 1.0, f"SketchParams.epsilon must be in [-1, 1], got {self.epsilon}")
+        _require(0.0 < self.phi <= 1e4, f"SketchParams.phi must be in (0, 1e4], got {self.phi}")
+        _require(
+            0.0 <= self.presmooth <= 16.0, f"SketchParams.presmooth must be in [0, 16], got {self.presmooth}"
+        )
+        _require(0 <= self.thickness <= 8, f"SketchParams.thickness must be in [0, 8], got {self.thickness}")
+
+
+def sample_sketch_params(rng: Rng, *, scale: float = 1.0) -> SketchParams:
+    """Draw line-drawing parameters: fine to coarse detail, thin to thick lines, sparse to busy drawings.
+
+    The ranges were chosen by eye on crops of the training photos: epsilon in [-0.3, -0.02] keeps flat
+    regions white whatever their brightness (about 1-15 % of the pixels end up dark), p and phi vary how
+    faint an edge still draws and how crisp the line is, and a third of the drawings get lines 2 px
+    thicker. ``scale`` multiplies the spatial parameters (use ``min(H, W) / 256``).
+    """
+    g = as_generator(rng)
+    thick = _uniform(g, 0.0, 1.0) < 1.0 / 3.0
+    return SketchParams(
+        sigma=_log_uniform(g, 0.6, 1.5) * scale,
+        k=1.6,
+        p=_log_uniform(g, 10.0, 40.0),
+        epsilon=_uniform(g, -0.3, -0.02),
+        phi=_log_uniform(g, 20.0, 100.0),
+        presmooth=_uniform(g, 0.0, 1.5) * scale,
+        thickness=max(1, round(scale)) if thick else 0,
+    )
+
+
+def make_sketch(
+    clean: Tensor, rng: Rng | None = None, *, params: SketchParams | None = None, channels: int = 3
+) -> Tensor:
+    """Return an XDoG line drawing of ``clean``: ``channels x H x W`` in [0, 1], white paper, dark lines.
+
+    XDoG (H. Winnemöller, J. E. Kyprianidis, S. C. Olsen, "XDoG: An eXtended difference-of-Gaussians
+    compendium including advanced image stylization", Computers & Graphics 36(6):740-753, 2012):
+    on the luminance L (contrast-stretched to its 1st-99th percentiles so dim photos draw like bright
+    ones), ``S = (1 + p) G_sigma(L) - p G_{k sigma}(L)`` and ``T = 1`` where ``S >= epsilon``, else
+    ``1 + tanh(phi (S - epsilon))``. Lines appear on the dark side of edges, where the sharpening
+    undershoots. ``channels=3`` (default) repeats the drawing for the 3-channel PAN generator.
+
+    Either ``params`` (fixed, for evaluation) or ``rng`` (to draw them with `sample_sketch_params`) is
+    needed; the drawing itself is deterministic.
+    """
+    _check_image(clean, "make_sketch")
+    _require(channels in (1, 3), f"make_sketch: channels must be 1 or 3, got {channels}")
+    if params is None:
+        if rng is None:
+            raise ValueError("make_sketch needs params or an rng to draw them from")
+        params = sample_sketch_params(as_generator(rng, device=clean.device))
+    weights = torch.tensor([0.299, 0.587, 0.114], device=clean.device).view(3, 1, 1)
+    luma = (clean.float() * weights).sum(0)
+    sample = luma.flatten()[:: max(1, luma.numel() // 65536)]  # quantile sorts: subsample big images
+    lo, hi = torch.quantile(sample, torch.tensor([0.01, 0.99], device=sample.device)).tolist()
+    luma = ((luma - lo) / max(hi - lo, 1e-3)).clamp(0.0, 1.0)[None, None]
+    luma = gaussian_blur(luma, params.presmooth)
+    sharpened = (1.0 + params.p) * gaussian_blur(luma, params.sigma) - params.p * gaussian_blur(
+        luma, params.k * params.sigma
+    )
+    drawing = torch.where(
+        sharpened >= params.epsilon,
+        torch.ones((), device=clean.device),
+        1.0 + torch.tanh(params.phi * (sharpened - params.epsilon)),
+    )
+    if params.thickness > 0:
+        size = 2 * params.thickness + 1
+        drawing = -F.max_pool2d(-drawing, size, stride=1, padding=params.thickness)
+    drawing = drawing[0].clamp(0.0, 1.0)
+    return drawing.expand(channels, -1, -1).contiguous().to(clean.dtype)

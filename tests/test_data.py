@@ -1,0 +1,135 @@
+"""`ganedit.data`: the one paired-folder matcher and tags.json reader, and the aliases at the old paths."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganedit.data.pairs import is_paired, match_pairs, split_side_by_side
+from ganedit.data.tagset import read_document, read_index
+from ganedit.errors import UsageError
+
+
+def _save(path: Path, value: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("ganedit.evaluate", "ganedit.eval.pan"),
+        ("ganedit.evaluate_tdgan", "ganedit.eval.tdgan"),
+        ("ganedit.metrics", "ganedit.eval.metrics"),
+        ("ganedit.train.synth", "ganedit.data.synth"),
+        ("ganedit.train.tagset", "ganedit.data.tagset"),
+    ],
+)
+def test_old_module_paths_are_the_new_modules(old: str, new: str) -> None:
+    assert importlib.import_module(old) is importlib.import_module(new)
+
+
+def test_rain_clean_and_input_target_folders_pair_by_stem(tmp_path: Path) -> None:
+    for stem in ("a", "sub/b"):
+        _save(tmp_path / "clean" / f"{stem}.png")
+        _save(tmp_path / "rain" / f"{stem}.bmp", 9)
+    assert is_paired(tmp_path)
+    folder = match_pairs(tmp_path)
+    assert (folder.target_dir, folder.input_dir) == ("clean", "rain")
+    assert [p.name for p in folder.pairs] == ["a", "sub/b"]
+    assert folder.pairs[1].input == tmp_path / "rain" / "sub" / "b.bmp"
+
+    _save(tmp_path / "rain" / "extra.png")
+    with pytest.raises(UsageError, match=r"rain/extra\.\* has no clean/extra"):
+        match_pairs(tmp_path)  # strict: an input without its target is an error
+    assert len(match_pairs(tmp_path, strict=False).pairs) == 2  # evaluation may hold extra inputs
+    (tmp_path / "rain" / "a.bmp").unlink()
+    with pytest.raises(UsageError, match=r"clean/a\.\* has no rain/a"):
+        match_pairs(tmp_path, strict=False)
+
+
+def test_masks_of_a_paired_folder(tmp_path: Path) -> None:
+    _save(tmp_path / "target" / "x.png")
+    with pytest.raises(UsageError, match="needs mask/"):
+        match_pairs(tmp_path, needs_input=False, masks="required")
+    assert not is_paired(tmp_path)
+    _save(tmp_path / "mask" / "x.png", 255)
+    assert is_paired(tmp_path)
+    (pair,) = match_pairs(tmp_path, needs_input=False, masks="optional").pairs
+    assert pair.mask == tmp_path / "mask" / "x.png" and pair.input is None
+    _save(tmp_path / "target" / "y.png")
+    with pytest.raises(UsageError, match=r"target/y\.\* has no mask/y"):
+        match_pairs(tmp_path, needs_input=False, masks="optional")
+
+
+def test_side_by_side_halves() -> None:
+    both = np.concatenate([np.zeros((4, 5, 3), np.uint8), np.ones((4, 5, 3), np.uint8)], axis=1)
+    inp, target = split_side_by_side(both, "left")
+    assert target.max() == 0 and inp.min() == 1
+    inp, target = split_side_by_side(np.pad(both, ((0, 0), (0, 1), (0, 0))), "right")  # odd width
+    assert inp.max() == 0 and target.min() == 1 and target.shape == (4, 5, 3)
+
+
+def test_tags_json_reader(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not a tagged image set"):
+        read_index(tmp_path, 64)
+    assert read_document(tmp_path / "tags.json", "ganedit-chairs/1") is None
+    index = {
+        "format": "ganedit-chairs/1",
+        "sizes": [64],
+        "vocabulary": {"azimuth": [0.0, 12.4]},
+        "images": [],
+    }
+    (tmp_path / "tags.json").write_text(json.dumps(index))
+    assert read_index(tmp_path, 64).vocabulary == {"azimuth": ("0", "12")}
+    with pytest.raises(UsageError, match="not 32"):
+        read_index(tmp_path, 32)
+    assert read_document(tmp_path / "tags.json", "ganedit-chairs/1") == index
+    assert read_document(tmp_path / "tags.json", "other/1") is None
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """The modules `path` (a module of ganedit.`package`) imports, absolute."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = ["ganedit", package][: 3 - node.level] if node.level else []
+            base = ".".join([*parts, node.module] if node.module else parts)
+            names.update([base] + [f"{base}.{alias.name}" for alias in node.names])
+    return names
+
+
+@pytest.mark.parametrize(
+    ("package", "banned"),
+    [("eval", ("train",)), ("data", ("train", "eval")), ("archs", ("train", "eval", "data"))],
+)
+def test_evaluation_and_data_never_import_training(package: str, banned: tuple[str, ...]) -> None:
+    """eval/ imports data/, never train/; data/ and archs/ import neither (archs/ names the training
+    pieces that moved out of it only by string, for one release)."""
+    import ganedit
+
+    folder = Path(ganedit.__file__).parent / package
+    for path in sorted(folder.glob("*.py")):
+        wrong = {n for n in _imports(path, package) for b in banned if n.startswith(f"ganedit.{b}")}
+        assert not wrong, f"{path.name} imports {sorted(wrong)}"
+
+
+def test_training_reads_rain_and_clean_folders_as_pairs(tmp_path: Path) -> None:
+    from ganedit.train.data import DataOptions, open_training_data
+
+    for stem in ("a", "b"):
+        _save(tmp_path / "clean" / f"{stem}.png", 200)
+        _save(tmp_path / "rain" / f"{stem}.png", 100)
+    options = DataOptions(task="derain", crop=8, paired_downscale=(1.0, 1.0), val_fraction=0.0)
+    data = open_training_data(tmp_path, None, options, seed=0)
+    assert data.layout == "pairs" and data.description["files"] == 2
+    item = data.train[0]
+    assert float(item["input"].mean()) < float(item["target"].mean())
