@@ -4,7 +4,7 @@ Perceptual metrics (LPIPS, FID) download ImageNet backbones at run time, which g
 cannot do, so evaluation reports the two classic metrics, implemented here so that their exact
 definition is ours to document rather than a dependency's default:
 
-* **Images** are float arrays or tensors, ``H x W x C`` (channels last, as `ganedit.images.Picture` and
+* **Images** are float arrays or tensors, ``H x W x C`` (channels last, as `ganedit.io.Picture` and
   `Editor.edit` use) or ``H x W`` (gray), with values in ``[0, data_range]`` (``data_range=1.0``: floats
   in [0, 1]). numpy arrays and torch tensors (any device; gradients are not kept) are both accepted. A
   ``C x H x W`` tensor is refused (``tensor.permute(1, 2, 0)`` it) rather than guessed at.

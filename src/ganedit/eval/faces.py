@@ -32,12 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UsageError
-from .eval.tdgan import PSNR_CAP, TagClassifier, TaggedSet, train_classifier
-from .eval.metrics import psnr, ssim
+from ..errors import UsageError
+from .metrics import psnr, ssim
+from .tdgan import PSNR_CAP, TagClassifier, TaggedSet, train_classifier
 
 if TYPE_CHECKING:
-    from .rerender import Rerenderer
+    from ..rerender import Rerenderer
 
 __all__ = ["LIGHT_TAGS", "evaluate_relighting", "train_identity_embedding"]
 
