@@ -61,6 +61,7 @@ SETTING_NAMES = {
     "format": "format",
     "quality": "quality",
     "compare": "--compare",
+    "refine_steps": "--refine-steps",
 }
 LOSSY = ("jpeg", "webp")
 
@@ -104,6 +105,7 @@ class Settings:
     strength: float
     quality: int
     compare: bool
+    refine_steps: int | None = None  # rerender: identity refinement steps (None for the PAN tasks)
 
     def values(self, fmt: str) -> dict[str, Any]:
         """The record's setting fields for an output of container ``fmt``."""
@@ -115,6 +117,7 @@ class Settings:
             "format": fmt,
             "quality": self.quality if fmt in LOSSY else None,
             "compare": self.compare,
+            "refine_steps": self.refine_steps,
         }
 
 
