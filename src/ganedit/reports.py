@@ -180,24 +180,14 @@ def _joined(values: list[Any]) -> str | None:
     return ", ".join(distinct) if distinct else None
 
 
-def merge_reports(named: Sequence[tuple[str, Report]]) -> Report:
-    """Merge the reports of one sharded run (name = the file each came from, for messages)."""
-    if not named:
-        raise UsageError("no reports to merge")
-    seen_files: set[str] = set()
-    for name, _ in named:
-        if name in seen_files:
-            raise UsageError(f"{name} is given twice")
-        seen_files.add(name)
-    parts: list[tuple[dict[str, Any], str, Report]] = []
-    for name, report in named:
-        parts += [(part, name, report) for part in _parts(name, report)]
-
-    sharded = [p for p, _, _ in parts if p.get("shard") is not None]
+def _missing_shards(parts: list[dict[str, Any]]) -> tuple[int | None, list[int]]:
+    """The shard count of the run the reports come from, and the shards with no report; UsageError for
+    reports that are not of one sharded run (a whole run mixed with shards, other counts, a shard twice)."""
+    sharded = [p for p in parts if p.get("shard") is not None]
     missing: list[int] = []
     count: int | None = None
     if sharded:
-        whole = [p["file"] for p, _, _ in parts if p.get("shard") is None]
+        whole = [p["file"] for p in parts if p.get("shard") is None]
         if whole:
             raise UsageError(
                 f"{whole[0]} is a whole run (no shard) but {sharded[0]['file']} is shard "
@@ -227,6 +217,24 @@ def merge_reports(named: Sequence[tuple[str, Report]]) -> Report:
                 "report here: too many to be one run's; merge the reports of one sharded run"
             )
         missing = [i for i in range(count) if i not in seen]
+
+    return count, missing
+
+
+def merge_reports(named: Sequence[tuple[str, Report]]) -> Report:
+    """Merge the reports of one sharded run (name = the file each came from, for messages)."""
+    if not named:
+        raise UsageError("no reports to merge")
+    seen_files: set[str] = set()
+    for name, _ in named:
+        if name in seen_files:
+            raise UsageError(f"{name} is given twice")
+        seen_files.add(name)
+    parts: list[tuple[dict[str, Any], str, Report]] = []
+    for name, report in named:
+        parts += [(part, name, report) for part in _parts(name, report)]
+
+    count, missing = _missing_shards([p for p, _, _ in parts])
 
     def order(item: tuple[int, tuple[str, Report]]) -> tuple[int, int]:
         shard = item[1][1].shard

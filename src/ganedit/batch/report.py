@@ -104,7 +104,6 @@ class Report:
                 "skipped": self.count("skipped"),
                 "failed": self.count("failed"),
                 "skipped_stale": self.stale,
-                "written": sum(len(entry.written) for entry in self.entries),
             },
             "interrupted": self.interrupted,
             "shard": self.shard.to_dict() if self.shard is not None else None,

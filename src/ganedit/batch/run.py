@@ -168,6 +168,7 @@ class _Runner:
             return self.report
         if self.worker is None:
             raise UsageError("run_jobs needs an editor when there is work to do")
+        log.info("%d input(s) to do, %d skipped (outputs exist)", len(self.plan.jobs), len(self.plan.skipped))
         started = time.perf_counter()
         self.readers = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="ganedit-read")
         self.writers = ThreadPoolExecutor(

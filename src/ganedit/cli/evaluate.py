@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -153,6 +154,10 @@ def eval_command(
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return
+    _print_pan(result, data)
+
+
+def _print_pan(result: Any, data: str) -> None:
     click.echo(f"{result.model} ({result.task}) on {result.images} images of {data}")
     click.echo(f"  protocol: {result.protocol}")
     click.echo(f"  baseline: {result.baseline}")
@@ -174,13 +179,7 @@ def _eval_rerender(
     refine_steps: int | None,
 ) -> None:
     """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender`, printed."""
-    from ..evaluate_tdgan import (
-        CLASSIFIER_STEPS,
-        evaluate_rerender,
-        load_classifier,
-        save_classifier,
-        train_classifier,
-    )
+    from ..evaluate_tdgan import evaluate_rerender
     from ..rerender import REFINE_STEPS, Rerenderer
 
     if not (data / "tags.json").is_file():
@@ -191,26 +190,35 @@ def _eval_rerender(
     steps = REFINE_STEPS if refine_steps is None else refine_steps
     rr = Rerenderer.open(path, name=name, sha256=sha256, device=device, refine_steps=steps)
     size = rr.config.image_size
-    if classifier_path is not None:
-        judge = load_classifier(Path(classifier_path))
-    else:
-        cache = data / f"classifier-{size}-{CLASSIFIER_STEPS}steps.safetensors"
-        if cache.is_file():
-            click.echo(f"using the tag classifier {cache}", err=True)
-            judge = load_classifier(cache)
-        else:
-            click.echo(
-                f"no --classifier: training a tag classifier on the train split of {data} "
-                f"({size} px), cached to {cache}",
-                err=True,
-            )
-            judge = train_classifier(data, size, split="train", seed=0)
-            save_classifier(cache, judge)
+    judge = _classifier(data, size, classifier_path)
     result = evaluate_rerender(rr, data, classifier=judge, size=size, seed=seed, limit=limit)
     if as_json:
         click.echo(json.dumps(result, indent=2, allow_nan=False))
         return
+    _print_rerender(result, data)
 
+
+def _classifier(data: Path, size: int, classifier_path: str | None) -> Any:
+    """The tag classifier judging re-renders: the one given, the one cached in DATA, or one trained now."""
+    from ..evaluate_tdgan import CLASSIFIER_STEPS, load_classifier, save_classifier, train_classifier
+
+    if classifier_path is not None:
+        return load_classifier(Path(classifier_path))
+    cache = data / f"classifier-{size}-{CLASSIFIER_STEPS}steps.safetensors"
+    if cache.is_file():
+        click.echo(f"using the tag classifier {cache}", err=True)
+        return load_classifier(cache)
+    click.echo(
+        f"no --classifier: training a tag classifier on the train split of {data} "
+        f"({size} px), cached to {cache}",
+        err=True,
+    )
+    judge = train_classifier(data, size, split="train", seed=0)
+    save_classifier(cache, judge)
+    return judge
+
+
+def _print_rerender(result: dict[str, Any], data: Path) -> None:
     def f(value: float | None, digits: int = 2) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 

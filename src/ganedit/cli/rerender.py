@@ -136,7 +136,7 @@ def rerender_command(**given: Any) -> None:
         raise
     finally:
         display.progress.stop()
-    report.task, report.model, report.sha256 = "rerender", model.name, model.sha256
+    report.task = "rerender"  # model and device stay null when nothing ran, as for the PAN commands
     report.options = report.options or {
         "refine_steps": steps,
         "sweep": sweep,
