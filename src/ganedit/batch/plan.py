@@ -17,6 +17,7 @@ from typing import IO
 
 from ..errors import UsageError
 from ..images import IMAGE_SUFFIXES, Found, discover, file_limit, output_format
+from .masks import MaskFinder, is_within, leave_out_masks
 from .report import STDIO
 from .shard import Shard
 
@@ -107,95 +108,6 @@ def _file_target_format(out: Path, fmt: str) -> str:
     if fmt != "keep" and output_format(named, fmt)[0] != named:
         raise UsageError(f"-o {out} is a {named.upper()} name but --format is {fmt}; drop one of them")
     return named
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-class _MaskFinder:
-    """Masks for inputs: one file for all, or a folder matched by relative path and file stem."""
-
-    SUFFIXES = ("", "_mask", ".mask", "-mask")
-
-    def __init__(
-        self, mask: Path | None, *, exclude: frozenset[Path] = frozenset(), outside: Path | None = None
-    ):
-        """``exclude``: resolved paths never taken as masks (the inputs: an input is never its own mask);
-        ``outside``: a folder under the mask folder whose files are not masks (an output folder there)."""
-        self.mask = mask
-        self.by_stem: dict[str, list[Path]] = {}
-        if mask is not None and mask.is_dir():
-            for path in sorted(mask.rglob("*")):
-                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
-                    if path.resolve() in exclude or (outside is not None and _is_within(path, outside)):
-                        continue
-                    rel = path.relative_to(mask).with_suffix("").as_posix()
-                    self.by_stem.setdefault(rel, []).append(path)
-                    self.by_stem.setdefault(path.stem, []).append(path)
-
-    def find(self, rel: Path) -> tuple[Path | None, str | None]:
-        if self.mask is None:
-            return None, None
-        if self.mask.is_file():
-            return self.mask, None
-        base = rel.with_suffix("").as_posix()
-        for key in (base, rel.stem):
-            for extra in self.SUFFIXES:
-                found = self.by_stem.get(key + extra)
-                if found:
-                    return found[0], None
-        return (
-            None,
-            f"no mask for {rel.as_posix()} in {self.mask} (looked for {rel.stem}.*, {rel.stem}_mask.*)",
-        )
-
-
-def _leave_out_masks(
-    files: list[Found], mask: Path | None, inputs: Sequence[str]
-) -> tuple[list[Found], list[str]]:
-    """A mask is never an input: the ``--mask`` file, the files of a ``--mask`` folder found inside an
-    input folder (``photos/ -r --mask photos/masks/``), and, in a ``--mask`` folder that is an input
-    folder (or holds one), the masks of other inputs (``x_mask.png`` beside ``x.png``) are left out of
-    the inputs, with a note."""
-    if mask is None:
-        return files, []
-    if mask.is_file():
-        target = mask.resolve()
-        kept = [f for f in files if f.path.resolve() != target]
-        return kept, [f"left out {mask} from the inputs: it is the --mask"] if len(kept) < len(files) else []
-    if not mask.is_dir():
-        return files, []
-    stems = {f.path.stem for f in files}
-    extras = _MaskFinder.SUFFIXES[1:]
-    named = {Path(i).resolve() for i in inputs if Path(i).is_file()}
-    # The mask folder is a subfolder of an input folder: everything found in it is a mask.
-    nested = any(
-        _is_within(mask, Path(i)) and not _is_within(Path(i), mask) for i in inputs if Path(i).is_dir()
-    )
-
-    def is_mask(f: Found) -> bool:
-        if not _is_within(f.path, mask):
-            return False
-        if nested and f.path.resolve() not in named:
-            return True
-        stem = f.path.stem
-        return any(stem.endswith(extra) and stem[: -len(extra)] in stems for extra in extras)
-
-    left_out = [f for f in files if is_mask(f)]
-    if not left_out:
-        return files, []
-    names = ", ".join(str(f.path) for f in left_out[:5]) + (", ..." if len(left_out) > 5 else "")
-    where = "is inside an input folder" if nested else "is also an input folder"
-    note = (
-        f"left out {len(left_out)} mask{'s' if len(left_out) > 1 else ''} from the inputs ({names}): "
-        f"the --mask folder {mask} {where}"
-    )
-    return [f for f in files if not is_mask(f)], [note]
 
 
 def plan_jobs(
@@ -314,7 +226,7 @@ def _find_inputs(
     """The image files among the inputs (masks left out), and notes on what was left out."""
     found = discover([Path(i) for i in inputs], recursive=recursive)
     notes = list(found.notes)
-    files, mask_notes = _leave_out_masks(found.files, mask_path, inputs)
+    files, mask_notes = leave_out_masks(found.files, mask_path, inputs)
     notes += mask_notes
     if not files and not all(Path(i).is_dir() for i in inputs):  # named files, none an image: a mistake
         detail = f" ({'; '.join(notes)})" if notes else ""
@@ -336,7 +248,7 @@ def _plan_stdout(
         raise UsageError("-o - (stdout) takes exactly one input image")
     entry = files[0]
     _, out_fmt = _output_name(entry.path.name, fmt, "")
-    m, m_err = _MaskFinder(mask_path, exclude=not_masks).find(entry.rel)
+    m, m_err = MaskFinder(mask_path, exclude=not_masks).find(entry.rel)
     return Plan([Job(entry.path, str(entry.path), None, out_fmt, m, m_err)], notes=notes)
 
 
@@ -364,7 +276,7 @@ def _leave_out_outputs(files: list[Found], inputs: Sequence[str], out: Path, not
     # Outputs written inside an input folder must not be picked up as inputs by a later run
     # (files the user named one by one are theirs to choose, though).
     named = {Path(i).resolve() for i in inputs if Path(i).is_file()}
-    kept = [f for f in files if f.path.resolve() in named or not _is_within(f.path, out)]
+    kept = [f for f in files if f.path.resolve() in named or not is_within(f.path, out)]
     # Left out as inputs, but not fair game as outputs: see `_check_target`.
     if len(kept) != len(files):
         dropped = len(files) - len(kept)
@@ -388,9 +300,9 @@ def _plan_files(
     # Never an output target, whatever the shard: an input, or a mask that an input uses.
     # An output folder inside the mask folder holds outputs, not masks (the mask folder itself is kept:
     # its masks must stay protected below).
-    nested = targets.folder and mask_path is not None and _is_within(out, mask_path)
+    nested = targets.folder and mask_path is not None and is_within(out, mask_path)
     outside = out if nested and out.resolve() != mask_path.resolve() else None  # type: ignore[union-attr]
-    finder = _MaskFinder(mask_path, exclude=not_masks, outside=outside)
+    finder = MaskFinder(mask_path, exclude=not_masks, outside=outside)
     protected = _Protected(
         inputs={f.path.resolve(): f.path for f in files},
         masks=({mask_path.resolve()} if mask_path is not None and mask_path.is_file() else set())
@@ -562,13 +474,13 @@ def _refuse_if_maybe_original(target: Path, input_folders: Sequence[Path], mask:
     may be an original (a photo left out as "inside the output folder", a mask), and nothing tells it
     apart from an earlier output. Without --overwrite such a file is skipped like any existing output."""
     for folder in input_folders:
-        if _is_within(target, folder):
+        if is_within(target, folder):
             raise UsageError(
                 f"refusing to overwrite {target}: it is inside the input folder {folder}, so it may be an "
                 "original, and --overwrite cannot tell it from an earlier output there; delete the old "
                 "outputs first, or write to an -o outside the input folders"
             )
-    if mask is not None and mask.is_dir() and _is_within(target, mask):
+    if mask is not None and mask.is_dir() and is_within(target, mask):
         raise UsageError(
             f"refusing to overwrite {target}: it is inside the mask folder {mask}, so it may be a mask; "
             "write to an -o outside the mask folder"

@@ -129,7 +129,12 @@ def rerender_command(**given: Any) -> None:
     try:
         worker = model.worker(sweep, given) if plan.jobs else None
         report = run_jobs(
-            plan, None, worker=worker, recorder=model.recorder(), on_entry=display.on_entry, workers=2
+            plan,
+            None,
+            worker=worker,
+            recorder=model.recorder(),
+            on_entry=display.on_entry,
+            on_progress=display.progress.model_progress,
         )
     except KeyboardInterrupt as interrupt:
         display.interrupted(interrupt, as_json=as_json)
