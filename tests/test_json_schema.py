@@ -180,3 +180,5 @@ def test_verbose_logs_library_diagnostics_on_stderr(weights: dict[str, Path], tm
                            str(weights["derain"]), "--device", "cpu", "-q")  # fmt: skip
     assert code == 0, stderr
     assert "ganedit: INFO: ganedit.batch.run: 1 input(s) to do" in stderr
+    code, _, stderr = _derain(weights, photos, tmp_path / "again", "-q")  # -v does not carry over
+    assert code == 0 and "INFO" not in stderr

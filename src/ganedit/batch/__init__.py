@@ -16,8 +16,8 @@ Promises kept here, because photographers depend on them:
   (a job is skipped when all of its outputs exist; a job partly done writes only what is missing);
 - a file that fails is reported and the others go on; the report's ``exit_code`` tells the truth.
 
-Modules: `shard` (which share of the inputs), `plan` (with `masks`), `read` (decoding ahead), `run`, `workers`,
-`report` (`Entry`, `Report`: the --json schema).
+Modules: `shard` (which share of the inputs), `plan` (with `masks`), `read` (decoding ahead), `run`,
+`workers`, `report` (`Entry`, `Report`: the --json schema).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ Exit codes: 0 all done; 1 some files failed (listed at the end); 2 usage error (
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any
 
 import click
 
@@ -26,18 +28,33 @@ from .edit import edit_command
 LOG_FORMAT = "ganedit: %(levelname)s: %(name)s: %(message)s"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record is written, not when the handler was made: a
+    program (or a test) that runs several commands in one process may have swapped it since."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ sets it; sys.stderr is always used
+        pass
+
+
 def configure_logging(verbose: int) -> None:
     """``-v``: the library's info messages on stderr; ``-vv``: its debug messages too. Without -v the
-    library's warnings still reach stderr through Python's last-resort handler, as they always did."""
-    if verbose <= 0:
-        return
+    library's warnings still reach stderr through Python's last-resort handler, as they always did.
+    Each command sets it afresh, so one run's -v does not carry over to the next in the same process."""
     logger = logging.getLogger("ganedit")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    if verbose <= 0:
+        logger.setLevel(logging.NOTSET)
+        return
     logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
-    if not any(getattr(h, "ganedit_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler()  # sys.stderr, looked up when a record is written
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        handler.ganedit_cli = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
