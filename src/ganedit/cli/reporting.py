@@ -72,7 +72,7 @@ def finish(name: str, report: Report, *, as_json: bool, quiet: bool) -> None:
     if not quiet and report.stale > STALE_LINES:
         note(f"... and {report.stale - STALE_LINES} more made with other settings")
     if not quiet or failed:
-        where = f" with {report.model} on {report.device}" if report.model and report.device else ""
+        where = f" with {report.model} on {report.device}" if report.model else ""
         share = f" ({report.shard.describe()})" if report.shard is not None else ""
         click.echo(
             f"ganedit {name}: {ok} done, {skipped_text(skipped, report.stale)}, {failed} failed "

@@ -14,6 +14,7 @@ import click
 from ..errors import UsageError
 from ..tasks import TASKS
 from .boundary import CONTEXT, Group
+from .options import apply
 from .progress import training_logger
 
 
@@ -55,13 +56,7 @@ def _train_run_options(device_help: str, *own: Callable[[Any], Any]) -> Callable
         ),
         click.option("-q", "--quiet", is_flag=True, help="No progress output."),
     ]
-
-    def decorate(command: Any) -> Any:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return decorate
+    return apply(options)
 
 
 def _run_training(
