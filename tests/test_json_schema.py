@@ -182,3 +182,29 @@ def test_verbose_logs_library_diagnostics_on_stderr(weights: dict[str, Path], tm
     assert "ganedit: INFO: ganedit.batch.run: 1 input(s) to do" in stderr
     code, _, stderr = _derain(weights, photos, tmp_path / "again", "-q")  # -v does not carry over
     assert code == 0 and "INFO" not in stderr
+
+
+def test_rerender_resumes_a_partly_done_input_and_flags_other_settings(
+    weights: dict[str, Path], tmp_path: Path
+) -> None:
+    photos = _photos(tmp_path / "in", 1)
+    out = tmp_path / "turn"
+    code, _, err = _rerender(weights, photos, out, "--gif", "-q")
+    assert code == 0, err
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    assert sorted(stamps) == ["p0.gif", "p0_azimuth-000.png", "p0_azimuth-090.png", "p0_sheet.png"]
+    del stamps["p0_sheet.png"]
+    (out / "p0_sheet.png").unlink()  # as if the run had been killed before writing it
+    code, stdout, err = _rerender(weights, photos, out, "--gif", "--json", "-q")
+    assert code == 0, err
+    entry = json.loads(stdout)["files"][0]
+    assert entry["status"] == "ok" and entry["written"] == [str(out / "p0_sheet.png")]
+    assert all(p.stat().st_mtime_ns == stamps[p.name] for p in out.iterdir() if p.name in stamps)
+    # made with other settings (--refine-steps): still skipped, and flagged as the PAN commands' outputs are
+    more = ["--gif", "--json", "-q", "--refine-steps", "1"]
+    code, stdout, err = _run("rerender", str(photos), "-o", str(out), "--weights", str(weights["rerender"]),
+                             "--device", "cpu", "--tag", "azimuth=0,90", "--sheet", *more)  # fmt: skip
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["totals"]["skipped_stale"] == 1 and report["files"][0]["stale"] is True
+    assert "--refine-steps" in report["files"][0]["warnings"][0]
