@@ -58,7 +58,8 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def _names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """The outputs in a folder (not the provenance index, .ganedit/, which every run writes there)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 # ------------------------------------------------------------------------------------------ library
@@ -215,13 +216,16 @@ def test_sweep_writes_one_file_per_combination(checkpoint: Path, tmp_path: Path)
         "chair_azimuth-090_light-front.png",
         "chair_azimuth-090_light-left.png",
     ]
-    for p in out.iterdir():
+    for p in out.glob("*.png"):
         with Image.open(p) as im:
             assert im.size == (16, 16) and im.mode == "RGB"
     report = json.loads(stdout)
-    assert report["counts"] == {"ok": 1, "skipped": 0, "failed": 0}
-    assert len(report["entries"][0]["outputs"]) == 4
-    assert set(report["entries"][0]["inferred"]) == {"azimuth", "light"}
+    assert report["task"] == "rerender"
+    assert report["totals"] == {"inputs": 1, "ok": 1, "skipped": 0, "failed": 0, "skipped_stale": 0}
+    entry = report["files"][0]
+    assert entry["written"] == entry["outputs"] == [str(out / name) for name in _names(out)]
+    assert entry["output"] == entry["outputs"][0]
+    assert set(entry["details"]["inferred"]) == {"azimuth", "light"}
 
 
 def test_refine_steps_option_is_reported_and_its_default_documented(checkpoint: Path, tmp_path: Path) -> None:
@@ -235,8 +239,8 @@ def test_refine_steps_option_is_reported_and_its_default_documented(checkpoint: 
             "--tag", "azimuth=90", "-o", str(out), "--json", *extra,
         )  # fmt: skip
         assert code == 0, stderr
-        assert json.loads(stdout)["refine_steps"] == (REFINE_STEPS if steps is None else 0)
-        outputs[steps] = np.asarray(Image.open(next(out.iterdir())))
+        assert json.loads(stdout)["options"]["refine_steps"] == (REFINE_STEPS if steps is None else 0)
+        outputs[steps] = np.asarray(Image.open(next(out.glob("*.png"))))
     assert not np.array_equal(outputs[None], outputs["0"])
     assert f"[default: {REFINE_STEPS}]" in " ".join(invoke("rerender", "--help")[1].split())
     assert invoke("rerender", str(src), "--weights", str(checkpoint), "--tag", "azimuth=90",
@@ -250,19 +254,23 @@ def test_all_values_and_rerun_skips(checkpoint: Path, tmp_path: Path) -> None:
     code, _, stderr = invoke(*args, "-o", str(out))
     assert code == 0, stderr
     assert _names(out) == [f"chair_azimuth-{a}.png" for a in ("000", "090", "180", "270")]
-    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
     (out / "chair_azimuth-090.png").unlink()
     code, stdout, stderr = invoke(*args, "-o", str(out), "--json")
     assert code == 0, stderr
-    entry = json.loads(stdout)["entries"][0]
-    assert entry["outputs"] == [str(out / "chair_azimuth-090.png")] and len(entry["existing"]) == 3
+    entry = json.loads(stdout)["files"][0]
+    assert entry["status"] == "ok" and len(entry["outputs"]) == 4  # a job partly done: only the missing one
+    assert entry["written"] == [str(out / "chair_azimuth-090.png")]
     assert all(
-        p.stat().st_mtime_ns == stamp[p.name] for p in out.iterdir() if p.name != "chair_azimuth-090.png"
+        p.stat().st_mtime_ns == stamp[p.name] for p in out.glob("*.png") if p.name != "chair_azimuth-090.png"
     )
     code, stdout, _ = invoke(*args, "-o", str(out), "--json")
-    assert json.loads(stdout)["counts"] == {"ok": 0, "skipped": 1, "failed": 0}
+    report = json.loads(stdout)
+    assert (report["totals"]["ok"], report["totals"]["skipped"], report["totals"]["failed"]) == (0, 1, 0)
+    assert report["files"][0]["written"] == []
     code, stdout, _ = invoke(*args, "-o", str(out), "--json", "--overwrite")
-    assert json.loads(stdout)["counts"]["ok"] == 1
+    report = json.loads(stdout)
+    assert report["totals"]["ok"] == 1 and len(report["files"][0]["written"]) == 4
 
 
 def test_unknown_tag_and_value_are_usage_errors(checkpoint: Path, tmp_path: Path) -> None:
@@ -330,7 +338,7 @@ def test_corrupt_input_fails_alone(checkpoint: Path, tmp_path: Path) -> None:
     assert code == 1
     assert "bad.png" in stderr
     assert _names(out) == ["good_light-front.png", "good_light-left.png"]
-    statuses = {Path(e["input"]).name: e["status"] for e in json.loads(stdout)["entries"]}
+    statuses = {Path(e["input"]).name: e["status"] for e in json.loads(stdout)["files"]}
     assert statuses == {"bad.png": "failed", "good.png": "ok"}
 
 

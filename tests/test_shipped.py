@@ -107,7 +107,7 @@ def test_shipped_sketch2photo_and_rerender_run_on_the_samples(tmp_path: Path) ->
     turned = CliRunner().invoke(cli_main, args, env=env)
     assert turned.exit_code == 0, turned.output
     stem = next(chair.iterdir()).stem
-    names = sorted(p.name for p in (tmp_path / "turn").iterdir())
+    names = sorted(p.name for p in (tmp_path / "turn").glob("*.png"))  # not .ganedit/ (provenance)
     assert names == [f"{stem}_azimuth-000_light-left.png", f"{stem}_azimuth-174_light-left.png"]
     with Image.open(tmp_path / "turn" / names[0]) as front, Image.open(tmp_path / "turn" / names[1]) as back:
         assert np.abs(np.asarray(front, float) - np.asarray(back, float)).mean() > 1.0  # the pose changed it

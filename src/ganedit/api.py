@@ -351,6 +351,7 @@ def edit_folder(
     far, with the fraction of the one in the model; ``compare``: write input and output side by side.
     """
     from .batch import run_jobs
+    from .batch.plan import tidy_output_folders
 
     plan = plan_edits(
         inputs,
@@ -369,8 +370,7 @@ def edit_folder(
         compare=compare,
         **load_options,
     )
-    _sweep(plan)
-    _compact(plan)
+    tidy_output_folders(plan)
     if on_plan is not None:
         on_plan(plan)
     if editor is None and plan.jobs:
@@ -400,16 +400,6 @@ def _recorder(editor: Editor, quality: int, compare: bool, load_options: dict[st
     settings = _settings(None, None, editor, quality, compare, {})
     asked = str(load_options.get("precision", editor.precision))
     return Recorder(replace(settings, precision=asked), precision=editor.precision, model_name=editor.name)
-
-
-def _compact(plan: Plan) -> None:
-    """Fold the index files that pile up in an output folder over many runs (ganedit.provenance)."""
-    from .provenance import compact
-
-    for folder in sorted(
-        {job.output.parent for job in [*plan.jobs, *plan.skipped] if job.output is not None}
-    ):
-        compact(folder)
 
 
 def edit_file(
@@ -459,20 +449,6 @@ def edit_file(
     if entry.status == "failed":
         raise ImageError(entry.error or f"{source}: failed")
     return entry
-
-
-def _sweep(plan: Plan) -> None:
-    """Remove the temporary files an interrupted run (``kill -9``) left in this run's output folders."""
-    from .io.atomic import sweep_temporary_files
-
-    folders = sorted({job.output.parent for job in [*plan.jobs, *plan.skipped] if job.output is not None})
-    removed = sweep_temporary_files(folders)
-    if removed:
-        where = ", ".join(sorted({str(path.parent) for path in removed}))
-        plural = "s" if len(removed) > 1 else ""
-        plan.notes.append(
-            f"removed {len(removed)} temporary file{plural} left by an interrupted run in {where}"
-        )
 
 
 __all__ = [

@@ -16,6 +16,7 @@ override them per call, which tests rely on since huggingface-hub reads the envi
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from urllib.parse import urlsplit
 from . import __version__
 from .errors import ChecksumError, RegistryError, UsageError, WeightsUnavailableError
 from .registry import ModelSpec
+
+log = logging.getLogger(__name__)
 
 _TRUE = frozenset({"1", "ON", "YES", "TRUE"})  # huggingface-hub's truthy values for HF_HUB_OFFLINE
 _HTTP_MODULES = frozenset({"httpx2", "httpx", "httpcore", "requests", "urllib3"})
@@ -100,6 +103,7 @@ def resolve(spec: ModelSpec, options: HubOptions = HubOptions()) -> ResolvedWeig
     local = bundled_path(spec)
     if local is not None:
         _check(spec, local, how="bundled")
+        log.info("model %s: bundled weights %s", spec.name, local)
         return ResolvedWeights(path=local, source="bundled", sha256=spec.sha256)
 
     if spec.repo_id is None or spec.revision is None:
@@ -111,6 +115,7 @@ def resolve(spec: ModelSpec, options: HubOptions = HubOptions()) -> ResolvedWeig
     cached = cached_path(spec, options)
     if cached is not None:
         _check(spec, cached, how="cached", cache=_cache_dir(options))
+        log.info("model %s: cached weights %s", spec.name, cached)
         return ResolvedWeights(path=cached, source="cache", sha256=spec.sha256)
 
     if _is_offline(options):
@@ -121,6 +126,7 @@ def resolve(spec: ModelSpec, options: HubOptions = HubOptions()) -> ResolvedWeig
             f"huggingface-hub cache ({_cache_dir(options)}) and offline mode is on; {_how_to_get(spec)}"
         )
 
+    log.info("model %s: downloading %s from %s@%s", spec.name, spec.file, spec.repo_id, spec.revision[:12])
     downloaded = _download(spec, options)
     _check(spec, downloaded, how="downloaded", cache=_cache_dir(options))
     return ResolvedWeights(path=downloaded, source="download", sha256=spec.sha256)

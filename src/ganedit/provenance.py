@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import threading
@@ -44,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GaneditError
+
+# Nothing here may fail a run (an index is a convenience), so what goes wrong is said here, with -v.
+log = logging.getLogger(__name__)
 
 INDEX_DIR = ".ganedit"
 VERSION = 1
@@ -61,6 +65,7 @@ SETTING_NAMES = {
     "format": "format",
     "quality": "quality",
     "compare": "--compare",
+    "refine_steps": "--refine-steps",
 }
 LOSSY = ("jpeg", "webp")
 
@@ -104,6 +109,7 @@ class Settings:
     strength: float
     quality: int
     compare: bool
+    refine_steps: int | None = None  # rerender: identity refinement steps (None for the PAN tasks)
 
     def values(self, fmt: str) -> dict[str, Any]:
         """The record's setting fields for an output of container ``fmt``."""
@@ -115,6 +121,7 @@ class Settings:
             "format": fmt,
             "quality": self.quality if fmt in LOSSY else None,
             "compare": self.compare,
+            "refine_steps": self.refine_steps,
         }
 
 
@@ -253,7 +260,8 @@ def compact(folder: Path, *, idle: float = COMPACT_IDLE_SECONDS, after: int = CO
     for path in old:
         try:
             records = list(_parse(path.read_bytes().splitlines()))
-        except OSError:
+        except OSError as error:
+            log.info("not compacting the index of %s: cannot read %s (%s)", folder, path, error)
             return
         for record in records:
             name = record["name"]
@@ -274,8 +282,10 @@ def compact(folder: Path, *, idle: float = COMPACT_IDLE_SECONDS, after: int = CO
         write_atomic(merged, b"".join(_line(r) for r in kept))
         for path in old:
             path.unlink(missing_ok=True)
-    except (OSError, GaneditError):  # an index is a convenience: never fail a run over it
+    except (OSError, GaneditError) as error:  # an index is a convenience: never fail a run over it
+        log.info("not compacting the index of %s: %s", folder, error)
         return
+    log.debug("compacted %d index files of %s into %s", len(old), folder, merged.name)
 
 
 def _index_name() -> str:
@@ -324,6 +334,7 @@ class Recorder:
             }
             folder = output.parent / INDEX_DIR
             if folder.is_symlink():  # a link could point anywhere: keep no record rather than write there
+                log.info("no provenance record for %s: %s is a symbolic link", output, folder)
                 return
             with self._lock:
                 folder.mkdir(exist_ok=True)
@@ -333,7 +344,8 @@ class Recorder:
                     os.write(fd, _line(record))
                 finally:
                     os.close(fd)
-        except OSError:
+        except OSError as error:
+            log.info("no provenance record for %s (a re-run will skip it as unrecorded): %s", output, error)
             return
 
 

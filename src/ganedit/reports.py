@@ -58,6 +58,14 @@ def _field(data: dict[str, Any], key: str, kinds: tuple[type, ...], name: str, *
     return value
 
 
+def _strings(item: dict[str, Any], key: str, where: str) -> list[str]:
+    """An entry's list of paths (absent in reports of older versions: empty)."""
+    value = item.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: {key!r} must be a list of strings")
+    return list(value)
+
+
 def _shard_from_dict(value: Any, name: str) -> Shard | None:
     if value is None:
         return None
@@ -77,11 +85,9 @@ def _shard_from_dict(value: Any, name: str) -> Shard | None:
 def report_from_dict(data: Any, *, name: str = "report") -> Report:
     """Rebuild a `Report` from its ``to_dict()``, checking what the merge relies on."""
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        rerender = isinstance(data, dict) and "entries" in data
-        hint = " (rerender's reports cannot be merged)" if rerender else ""
-        raise UsageError(
-            f"{name}: not the --json report of derain, inpaint or sketch2photo{hint}; cannot merge it"
-        )
+        old = isinstance(data, dict) and "entries" in data
+        hint = " (an older ganedit's rerender report, which has 'entries', not 'files')" if old else ""
+        raise UsageError(f"{name}: not the --json report of a ganedit run{hint}; cannot merge it")
     entries: list[Entry] = []
     for i, item in enumerate(data["files"]):
         where = f"{name}: files[{i}]"
@@ -99,6 +105,9 @@ def report_from_dict(data: Any, *, name: str = "report") -> Report:
                 error=_field(item, "error", (str,), where, optional=True),
                 warnings=list(warnings),
                 stale=item.get("stale") is True,
+                outputs=_strings(item, "outputs", where),
+                written=_strings(item, "written", where),
+                details=item.get("details") if isinstance(item.get("details"), dict) else None,
             )
         )
     notes = data.get("notes") or []
@@ -113,8 +122,11 @@ def report_from_dict(data: Any, *, name: str = "report") -> Report:
             raise UsageError(f"{name}: 'merged' must be null or list the reports it was made from")
         for part in parts:
             _shard_from_dict(part.get("shard"), name)
+    options = data.get("options")
     report = Report(
         entries=entries,
+        task=_field(data, "task", (str,), name, optional=True),
+        options=dict(options) if isinstance(options, dict) else {},
         model=_field(data, "model", (str,), name, optional=True),
         sha256=_field(data, "sha256", (str,), name, optional=True),
         device=_field(data, "device", (str,), name, optional=True),
@@ -168,24 +180,14 @@ def _joined(values: list[Any]) -> str | None:
     return ", ".join(distinct) if distinct else None
 
 
-def merge_reports(named: Sequence[tuple[str, Report]]) -> Report:
-    """Merge the reports of one sharded run (name = the file each came from, for messages)."""
-    if not named:
-        raise UsageError("no reports to merge")
-    seen_files: set[str] = set()
-    for name, _ in named:
-        if name in seen_files:
-            raise UsageError(f"{name} is given twice")
-        seen_files.add(name)
-    parts: list[tuple[dict[str, Any], str, Report]] = []
-    for name, report in named:
-        parts += [(part, name, report) for part in _parts(name, report)]
-
-    sharded = [p for p, _, _ in parts if p.get("shard") is not None]
+def _missing_shards(parts: list[dict[str, Any]]) -> tuple[int | None, list[int]]:
+    """The shard count of the run the reports come from, and the shards with no report; UsageError for
+    reports that are not of one sharded run (a whole run mixed with shards, other counts, a shard twice)."""
+    sharded = [p for p in parts if p.get("shard") is not None]
     missing: list[int] = []
     count: int | None = None
     if sharded:
-        whole = [p["file"] for p, _, _ in parts if p.get("shard") is None]
+        whole = [p["file"] for p in parts if p.get("shard") is None]
         if whole:
             raise UsageError(
                 f"{whole[0]} is a whole run (no shard) but {sharded[0]['file']} is shard "
@@ -216,12 +218,32 @@ def merge_reports(named: Sequence[tuple[str, Report]]) -> Report:
             )
         missing = [i for i in range(count) if i not in seen]
 
+    return count, missing
+
+
+def merge_reports(named: Sequence[tuple[str, Report]]) -> Report:
+    """Merge the reports of one sharded run (name = the file each came from, for messages)."""
+    if not named:
+        raise UsageError("no reports to merge")
+    seen_files: set[str] = set()
+    for name, _ in named:
+        if name in seen_files:
+            raise UsageError(f"{name} is given twice")
+        seen_files.add(name)
+    parts: list[tuple[dict[str, Any], str, Report]] = []
+    for name, report in named:
+        parts += [(part, name, report) for part in _parts(name, report)]
+
+    count, missing = _missing_shards([p for p, _, _ in parts])
+
     def order(item: tuple[int, tuple[str, Report]]) -> tuple[int, int]:
         shard = item[1][1].shard
         return (shard.index if shard is not None else -1, item[0])
 
     ordered = [pair for _, pair in sorted(enumerate(named), key=order)]
     merged = Report(
+        task=_same([(n, r.task) for n, r in ordered], "commands"),
+        options=_same([(n, r.options or None) for n, r in ordered], "command settings") or {},
         model=_same([(n, r.model if r.sha256 else None) for n, r in ordered], "models"),
         sha256=_same([(n, r.sha256) for n, r in ordered], "model files (sha256)"),
         flip_average=_same([(n, r.flip_average) for n, r in ordered], "flip averaging settings"),

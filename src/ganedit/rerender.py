@@ -239,10 +239,8 @@ def write_png(path: Path, pixels: np.ndarray) -> None:
     write_atomic(path, encode_png(pixels))
 
 
-def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) -> None:
-    """An endlessly looping GIF of the frames (e.g. an azimuth sweep: a turntable), written atomically."""
-    from .io.atomic import write_atomic
-
+def encode_gif(frames: Sequence[np.ndarray], duration_ms: int = 120) -> bytes:
+    """An endlessly looping GIF of the frames (e.g. an azimuth sweep: a turntable)."""
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     images = [Image.fromarray(f[:, :, :3]) for f in frames]
@@ -256,7 +254,14 @@ def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) 
         loop=0,
         disposal=2,
     )
-    write_atomic(Path(path), buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) -> None:
+    """`encode_gif`, written atomically."""
+    from .io.atomic import write_atomic
+
+    write_atomic(Path(path), encode_gif(frames, duration_ms))
 
 
 # --------------------------------------------------------------------------------------------------------
