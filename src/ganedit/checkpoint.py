@@ -60,7 +60,7 @@ def save_checkpoint(
     """
     path = Path(path)
     arch = getattr(model, "arch", None)
-    if arch not in ARCHS or not isinstance(model, ARCHS[arch].model):
+    if not isinstance(arch, str) or arch not in ARCHS or not isinstance(model, ARCHS[arch].model):
         raise CheckpointError(f"cannot save {type(model).__name__}: not a generator from ganedit.archs")
     if task not in TASKS:
         raise CheckpointError(f"cannot save {path}: unknown task {task!r}; valid tasks: {', '.join(TASKS)}")

@@ -159,20 +159,8 @@ def _parse_model(name: str, entry: Any, *, origin: Path | None, where: str) -> M
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: model {name!r} must be a table ([models.{name!r}])")
 
-    unknown = sorted(set(entry) - _KEYS)
-    if unknown:
-        raise fail(unknown[0], f"unknown key; valid keys: {', '.join(sorted(_KEYS))}")
-    for key in _REQUIRED:
-        if key not in entry:
-            raise fail(key, "missing (task, arch, file and sha256 are required)")
-    for key in _STRINGS:
-        if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
-            raise fail(key, f"must be a non-empty string, got {entry[key]!r}")
-    if "default" in entry and not isinstance(entry["default"], bool):
-        raise fail("default", f"must be true or false, got {entry['default']!r}")
+    _check_keys(entry, fail)
     size = entry.get("size")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise fail("size", f"must be a non-negative integer (bytes), got {size!r}")
 
     task = entry["task"]
     if task not in TASKS:
@@ -185,20 +173,7 @@ def _parse_model(name: str, entry: Any, *, origin: Path | None, where: str) -> M
 
     repo_id = entry.get("repo_id")
     revision = entry.get("revision")
-    if repo_id is not None:
-        if not _REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id:
-            raise fail("repo_id", f"{repo_id!r} is not a hub repository id ('namespace/name')")
-        if revision is None:
-            raise fail("revision", f"missing: repo_id {repo_id!r} needs a pinned 40-hex commit revision")
-    if revision is not None:
-        if repo_id is None:
-            raise fail("revision", "given without repo_id")
-        if not _COMMIT.fullmatch(revision):
-            # Branches and tags move: a cached file could silently differ from what was verified.
-            raise fail(
-                "revision",
-                f"must be a 40-hex commit hash (branch and tag names are refused), got {revision!r}",
-            )
+    _check_hub_location(repo_id, revision, fail)
 
     file = entry["file"]
     _check_file(file, origin=origin, remote=repo_id is not None, fail=fail)
@@ -220,6 +195,42 @@ def _parse_model(name: str, entry: Any, *, origin: Path | None, where: str) -> M
         size=size,
         origin=origin,
     )
+
+
+def _check_keys(entry: dict[str, Any], fail: Any) -> None:
+    """Known keys, the required ones present, each of its type."""
+    unknown = sorted(set(entry) - _KEYS)
+    if unknown:
+        raise fail(unknown[0], f"unknown key; valid keys: {', '.join(sorted(_KEYS))}")
+    for key in _REQUIRED:
+        if key not in entry:
+            raise fail(key, "missing (task, arch, file and sha256 are required)")
+    for key in _STRINGS:
+        if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+            raise fail(key, f"must be a non-empty string, got {entry[key]!r}")
+    if "default" in entry and not isinstance(entry["default"], bool):
+        raise fail("default", f"must be true or false, got {entry['default']!r}")
+    size = entry.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise fail("size", f"must be a non-negative integer (bytes), got {size!r}")
+
+
+def _check_hub_location(repo_id: str | None, revision: str | None, fail: Any) -> None:
+    """A hub file needs both a repository id and a pinned commit; neither without the other."""
+    if repo_id is not None:
+        if not _REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id:
+            raise fail("repo_id", f"{repo_id!r} is not a hub repository id ('namespace/name')")
+        if revision is None:
+            raise fail("revision", f"missing: repo_id {repo_id!r} needs a pinned 40-hex commit revision")
+    if revision is not None:
+        if repo_id is None:
+            raise fail("revision", "given without repo_id")
+        if not _COMMIT.fullmatch(revision):
+            # Branches and tags move: a cached file could silently differ from what was verified.
+            raise fail(
+                "revision",
+                f"must be a 40-hex commit hash (branch and tag names are refused), got {revision!r}",
+            )
 
 
 def _check_file(file: str, *, origin: Path | None, remote: bool, fail: Any) -> None:

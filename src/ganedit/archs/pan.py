@@ -125,8 +125,9 @@ class ResidualBlock(nn.Module):
         """Zero the body's last scale ("zero-init residual", Goyal et al. 2017): the block is the identity
         until training moves it. The last batch-norm scale, or without norm the last conv (bias is 0)."""
         last = self.body[-1] if isinstance(self.body[-1], nn.BatchNorm2d) else self.body[-2]
+        assert isinstance(last, nn.BatchNorm2d | nn.Conv2d)  # what ResidualBlock builds
         nn.init.zeros_(last.weight)
-        if getattr(last, "bias", None) is not None:
+        if last.bias is not None:
             nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -292,7 +293,14 @@ class PANGenerator(nn.Module):
         if self.config.residual_output:
             # Start as the identity map (residual 0): the generator's first outputs are the inputs, not
             # noise, which keeps the early adversarial game stable. Gradients still reach the head.
-            head = self.net.head if isinstance(self.net, ResidualNet) else self.net.up[0][1]
+            head: nn.Module
+            if isinstance(self.net, ResidualNet):
+                head = self.net.head
+            else:
+                first_up = self.net.up[0]
+                assert isinstance(first_up, nn.Sequential)  # (ReLU, ConvTranspose2d, ...): UNet's outermost
+                head = first_up[1]
+            assert isinstance(head, nn.Conv2d | nn.ConvTranspose2d)
             nn.init.zeros_(head.weight)
             if head.bias is not None:
                 nn.init.zeros_(head.bias)
@@ -300,6 +308,7 @@ class PANGenerator(nn.Module):
             # The full-resolution blocks start as the identity, so adding them to a trained model (`grow`)
             # leaves its output unchanged until training moves them.
             for block in self.net.refine:
+                assert isinstance(block, ResidualBlock)
                 block.start_as_identity()
 
     @property

@@ -4,7 +4,7 @@ among the inputs are masks (a mask is never an input, nor an output target)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from ..io import IMAGE_SUFFIXES, Found
 
@@ -38,7 +38,7 @@ class MaskFinder:
                     self.by_stem.setdefault(rel, []).append(path)
                     self.by_stem.setdefault(path.stem, []).append(path)
 
-    def find(self, rel: Path) -> tuple[Path | None, str | None]:
+    def find(self, rel: PurePath) -> tuple[Path | None, str | None]:
         if self.mask is None:
             return None, None
         if self.mask.is_file():

@@ -87,7 +87,8 @@ class Shard:
             return torchrun
         if env.get("LOCAL_WORLD_SIZE") != env.get("WORLD_SIZE"):
             raise UsageError(
-                f"{outer.source}={env[outer.source]} is set under a torchrun that spans several nodes "
+                f"{outer.source}={env.get(outer.source or '')} is set under a torchrun that spans several "
+                "nodes "
                 f"(WORLD_SIZE={torchrun.count}, LOCAL_WORLD_SIZE={env.get('LOCAL_WORLD_SIZE', 'unset')}): "
                 f"ganedit cannot tell whether RANK already counts the {outer.source} tasks; pass --shard "
                 f"K/N, or unset {outer.source} (env -u {outer.source} ...)"

@@ -28,11 +28,11 @@ from .edit import edit_command
 LOG_FORMAT = "ganedit: %(levelname)s: %(name)s: %(message)s"
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to ``sys.stderr`` as it is when a record is written, not when the handler was made: a
     program (or a test) that runs several commands in one process may have swapped it since."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

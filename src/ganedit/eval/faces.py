@@ -182,7 +182,7 @@ def evaluate_relighting(
         data.image(next(e for e in groups[c["identity"]] if str(e["file"]) == c["target"])) for c in cases
     ]
     light = _light_accuracy(light_judge, data, cases, relit, truths)
-    identity = _identity_accuracy(identity_judge, data, groups, cases, relit, truths)
+    identity_kept = _identity_accuracy(identity_judge, data, groups, cases, relit, truths)
     summary = {
         key: _mean([c[key] for c in cases])
         for key in (
@@ -212,7 +212,7 @@ def evaluate_relighting(
         "refine": {"steps": rerenderer.refine_steps, "lr": rerenderer.refine_lr},
         "overall": summary,
         "light_accuracy": light,
-        "identity_accuracy": identity,
+        "identity_accuracy": identity_kept,
     }
 
 

@@ -31,10 +31,10 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from ..errors import ImageError
 from .exif import ORIENTATION, int_or, raw_exif, reset_orientation, tiff_exif
@@ -53,7 +53,14 @@ _capture_lock = threading.Lock()
 _shown_by: Callable[..., Any] | None = None  # what showed warnings before _route_warning
 
 
-def _route_warning(message: Any, category: Any, filename: str, lineno: int, *args: Any) -> None:
+def _route_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     sink = getattr(_capture, "sink", None)
     if sink is not None:
         text = " ".join(str(message).split())
@@ -61,7 +68,7 @@ def _route_warning(message: Any, category: Any, filename: str, lineno: int, *arg
             sink.append(text)
         return
     shown_by = _shown_by if _shown_by is not None else warnings._showwarning_orig  # type: ignore[attr-defined]
-    shown_by(message, category, filename, lineno, *args)
+    shown_by(message, category, filename, lineno, file, line)
 
 
 @contextlib.contextmanager
@@ -204,13 +211,12 @@ def _open(data: bytes, label: str) -> Image.Image:
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypavif", b"ftypmsf1"):
         raise ImageError(f"{label}: HEIF/AVIF images are not supported; convert to JPEG, PNG or TIFF")
     try:
-        other = Image.open(io.BytesIO(data))
-        kind = other.format
+        found: str | None = Image.open(io.BytesIO(data)).format
     except Exception:
-        kind = None
-    if kind:
+        found = None
+    if found:
         raise ImageError(
-            f"{label}: {kind} images are not supported (ganedit reads JPEG, PNG, WebP, TIFF, BMP)"
+            f"{label}: {found} images are not supported (ganedit reads JPEG, PNG, WebP, TIFF, BMP)"
         )
     raise ImageError(f"{label}: not an image (not JPEG, PNG, WebP, TIFF or BMP data)")
 
@@ -239,7 +245,9 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
         if png.bit_depth == 16 and png.color_type in (2, 4, 6):  # Pillow would truncate these to 8 bits
             pixels = decode_png16(data, label, png.color_type)
             return _finish(pixels, fmt, exif=png.exif, icc=png.icc, dpi=png.dpi, orientation=None)
-    tiff_orientation = int_or(im.tag_v2.get(ORIENTATION), 1) if fmt == "tiff" else 1
+    # TIFF tags live on Pillow's TIFF image class (`tag_v2`), which is what a "tiff" format opens as
+    tiff_tags = cast("TiffImagePlugin.TiffImageFile", im).tag_v2 if fmt == "tiff" else {}
+    tiff_orientation = int_or(tiff_tags.get(ORIENTATION), 1) if fmt == "tiff" else 1
     try:
         im.load()
     except OSError as exc:
@@ -248,7 +256,7 @@ def _decode(data: bytes, label: str, max_pixels: int) -> Picture:
     if fmt == "tiff":
         exif = tiff_exif(im)
         # Pillow >= 11 applies a TIFF's orientation itself while loading and then deletes the tag.
-        orientation: int | None = 1 if ORIENTATION not in im.tag_v2 else tiff_orientation
+        orientation: int | None = 1 if ORIENTATION not in tiff_tags else tiff_orientation
     else:
         exif = raw_exif(im)
         orientation = None
@@ -278,6 +286,8 @@ def _finish(
 
 def _dpi(im: Image.Image) -> tuple[float, float] | None:
     dpi = im.info.get("dpi")
+    if dpi is None:
+        return None
     try:
         x, y = (round(float(v), 2) for v in dpi)  # PNG stores pixels per metre: 299.9994 -> 300.0
     except (TypeError, ValueError):

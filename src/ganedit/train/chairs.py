@@ -465,9 +465,9 @@ def _write_index(
     ):
         # keep what earlier runs rendered (another split, a larger limit) unless this run redid it
         mine = {seat.identity for seat in seats}
-        for identity, info in previous.get("identities", {}).items():
+        for identity, kept in previous.get("identities", {}).items():
             if identity not in mine:
-                identities[identity] = info
+                identities[identity] = kept
         images += [entry for entry in previous.get("images", []) if entry.get("identity") not in mine]
     for seat in seats:
         result = results[seat.identity]

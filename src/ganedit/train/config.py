@@ -298,7 +298,7 @@ def check_unchanged(
     allowed = set(mutable)
     changed = [
         f.name
-        for f in dataclasses.fields(config)  # type: ignore[arg-type]
+        for f in dataclasses.fields(config)
         if f.name not in allowed and getattr(config, f.name) != getattr(saved, f.name)
     ]
     if changed:
@@ -333,7 +333,7 @@ def to_toml(config: TrainConfig) -> str:
     plain fields in order (None ones left out: absent means None), then each table field as a section."""
     lines = [config.TOML_HEADER]
     tables = []
-    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+    for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if "table" in f.metadata:
             tables.append(f)

@@ -205,32 +205,34 @@ def validate(config: PANTrainConfig) -> None:
         raise UsageError("nothing to train: gan_weight, lambdas, pixel_l1 and pixel_l2 are all 0")
     if not 0 < config.real_label <= 1:
         raise UsageError(f"real_label must be in (0, 1], got {config.real_label}")
-    if config.gan_form not in GAN_FORMS:
-        raise UsageError(f"gan_form must be one of {', '.join(GAN_FORMS)}, not {config.gan_form!r}")
-    if config.precision not in PRECISIONS:
-        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
-    if config.layout not in LAYOUTS:
-        raise UsageError(f"layout must be one of {', '.join(LAYOUTS)}, not {config.layout!r}")
-    if config.direction not in DIRECTIONS:
-        raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, not {config.direction!r}")
+    choices = {"gan_form": GAN_FORMS, "precision": PRECISIONS, "layout": LAYOUTS, "direction": DIRECTIONS}
+    for name, allowed in choices.items():
+        value = getattr(config, name)
+        if value not in allowed:
+            raise UsageError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     if config.init is None:
-        gen = config.generator_config()
-        if gen.takes_mask != (config.task == "inpaint"):
-            raise UsageError(
-                f"generator.in_channels={gen.in_channels}: {config.task} needs "
-                + ("image + mask channels" if config.task == "inpaint" else "no mask channel")
-            )
-        multiple = 2**gen.depth
-        if config.crop % multiple:
-            raise UsageError(
-                f"crop {config.crop} must be a multiple of {multiple} (the generator has "
-                f"{gen.depth} stride-2 levels); e.g. crop={max(multiple, config.crop // multiple * multiple)}"
-            )
+        _check_generator(config)
     if config.crop < 32:
         raise UsageError(
             f"crop must be at least 32 px (the discriminator halves it 5 times), got {config.crop}"
         )
     config.data_options()  # raises UsageError for bad data settings
+
+
+def _check_generator(config: PANTrainConfig) -> None:
+    """A new generator (not `init`) must fit the task's inputs and the crop."""
+    gen = config.generator_config()
+    if gen.takes_mask != (config.task == "inpaint"):
+        raise UsageError(
+            f"generator.in_channels={gen.in_channels}: {config.task} needs "
+            + ("image + mask channels" if config.task == "inpaint" else "no mask channel")
+        )
+    multiple = 2**gen.depth
+    if config.crop % multiple:
+        raise UsageError(
+            f"crop {config.crop} must be a multiple of {multiple} (the generator has "
+            f"{gen.depth} stride-2 levels); e.g. crop={max(multiple, config.crop // multiple * multiple)}"
+        )
 
 
 def config_to_toml(config: PANTrainConfig) -> str:
