@@ -44,7 +44,7 @@ from .metrics import psnr, ssim
 
 if TYPE_CHECKING:
     from ..archs.tdgan import TDGANConfig
-    from ..rerender import Rerenderer
+    from ..runtime.rerenderer import Rerenderer
 
 __all__ = [
     "PSNR_CAP",

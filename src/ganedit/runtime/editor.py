@@ -1,99 +1,48 @@
 """Editor: a loaded generator on a device, applied to whole photographs of any size.
 
 The generators are fully convolutional but want H and W divisible by ``model.pad_multiple`` and, on a
-24-megapixel photo, far more activation memory than a laptop has. So the editor:
+24-megapixel photo, far more activation memory than a laptop has. So the editor pads to the multiple and,
+for large images, runs equal overlapping tiles blended over their overlap (`ganedit.runtime.tiling`). It:
 
-- pads (reflect, so the borders look like image content) to the multiple and crops back;
-- cuts large images into equal-sized overlapping tiles aligned to the multiple (so each tile sees the
-  same stride-2 sampling grid as the whole image would), runs them in batches, and blends them with
-  linear ramps over the overlap, so that the tile borders, where a convolution sees zero padding
-  instead of the neighbouring pixels, get ~zero weight. The full image, the accumulator and the blend
-  weights stay on the CPU in float32; only tiles travel to the device;
 - runs its own copy of the model with batch norm folded into the convolutions, under
-  ``torch.inference_mode()`` with channels-last tensors (about 2x faster convolutions on CPUs, and
-  what tensor cores want), under bf16/fp16 autocast on CUDA and bf16 on CPUs with native bf16
-  arithmetic (AVX512-BF16 or AMX: another 2x), re-running a batch in fp32 if its output is not finite;
+  ``torch.inference_mode()`` with channels-last tensors (faster convolutions on CPUs, and what tensor
+  cores want), under bf16/fp16 autocast on CUDA and bf16 on CPUs with native bf16 arithmetic
+  (AVX512-BF16 or AMX; elsewhere bf16 is emulated and slower), re-running a batch in fp32 if its output
+  is not finite;
 - averages, by default, the model's output on the image and on its mirror image (flip averaging, the
   cheapest of the "self-ensembles" of Timofte et al. 2016 and EDSR): the two passes make independent
-  small mistakes, so their mean is a little closer to the truth (+0.2 dB on the de-raining holdout).
+  small mistakes, so their mean is a little closer to the truth (the gain is in the model cards).
 
 Pixels are H x W x C arrays (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA; uint8 or uint16), scaled to
 [-1, 1] for the model. Alpha is carried through untouched; grayscale stays grayscale when the task says
-so. No file I/O here: see the io package and batch.py.
+so. No file I/O here: see the io package and the batch package.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import nn
 
-from .checkpoint import CheckpointInfo
-from .errors import CheckpointError, UsageError
-from .palette import check_label_map
-from .runtime.devices import (
-    PRECISIONS,
-    cpu_bf16_native,
-    cpu_thread_count,
-    limit_threads,
-    resolve_precision,
-    select_device,
-)
-from .tasks import TASKS, Task
+from ..checkpoint import CheckpointInfo, load_checkpoint
+from ..errors import CheckpointError, UsageError
+from ..palette import check_label_map
+from ..tasks import TASKS, Task, get_task
+from .devices import limit_threads, resolve_precision, select_device
+from .tiling import TilePlan, auto_tile, blend_tiles, pad, pad_amount, plan_tiles
 
-# CPU: images above this many pixels are tiled. Tiles of ~512 px keep the activations in cache-sized
-# pieces (as fast as one big forward on 2 cores) and the peak memory bounded; a 1-megapixel image
-# untiled needs only a few hundred MB for the default de-raining net.
-CPU_MAX_UNTILED_PIXELS = 1536 * 1024
-CPU_TILE = 512
 # CPU: at most this many pixels go through the model in one batch (untiled small images, edit_many).
 CPU_BATCH_PIXELS = 1 << 20
-MPS_MAX_UNTILED_PIXELS = 4 << 20
-MPS_TILE = 1024
-# CUDA: use at most this fraction of the free memory for one batch; tiles between these sizes.
+# CUDA: use at most this fraction of the free memory for one batch.
 CUDA_MEMORY_FRACTION = 0.5
-CUDA_TILE_RANGE = (256, 4096)
 # Rec. 601 luma, as Pillow's convert("L") uses: gray output of a gray input stays consistent with PIL.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-# ---------------------------------------------------------------------------------------------------------
-# Tiling
-
-
-def tile_starts(size: int, tile: int, stride: int) -> list[int]:
-    """Start offsets of tiles of `tile` px covering [0, size): every `stride` px, the last one shifted
-    inward to end exactly at `size` so that all tiles have the same size (and batch together)."""
-    if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride))
-    starts.append(size - tile)
-    return starts
-
-
-def _ramp(length: int, ramp: int, *, rise: bool, fall: bool) -> torch.Tensor:
-    """1-D blend weights of a tile: 1 inside; at a side that overlaps a neighbour (by >= `ramp` px),
-    ~0 over the outer quarter of the overlap, a linear rise over its middle half, 1 after.
-
-    The outer pixels of a tile are the least trustworthy (their convolutions saw zero padding instead of
-    image) and the neighbour sees them well inside itself, so they are left to the neighbour; the two
-    ramps are mirror images, so the weights sum to ~1 across the overlap. Never exactly 0: every pixel
-    keeps a positive total weight.
-    """
-    w = torch.ones(length)
-    if ramp > 0:
-        d = torch.arange(ramp, dtype=torch.float32) + 0.5  # distance of each pixel centre from the edge
-        up = ((d - ramp / 4) / (ramp / 2)).clamp_(1e-3, 1.0)
-        if rise:
-            w[:ramp] = torch.minimum(w[:ramp], up)
-        if fall:
-            w[-ramp:] = torch.minimum(w[-ramp:], up.flip(0))
-    return w
 
 
 @dataclass(frozen=True)
@@ -114,31 +63,6 @@ class _Prepared:
     @property
     def scale(self) -> float:
         return 65535.0 if self.rgb.dtype == np.uint16 else 255.0
-
-
-@dataclass(frozen=True)
-class _TilePlan:
-    """Equal-sized tiles covering a padded image: their size, start offsets and blend-ramp length."""
-
-    height: int
-    width: int
-    ys: tuple[int, ...]
-    xs: tuple[int, ...]
-    ramp: int  # = tile - stride: the (smallest) overlap of neighbours, over which weights ramp
-
-
-def _pad_amount(n: int, multiple: int) -> int:
-    return -n % multiple
-
-
-def _pad(a: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    if ph == 0 and pw == 0:
-        return a
-    # reflect looks like more of the image (no hard edge for the convolutions to react to); it needs
-    # the pad to be shorter than the image, so tiny images are padded by repeating their last row/column.
-    mode = "reflect" if ph < a.shape[0] and pw < a.shape[1] else "edge"
-    widths = ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2)
-    return np.pad(a, widths, mode=mode)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -216,50 +140,55 @@ class Editor:
         self._cuda_bytes_per_pixel: float | None = None
         self._feather = True  # tests switch blending off to show that it is what hides the seams
 
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        name: str | None = None,
+        sha256: str | None = None,
+        task: str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        tile: int | None = None,
+        batch_size: int = 4,
+        flip_average: bool = True,
+        strength: float = 1.0,
+    ) -> Editor:
+        """Load a PAN checkpoint file (already located and verified: `ganedit.api.locate`) onto a device.
+
+        `task`: the task the file must be for (None: the one it says). `name`: for reports (default: the
+        file's name); `sha256`: the file's, for provenance records.
+        """
+        dev = select_device(device)
+        model, info = load_checkpoint(Path(path), task=task, arch="pan", device=dev)
+        return cls(
+            model,
+            task=get_task(info.task),
+            info=info,
+            name=name or Path(path).name,
+            sha256=sha256,
+            device=dev,
+            precision=precision,
+            tile=tile,
+            batch_size=batch_size,
+            flip_average=flip_average,
+            strength=strength,
+        )
+
     # -- configuration -----------------------------------------------------------------------------------
 
-    def _auto_tile(self, h: int, w: int) -> int | None:
-        """The tile size for an image of padded size h x w, or None if it fits in one forward."""
-        kind = self.device.type
-        if kind == "cuda":
-            bpp = self._bytes_per_pixel()
-            budget = self._cuda_budget()
-            if h * w * bpp <= budget:
-                return None
-            tile = int(math.sqrt(budget / (bpp * self.batch_size)))
-            lo, hi = CUDA_TILE_RANGE
-            tile = min(max(tile, lo), hi)
-        elif kind == "mps":
-            if h * w <= MPS_MAX_UNTILED_PIXELS:
-                return None
-            tile = MPS_TILE
-        else:
-            if h * w <= CPU_MAX_UNTILED_PIXELS:
-                return None
-            tile = CPU_TILE
-        tile = max(tile // self.multiple, 2) * self.multiple
-        return tile
-
-    def _plan(self, h: int, w: int) -> _TilePlan | None:
+    def _plan(self, h: int, w: int) -> TilePlan | None:
         """How to tile a padded h x w image, or None to run it whole."""
-        tile = self.tile if self.tile is not None else self._auto_tile(h, w)
-        if not tile or (h <= tile and w <= tile):
-            return None
-        overlap = self.overlap if self.overlap is not None else min(128, max(32, tile // 16), tile // 4)
-        if 2 * overlap >= tile:
-            raise UsageError(f"overlap {overlap} px is too large for {tile} px tiles (must be < tile / 2)")
-        # Strides on the model's grid, so that every tile sees the stride-2 sampling of the whole
-        # image; the real overlap (tile - stride) is therefore at least the one asked for.
-        m = self.multiple
-        stride = max(m, (tile - overlap) // m * m)
-        th, tw = min(tile, h), min(tile, w)
-        return _TilePlan(
-            height=th,
-            width=tw,
-            ys=tuple(tile_starts(h, th, stride)),
-            xs=tuple(tile_starts(w, tw, stride)),
-            ramp=tile - stride,
-        )
+        tile = self.tile
+        if tile is None and self.device.type == "cuda":
+            budget, bpp = self._cuda_budget(), self._bytes_per_pixel()
+            tile = auto_tile(
+                "cuda", h, w, self.multiple, budget=budget, bytes_per_pixel=bpp, batch_size=self.batch_size
+            )
+        elif tile is None:
+            tile = auto_tile(self.device.type, h, w, self.multiple)
+        return plan_tiles(h, w, tile, self.overlap, self.multiple)
 
     def _batch_limit(self, h: int, w: int) -> int:
         """How many h x w images or tiles may go through the model together (at most batch_size)."""
@@ -383,13 +312,13 @@ class Editor:
             mask = np.asarray(mask)
             mask = mask if mask.dtype == np.bool_ else mask != 0  # any nonzero value means "fill"
             known = ~mask
-        ph, pw = _pad_amount(h, self.multiple), _pad_amount(w, self.multiple)
-        rgb = _pad(color, ph, pw)
+        ph, pw = pad_amount(h, self.multiple), pad_amount(w, self.multiple)
+        rgb = pad(color, ph, pw)
         if gray:
             rgb = np.repeat(rgb, 3, axis=2)
         return _Prepared(
             rgb=rgb,
-            mask=None if mask is None else _pad(mask, ph, pw),
+            mask=None if mask is None else pad(mask, ph, pw),
             height=h,
             width=w,
             color=color,
@@ -431,36 +360,23 @@ class Editor:
         return pixels
 
     def _tiled(
-        self, prep: _Prepared, plan: _TilePlan, tick: Callable[[], None] = lambda: None
+        self, prep: _Prepared, plan: TilePlan, tick: Callable[[], None] = lambda: None
     ) -> torch.Tensor:
         """Run one padded image tile by tile and blend: H_pad x W_pad x 3 float32 on the CPU."""
-        hp, wp = prep.rgb.shape[:2]
-        th, tw = plan.height, plan.width
-        ramp = plan.ramp if self._feather else 0
-        acc = torch.zeros(hp, wp, 3)
-        wsum = torch.zeros(hp, wp, 1)
-        boxes = [(y, x) for y in plan.ys for x in plan.xs]
-        step = self._batch_limit(th, tw)
-        for i in range(0, len(boxes), step):
-            chunk = boxes[i : i + step]
-            rgb = np.stack([prep.rgb[y : y + th, x : x + tw] for y, x in chunk])
-            mask = (
-                None if prep.mask is None else np.stack([prep.mask[y : y + th, x : x + tw] for y, x in chunk])
-            )
-            out = self._run(rgb, mask, prep.scale)
-            for (y, x), tile_out in zip(chunk, out, strict=True):
-                wy = _ramp(th, ramp, rise=y > 0, fall=y + th < hp)
-                wx = _ramp(tw, ramp, rise=x > 0, fall=x + tw < wp)
-                weight = (wy[:, None] * wx[None, :]).unsqueeze(2)
-                acc[y : y + th, x : x + tw].addcmul_(tile_out, weight)
-                wsum[y : y + th, x : x + tw] += weight
-            tick()
-        return acc.div_(wsum)
+        return blend_tiles(
+            prep.rgb,
+            prep.mask,
+            plan,
+            lambda rgb, mask: self._run(rgb, mask, prep.scale),  # looked up per call: tests spy on _run
+            batch=self._batch_limit(plan.height, plan.width),
+            feather=self._feather,
+            tick=tick,
+        )
 
-    def _steps(self, pixels: np.ndarray) -> tuple[_TilePlan | None, int]:
+    def _steps(self, pixels: np.ndarray) -> tuple[TilePlan | None, int]:
         """How an image will run: its tile plan (None: whole) and its number of forwards."""
         h, w = pixels.shape[:2]
-        plan = self._plan(h + _pad_amount(h, self.multiple), w + _pad_amount(w, self.multiple))
+        plan = self._plan(h + pad_amount(h, self.multiple), w + pad_amount(w, self.multiple))
         if plan is None:
             return None, 1
         step = self._batch_limit(plan.height, plan.width)
@@ -617,13 +533,4 @@ def _array_to_pil(pixels: np.ndarray, *, int_mode: bool = False) -> Image.Image:
     return Image.fromarray(pixels[:, :, 0] if c == 1 else pixels, mode)
 
 
-# PRECISIONS, cpu_bf16_native, cpu_thread_count, select_device: from runtime.devices, kept for old imports
-__all__ = [
-    "PRECISIONS",
-    "Editor",
-    "cpu_bf16_native",
-    "cpu_thread_count",
-    "fold_batchnorm",
-    "select_device",
-    "tile_starts",
-]
+__all__ = ["Editor", "fold_batchnorm"]

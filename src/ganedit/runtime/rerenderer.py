@@ -1,7 +1,7 @@
 """Re-rendering objects at other tags with a TDGAN checkpoint (``ganedit rerender``).
 
-    rr = Rerenderer.load("tdgan-chairs")                  # or a .safetensors path
-    sweep = parse_tag_options(["azimuth=0,90", "light=all"], rr.config, snap=False)
+    rr = ganedit.load("tdgan-chairs")                     # or a .safetensors path: a Rerenderer
+    sweep = parse_tag_options(["azimuth=0,90", "light=all"], rr.config, snap=False)  # runtime.tags
     images = rr.render(pixels, sweep)                       # one image per {tag: value} in the sweep
 
 A sweep names values for some tags only; every other tag keeps the value the model reads off the input
@@ -9,25 +9,23 @@ A sweep names values for some tags only; every other tag keeps the value the mod
 
 Identity refinement (test-time inversion). The paper re-renders with R's identity code as it comes out of
 one forward pass. On objects R never saw that code is approximate: G redraws an unseen seat like the
-training seats it resembles (tdgan-chairs: 16.8 dB at the input's own pose on held-out seats, 22.5 dB on
-training seats). So, as GAN inversion does (Zhu et al. 2016, "Generative Visual Manipulation on the Natural
-Image Manifold"), the code is refined first: a few Adam steps on the identity code alone, minimising the L1
-distance between the input and G(identity, g(the input's own tags)); R, g and G stay as trained. Few steps
-on purpose: the more the code is fitted to one view, the more of that view's pose it absorbs, and the
-re-renders turn less far than asked (docs/models/tdgan-chairs.md gives the trade-off as measured).
-``refine_steps=0`` is the paper's feed-forward re-rendering.
+training seats it resembles, measurably worse than a training seat at the input's own pose
+(docs/models/tdgan-chairs.md). So, as GAN inversion does (Zhu et al. 2016, "Generative Visual
+Manipulation on the Natural Image Manifold"), the code is refined first: a few Adam steps on the identity
+code alone, minimising the L1 distance between the input and G(identity, g(the input's own tags)); R, g
+and G stay as trained. Few steps on purpose: the more the code is fitted to one view, the more of that
+view's pose it absorbs, and the re-renders turn less far than asked (the model card gives the trade-off
+as measured). ``refine_steps=0`` is the paper's feed-forward re-rendering.
 
-Library code: no printing; errors are `UsageError` (bad ``--tag``, bad refinement settings),
-`CheckpointError` or `ImageError`.
+Library code: no printing; errors are `UsageError` (bad tags, bad refinement settings),
+`CheckpointError` or `ImageError`. Loading by model name is `ganedit.load` (api); `Rerenderer.open`
+takes a file already located.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
 import json
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,13 +33,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from .errors import CheckpointError, ImageError, UsageError
+from ..errors import CheckpointError, ImageError, UsageError
+from .tags import valid_tags
 
 if TYPE_CHECKING:
     import torch
 
-    from .archs.tdgan import TDGAN, TDGANConfig
-    from .hub import HubOptions
+    from ..archs.tdgan import TDGAN, TDGANConfig
 
 TASK = "rerender"
 ARCH = "tdgan"
@@ -50,218 +48,8 @@ REFINE_STEPS = 5
 (docs/models/tdgan-chairs.md, "Identity refinement")."""
 REFINE_LR = 0.01
 """Adam step size of the identity refinement (identity codes are unbounded linear outputs of R)."""
-CIRCULAR_TAGS = frozenset({"azimuth", "yaw", "heading"})  # --snap wraps these at 360 (350 -> 0)
-_UNSAFE = re.compile(r"[^A-Za-z0-9.+-]+")
 
-__all__ = [
-    "Rerenderer",
-    "contact_sheet",
-    "name_widths",
-    "output_name",
-    "parse_tag_options",
-    "prepare",
-    "read_config",
-    "sheet_columns",
-    "write_gif",
-]
-
-
-# --------------------------------------------------------------------------------------------------------
-# --tag parsing
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _valid_tags(config: TDGANConfig) -> str:
-    return "; ".join(f"{name} ({', '.join(values)})" for name, values in config.tags)
-
-
-def _match_value(
-    tag: str, text: str, values: tuple[str, ...], *, snap: bool, given: str | None = None
-) -> str:
-    """``given``: the name the user typed when it is an alias of ``tag`` (``pose`` for ``azimuth``)."""
-    if text in values:
-        return text
-    number = _number(text)
-    numeric = [(_number(v), v) for v in values]
-    if number is not None:
-        for value_number, value in numeric:
-            if value_number is not None and value_number == number:  # "35.0" means "35"
-                return value
-    if snap and number is not None and all(n is not None for n, _ in numeric):
-        circular = tag.lower() in CIRCULAR_TAGS
-
-        def distance(n: float) -> float:
-            d = abs(n - number)
-            return min(d % 360, 360 - d % 360) if circular else d
-
-        return min(numeric, key=lambda nv: distance(nv[0]))[1]  # type: ignore[arg-type]
-    hint = ""
-    if number is not None and not snap and all(n is not None for n, _ in numeric):
-        hint = " (--snap rounds a number to the nearest value)"
-    alias = f"{given} means {tag} for this model; " if given and given != tag else ""
-    raise UsageError(
-        f"--tag {given or tag}={text}: unknown value {text!r}; {alias}valid values of {tag}: "
-        f"{', '.join(values)}{hint}"
-    )
-
-
-TAG_ALIASES = {"pose": "azimuth"}
-"""Other names accepted by `--tag` for a model's tag types, when the model has no tag of that name."""
-
-
-def parse_tag_options(options: Sequence[str], config: TDGANConfig, *, snap: bool) -> list[dict[str, str]]:
-    """``--tag NAME=VALUE[,VALUE...]`` / ``NAME=all`` options -> the sweep: every combination of the given
-    values, as ``{tag: value}`` dicts with tags in vocabulary order (the last tag varies fastest).
-
-    Tags not given are absent from the dicts (the input's own value is kept). A tag given twice has its
-    values merged. No option gives ``[{}]``. Unknown names and values raise `UsageError` naming the
-    valid ones; with ``snap``, a number is rounded to the nearest numeric value of its tag.
-    """
-    vocabulary = dict(config.tags)
-    chosen: dict[str, list[str]] = {}
-    for option in options:
-        name, eq, spec = option.partition("=")
-        name, spec = name.strip(), spec.strip()
-        if not eq or not name or not spec:
-            raise UsageError(
-                f"--tag {option!r}: expected NAME=VALUE[,VALUE...] or NAME=all; tags: {_valid_tags(config)}"
-            )
-        given = name
-        if name not in vocabulary and TAG_ALIASES.get(name) in vocabulary:
-            name = TAG_ALIASES[name]  # `--tag pose=30`, as users say it, is the azimuth of the chairs models
-        if name not in vocabulary:
-            raise UsageError(f"--tag {option!r}: unknown tag {name!r}; valid tags: {_valid_tags(config)}")
-        values = vocabulary[name]
-        if spec.lower() == "all" and "all" not in values:
-            picked = list(values)
-        else:
-            parts = [p.strip() for p in spec.split(",")]
-            if any(not p for p in parts):
-                alias = f"{given} means {name} for this model; " if given != name else ""
-                raise UsageError(
-                    f"--tag {option!r}: empty value; {alias}valid values of {name}: {', '.join(values)}"
-                )
-            picked = [_match_value(name, p, values, snap=snap, given=given) for p in parts]
-        merged = chosen.setdefault(name, [])
-        merged.extend(v for v in picked if v not in merged)
-    names = [name for name in config.tag_names if name in chosen]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(chosen[n] for n in names))]
-
-
-def sheet_columns(sweep: Sequence[dict[str, str]]) -> int:
-    """Columns for a contact sheet of a sweep: one per value of the fastest-varying tag (one row per
-    combination of the others); a long single-tag sweep is wrapped into a near-square grid."""
-    if not sweep:
-        return 1
-    names = list(sweep[0])
-    for name in reversed(names):
-        count = len({target[name] for target in sweep})
-        if count > 1:
-            return count if count <= 16 else math.ceil(math.sqrt(len(sweep)))
-    return 1
-
-
-# --------------------------------------------------------------------------------------------------------
-# Names and files
-
-
-def _safe(text: str) -> str:
-    return _UNSAFE.sub("_", text).strip("._") or "_"
-
-
-def name_widths(config: TDGANConfig) -> dict[str, int]:
-    """Digits to zero-pad each whole-number tag's values to in file names (``azimuth``: 3, as 0..348), so
-    that the names of a sweep sort in the order of its values (``azimuth-012`` before ``azimuth-105``)."""
-    widths: dict[str, int] = {}
-    for name, values in config.tags:
-        if values and all(v.lstrip("-").isdigit() for v in values):
-            widths[name] = max(len(v.lstrip("-")) for v in values)
-    return widths
-
-
-def output_name(
-    stem: str, target: dict[str, str], suffix: str = ".png", widths: dict[str, int] | None = None
-) -> str:
-    """``chair`` + {azimuth: 35, light: left} -> ``chair_azimuth-35_light-left.png`` (safe characters);
-    with ``widths`` (`name_widths`) whole numbers are zero-padded: ``chair_azimuth-035_light-left.png``."""
-
-    def shown(name: str, value: str) -> str:
-        width = (widths or {}).get(name)
-        digits = value.lstrip("-")
-        if width and digits.isdigit():
-            return value[: len(value) - len(digits)] + digits.zfill(width)
-        return value
-
-    parts = [_safe(stem)] + [f"{_safe(name)}-{_safe(shown(name, value))}" for name, value in target.items()]
-    return "_".join(parts) + suffix
-
-
-def contact_sheet(
-    images: Sequence[np.ndarray],
-    columns: int,
-    *,
-    gap: int = 2,
-    background: tuple[int, int, int] = (255, 255, 255),
-) -> np.ndarray:
-    """Same-size H x W x 3 uint8 images in a grid of `columns`, row by row, `gap` px apart."""
-    if not images:
-        raise ValueError("a contact sheet needs at least one image")
-    h, w = images[0].shape[:2]
-    if any(im.shape[:2] != (h, w) for im in images):
-        raise ValueError("contact sheet images must all have the same size")
-    columns = max(1, min(columns, len(images)))
-    rows = math.ceil(len(images) / columns)
-    sheet = np.empty((rows * h + (rows + 1) * gap, columns * w + (columns + 1) * gap, 3), np.uint8)
-    sheet[:] = np.asarray(background, np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, columns)
-        y, x = gap + r * (h + gap), gap + c * (w + gap)
-        sheet[y : y + h, x : x + w] = im[:, :, :3]
-    return sheet
-
-
-def encode_png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
-
-
-def write_png(path: Path, pixels: np.ndarray) -> None:
-    from .io.atomic import write_atomic
-
-    write_atomic(path, encode_png(pixels))
-
-
-def encode_gif(frames: Sequence[np.ndarray], duration_ms: int = 120) -> bytes:
-    """An endlessly looping GIF of the frames (e.g. an azimuth sweep: a turntable)."""
-    if not frames:
-        raise ValueError("a GIF needs at least one frame")
-    images = [Image.fromarray(f[:, :, :3]) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(
-        buffer,
-        format="GIF",
-        save_all=True,
-        append_images=images[1:],
-        duration=duration_ms,
-        loop=0,
-        disposal=2,
-    )
-    return buffer.getvalue()
-
-
-def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) -> None:
-    """`encode_gif`, written atomically."""
-    from .io.atomic import write_atomic
-
-    write_atomic(Path(path), encode_gif(frames, duration_ms))
+__all__ = ["REFINE_LR", "REFINE_STEPS", "Rerenderer", "prepare", "read_config"]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -269,8 +57,8 @@ def write_gif(path: Path, frames: Sequence[np.ndarray], duration_ms: int = 120) 
 
 
 def _config_from_dict(arch_config: dict[str, object], where: str) -> TDGANConfig:
-    from .archs import check_config
-    from .archs.tdgan import TDGANConfig
+    from ..archs import check_config
+    from ..archs.tdgan import TDGANConfig
 
     try:
         check_config(ARCH, arch_config)  # types and sizes, before a config sizes anything
@@ -288,7 +76,7 @@ def read_config(path: Path) -> TDGANConfig:
     The arch config is authoritative; ``ganedit.tags`` (JSON) is only a fallback when the config carries
     no tags.
     """
-    from .checkpoint import read_info
+    from ..checkpoint import read_info
 
     info = read_info(Path(path))
     if info.arch != ARCH or info.task != TASK:
@@ -365,7 +153,7 @@ class Rerenderer:
         self.sha256 = sha256
         self.device = torch.device(device)
         if self.device.type == "cpu":
-            from .runtime.devices import limit_threads
+            from .devices import limit_threads
 
             limit_threads()  # as the editor does: no more threads than the CPUs this process gets
         self.batch_size = max(1, batch_size)
@@ -380,12 +168,13 @@ class Rerenderer:
         name: str | None = None,
         sha256: str | None = None,
         device: str = "auto",
+        batch_size: int = 16,
         refine_steps: int = REFINE_STEPS,
         refine_lr: float = REFINE_LR,
     ) -> Rerenderer:
-        """Load a rerender checkpoint file (already located and verified)."""
-        from .checkpoint import load_checkpoint
-        from .runtime.devices import select_device
+        """Load a rerender checkpoint file (already located and verified: `ganedit.api.locate`)."""
+        from ..checkpoint import load_checkpoint
+        from .devices import select_device
 
         _check_refine(refine_steps, refine_lr)
         dev = select_device(device)
@@ -395,31 +184,7 @@ class Rerenderer:
             name=name or Path(path).name,
             sha256=sha256,
             device=dev,
-            refine_steps=refine_steps,
-            refine_lr=refine_lr,
-        )
-
-    @classmethod
-    def load(
-        cls,
-        name_or_path: str | Path | None = None,
-        *,
-        device: str = "auto",
-        registry_files: Sequence[Path] = (),
-        hub: HubOptions | None = None,
-        refine_steps: int = REFINE_STEPS,
-        refine_lr: float = REFINE_LR,
-    ) -> Rerenderer:
-        """A registered model name, a checkpoint path, or (None) the default rerender model."""
-        from .api import locate
-
-        _check_refine(refine_steps, refine_lr)
-        name, weights, _ = locate(name_or_path, task=TASK, registry_files=registry_files, hub=hub)
-        return cls.open(
-            weights.path,
-            name=name,
-            sha256=weights.sha256,
-            device=device,
+            batch_size=batch_size,
             refine_steps=refine_steps,
             refine_lr=refine_lr,
         )
@@ -501,7 +266,7 @@ class Rerenderer:
         for target in targets:
             unknown = sorted(set(target) - set(vocabulary))
             if unknown:
-                raise UsageError(f"unknown tag {unknown[0]!r}; valid tags: {_valid_tags(self.config)}")
+                raise UsageError(f"unknown tag {unknown[0]!r}; valid tags: {valid_tags(self.config)}")
             row = []
             for name, values in self.config.tags:
                 value = target.get(name, own[name])
