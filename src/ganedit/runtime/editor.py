@@ -458,7 +458,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every eval-mode BatchNorm that directly follows a conv (in an nn.Sequential) into the conv.
 
     At inference batch norm is a fixed per-channel affine map, so it can live in the conv's weights and
-    bias: one full pass over every activation saved (about 15 % of the CPU time of the de-raining net).
+    bias: one full pass over every activation saved, a noticeable share of a small net's CPU time.
     Modifies `model` in place (the editor folds its own copy) and returns it.
     """
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
