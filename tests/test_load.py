@@ -91,3 +91,17 @@ def test_old_module_paths_still_export_their_names(old: str, names: list[str]) -
     module = importlib.import_module(old)
     assert all(hasattr(module, name) for name in names)
     assert set(module.__all__) >= set(names)
+
+
+def test_shipped_models_load_by_name_as_their_runtime() -> None:
+    from ganedit.hub import HubOptions
+
+    offline = HubOptions(offline=True)  # both are bundled: no request
+    renderer = ganedit.load("tdgan-chairs", device="cpu", hub=offline)
+    assert isinstance(renderer, Rerenderer) and renderer.name == "tdgan-chairs"
+    assert isinstance(ganedit.load(task="rerender", device="cpu", hub=offline), Rerenderer)
+    editor = ganedit.load("pan-derain", device="cpu", hub=offline)
+    assert isinstance(editor, Editor) and editor.task.name == "derain"
+    found = locate("tdgan-chairs", hub=offline)
+    assert found.spec is not None and (found.task, found.source) == ("rerender", "bundled")
+    assert found.sha256 == found.spec.sha256

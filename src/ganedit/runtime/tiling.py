@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ def pad(a: np.ndarray, ph: int, pw: int) -> np.ndarray:
         return a
     # reflect looks like more of the image (no hard edge for the convolutions to react to); it needs
     # the pad to be shorter than the image, so tiny images are padded by repeating their last row/column.
-    mode = "reflect" if ph < a.shape[0] and pw < a.shape[1] else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if ph < a.shape[0] and pw < a.shape[1] else "edge"
     widths = ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2)
     return np.pad(a, widths, mode=mode)
 
