@@ -42,7 +42,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ganedit-bench-"))
     try:
         photos = write_photos(work / "in", args.images, args.size, args.size)
-        editor = api.load(
+        editor = api.load_editor(
             weights_path(args, work), device=args.device, precision=args.precision, batch_size=args.batch_size
         )
         # Model only: the decoded images as one device tensor, through the forward in the same batches.

@@ -22,7 +22,7 @@ import numpy as np
 
 from ganedit.eval.metrics import psnr as _psnr
 from ganedit.eval.tdgan import PSNR_CAP, TaggedSet
-from ganedit.rerender import Rerenderer
+from ganedit.runtime.rerenderer import Rerenderer
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -14,8 +14,10 @@ from PIL import Image
 
 from ganedit.archs.pan import PANGenerator
 from ganedit.checkpoint import load_checkpoint
-from ganedit.editor import Editor, select_device, tile_starts
 from ganedit.errors import CheckpointError, UsageError
+from ganedit.runtime.devices import select_device
+from ganedit.runtime.editor import Editor
+from ganedit.runtime.tiling import tile_starts
 from ganedit.tasks import get_task
 from tinymodels import make_checkpoint, make_editor, make_info, make_model
 
@@ -406,7 +408,7 @@ def test_24_megapixel_peak_memory_on_cpu() -> None:
 import resource, dataclasses, numpy as np, torch
 from ganedit.archs.pan import PANGenerator, preset
 from ganedit.checkpoint import CheckpointInfo
-from ganedit.editor import Editor
+from ganedit.runtime.editor import Editor
 from ganedit.tasks import get_task
 model = PANGenerator(preset("derain"))
 info = CheckpointInfo("pan", dataclasses.asdict(model.config), "derain", {})

@@ -26,7 +26,7 @@ from ganedit.eval.tdgan import (
     save_classifier,
     train_classifier,
 )
-from ganedit.rerender import Rerenderer
+from ganedit.runtime.rerenderer import Rerenderer
 
 SIZE = 32
 AZIMUTHS = [0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0]

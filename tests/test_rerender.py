@@ -1,4 +1,4 @@
-"""`ganedit rerender` and ganedit.rerender: --tag parsing, sweeps, names, sheets, GIFs, per-file failures."""
+"""`ganedit rerender`, Rerenderer, runtime.tags, batch.sweep: --tag parsing, sweeps, names, sheets, GIFs."""
 
 from __future__ import annotations
 
@@ -12,20 +12,14 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+import ganedit
 from ganedit.archs.tdgan import TDGAN, TDGANConfig
+from ganedit.batch.sweep import contact_sheet, output_name, sheet_columns
 from ganedit.checkpoint import save_checkpoint
 from ganedit.cli import main
 from ganedit.errors import UsageError
-from ganedit.rerender import (
-    REFINE_STEPS,
-    Rerenderer,
-    contact_sheet,
-    output_name,
-    parse_tag_options,
-    prepare,
-    read_config,
-    sheet_columns,
-)
+from ganedit.runtime.rerenderer import REFINE_STEPS, Rerenderer, prepare, read_config
+from ganedit.runtime.tags import parse_tag_options
 
 CONFIG = TDGANConfig(
     tags=(("azimuth", ("0", "90", "180", "270")), ("light", ("front", "left"))),
@@ -128,7 +122,7 @@ def test_prepare_composites_alpha_and_pads_with_background() -> None:
 
 def test_rerenderer_renders_and_infers(checkpoint: Path) -> None:
     assert read_config(checkpoint) == CONFIG
-    rr = Rerenderer.load(checkpoint, device="cpu")
+    rr = Rerenderer.open(checkpoint, device="cpu")
     pixels = np.asarray(Image.open(_photo(checkpoint.parent / "in.png")))
     inferred = rr.infer_tags(pixels)
     assert set(inferred) == {"azimuth", "light"}
@@ -168,7 +162,8 @@ def test_identity_refinement_redraws_the_input_closer_and_leaves_the_weights_alo
     # 0 steps is the paper's feed-forward re-rendering: G(R's identity code, g(target tags))
     photo = np.asarray(Image.open(_photo(checkpoint.parent / "refine.png")))
     seen = prepare(photo, CONFIG.image_size, CONFIG.background)
-    rr = Rerenderer.load(checkpoint, device="cpu", refine_steps=0)
+    rr = ganedit.load(checkpoint, device="cpu", refine_steps=0)
+    assert isinstance(rr, Rerenderer)
     own = rr.infer_tags(photo)
     x = torch.from_numpy(seen).permute(2, 0, 1).float().div(127.5).sub(1)[None]
     rows = torch.tensor([[CONFIG.values(n).index(own[n]) for n in CONFIG.tag_names]])
@@ -177,12 +172,12 @@ def test_identity_refinement_redraws_the_input_closer_and_leaves_the_weights_alo
     assert np.array_equal(rr.render(photo, [own])[0], y[0].permute(1, 2, 0).numpy())
     for bad in ({"refine_steps": -1}, {"refine_steps": 2.5}, {"refine_lr": 0.0}, {"refine_lr": float("inf")}):
         with pytest.raises(UsageError, match="refine_"):
-            Rerenderer.load(checkpoint, device="cpu", **bad)  # type: ignore[arg-type]
+            ganedit.load(checkpoint, device="cpu", **bad)  # type: ignore[arg-type]
 
 
 def test_refinement_works_inside_a_callers_inference_mode(checkpoint: Path) -> None:
     photo = np.asarray(Image.open(_photo(checkpoint.parent / "inference.png")))
-    rr = Rerenderer.load(checkpoint, device="cpu", refine_steps=3)
+    rr = Rerenderer.open(checkpoint, device="cpu", refine_steps=3)
     targets = [{"azimuth": "180", "light": "left"}]
     expected = rr.render(photo, targets)
     with torch.inference_mode():

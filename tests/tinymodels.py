@@ -22,7 +22,7 @@ from torch import nn
 
 from ganedit.archs.pan import PANGenerator, PANGeneratorConfig
 from ganedit.checkpoint import CheckpointInfo, save_checkpoint
-from ganedit.editor import Editor
+from ganedit.runtime.editor import Editor
 from ganedit.tasks import get_task
 
 # Small but structurally complete: every kind, the mask channel, several stride-2 levels.

@@ -1,12 +1,14 @@
 """The public library API: load a model once, apply it many times.
 
-    editor = ganedit.load("pan-derain")        # a registered model name
+    editor = ganedit.load("pan-derain")        # a registered model name: an Editor
     editor = ganedit.load(task="derain")       # the task's default model
     editor = ganedit.load("my-run.safetensors") # a checkpoint file of your own
     clean = editor(pil_image)
+    renderer = ganedit.load("tdgan-chairs")    # a rerender model: a Rerenderer
 
 This module wires the pieces together — registry (which model) → hub (where its file is) → checkpoint
-(what it is) → Editor (run it) — and owns no logic of its own beyond that order.
+(what it is) → runtime (run it: `Editor` for the PAN tasks, `Rerenderer` for rerender) — and owns no
+logic of its own beyond that order.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from .tasks import TASKS, get_task
 
 if TYPE_CHECKING:
     from .batch import Entry, Job, Plan, Report, Shard
-    from .editor import Editor
     from .provenance import Recorder, Settings
+    from .runtime.editor import Editor
+    from .runtime.rerenderer import Rerenderer
 
 
 def _registry(registry: Registry | None, registry_files: Sequence[Path]) -> Registry:
@@ -42,6 +45,18 @@ def _looks_like_path(text: str) -> bool:
     return text.endswith(".safetensors") or "/" in text or "\\" in text or Path(text).is_file()
 
 
+@dataclass(frozen=True)
+class Located:
+    """A model's weights file, found and sha256-verified (`locate`); nothing loaded yet."""
+
+    name: str  # the registered name, or the file's name for a checkpoint path
+    path: Path  # the verified local file
+    sha256: str
+    source: str  # "path" | "bundled" | "cache" | "download"
+    task: str | None  # the registry's task, or the one asked for; None: the file says (read_info)
+    spec: ModelSpec | None = None  # the registry's record; None for a checkpoint path
+
+
 def locate(
     name_or_path: str | Path | None = None,
     *,
@@ -49,17 +64,21 @@ def locate(
     registry: Registry | None = None,
     registry_files: Sequence[Path] = (),
     hub: HubOptions | None = None,
-) -> tuple[str, ResolvedWeights, str | None]:
+) -> Located:
     """Find the weights file for a model name, a checkpoint path, or a task's default model.
 
-    Returns (display name, verified file, expected task or None). No torch is imported.
+    Downloads a registered model that is neither bundled nor cached (unless offline). No torch.
     """
     hub = hub or HubOptions()
     if name_or_path is not None and (isinstance(name_or_path, Path) or _looks_like_path(name_or_path)):
         path = Path(name_or_path)
-        return path.name, resolve_path(path), task
+        return _located(path.name, resolve_path(path), task, None)
     spec = _choose_spec(_registry(registry, registry_files), name_or_path, task)
-    return spec.name, resolve(spec, hub), spec.task
+    return _located(spec.name, resolve(spec, hub), spec.task, spec)
+
+
+def _located(name: str, weights: ResolvedWeights, task: str | None, spec: ModelSpec | None) -> Located:
+    return Located(name, weights.path, weights.sha256, weights.source, task, spec)
 
 
 def _choose_spec(reg: Registry, name: str | None, task: str | None) -> ModelSpec:
@@ -75,7 +94,75 @@ def _choose_spec(reg: Registry, name: str | None, task: str | None) -> ModelSpec
     return spec
 
 
+def _arch(located: Located) -> str:
+    """The architecture the file says it holds; CheckpointError for one this ganedit does not know."""
+    from .checkpoint import read_info
+
+    arch = read_info(located.path).arch
+    if not any(t.arch == arch for t in TASKS.values()):  # no command of ours runs it
+        known = ", ".join(sorted({t.arch for t in TASKS.values()}))
+        raise CheckpointError(
+            f"{located.path}: unknown architecture {arch!r} (this ganedit knows {known}); "
+            "a newer ganedit may read it"
+        )
+    return arch
+
+
 def load(
+    name_or_path: str | Path | None = None,
+    *,
+    task: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    tile: int | None = None,
+    batch_size: int | None = None,
+    flip_average: bool = True,
+    strength: float = 1.0,
+    refine_steps: int | None = None,
+    refine_lr: float | None = None,
+    registry: Registry | None = None,
+    registry_files: Sequence[Path] = (),
+    hub: HubOptions | None = None,
+) -> Editor | Rerenderer:
+    """Load a model onto a device: an `Editor` for a PAN task (derain, inpaint, sketch2photo,
+    labels2photo), a `Rerenderer` for a rerender (TDGAN) model. Both take arrays (the Editor PIL too).
+
+    Editor options: ``precision``, ``tile``, ``flip_average``, ``strength`` (derain: 1 = the full edit,
+    less blends the result with the input, 0 = unchanged). Rerenderer options: ``refine_steps``,
+    ``refine_lr`` (identity refinement; default `runtime.rerenderer.REFINE_STEPS`). ``batch_size``:
+    tiles (Editor, default 4) or renders (Rerenderer, default 16) a forward. An option of the other kind
+    of model is a `UsageError`.
+    """
+    located = locate(name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub)
+    arch = _arch(located)
+    if arch != "tdgan" or (task is not None and get_task(task).arch != "tdgan"):
+        if refine_steps is not None or refine_lr is not None:
+            raise UsageError(
+                f"refine_steps and refine_lr apply to rerender models; {located.name!r} is not one"
+            )
+        return _open_editor(located, arch, device, precision, tile, batch_size, flip_average, strength)
+    pan_only = {
+        "precision": precision not in ("auto", "fp32"),
+        "tile": tile is not None,
+        "strength": strength != 1.0,
+    }
+    if any(pan_only.values()):
+        given = ", ".join(k for k, v in pan_only.items() if v)
+        raise UsageError(f"{given}: not an option of rerender models ({located.name!r} is one)")
+    from .runtime.rerenderer import REFINE_LR, REFINE_STEPS, Rerenderer
+
+    return Rerenderer.open(
+        located.path,
+        name=located.name,
+        sha256=located.sha256,
+        device=device,
+        batch_size=16 if batch_size is None else batch_size,
+        refine_steps=REFINE_STEPS if refine_steps is None else refine_steps,
+        refine_lr=REFINE_LR if refine_lr is None else refine_lr,
+    )
+
+
+def load_editor(
     name_or_path: str | Path | None = None,
     *,
     task: str | None = None,
@@ -89,43 +176,39 @@ def load(
     registry_files: Sequence[Path] = (),
     hub: HubOptions | None = None,
 ) -> Editor:
-    """Load a model onto a device and return an `Editor` (PIL in, PIL out; arrays in, arrays out).
+    """`load` for callers that edit files (``edit_folder``, Ray, ``ganedit eval``): always an `Editor`;
+    a rerender model is a `UsageError` pointing to ``ganedit rerender``, before its weights load."""
+    located = locate(name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub)
+    return _open_editor(located, _arch(located), device, precision, tile, batch_size, flip_average, strength)
 
-    ``strength`` (derain): 1 = the full edit, less blends the result with the input (0 = unchanged)."""
-    name, weights, expected_task = locate(
-        name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub
-    )
-    from .checkpoint import load_checkpoint
-    from .editor import Editor
-    from .runtime.devices import select_device
 
-    dev = select_device(device)
-    from .checkpoint import read_info
-
-    found = read_info(weights.path)
-    if found.arch != "pan":
-        commands = [t.name for t in TASKS.values() if t.arch == found.arch]
-        if not commands:  # not an architecture this ganedit knows: no command of ours runs it
-            known = ", ".join(sorted({t.arch for t in TASKS.values()}))
-            raise CheckpointError(
-                f"{weights.path}: unknown architecture {found.arch!r} (this ganedit knows {known}); "
-                "a newer ganedit may read it"
-            )
+def _open_editor(
+    located: Located,
+    arch: str,
+    device: str,
+    precision: str,
+    tile: int | None,
+    batch_size: int | None,
+    flip_average: bool,
+    strength: float,
+) -> Editor:
+    if arch != "pan":
+        command = next(t.name for t in TASKS.values() if t.arch == arch)
         raise UsageError(
-            f"{name!r} is a {found.arch} checkpoint ({found.task!r}); edit with it through "
-            f"`ganedit {commands[0]}` (ganedit.rerender in Python), not this command"
+            f"{located.name!r} is a {arch} checkpoint ({command!r}); edit with it through "
+            f"`ganedit {command}` (ganedit.load in Python), not this command"
         )
-    model, info = load_checkpoint(weights.path, task=expected_task, device=dev)
-    return Editor(
-        model,
-        task=get_task(info.task),
-        info=info,
-        name=name,
-        sha256=weights.sha256,
-        device=dev,
+    from .runtime.editor import Editor
+
+    return Editor.open(
+        located.path,
+        name=located.name,
+        sha256=located.sha256,
+        task=located.task,
+        device=device,
         precision=precision,
         tile=tile,
-        batch_size=batch_size,
+        batch_size=4 if batch_size is None else batch_size,
         flip_average=flip_average,
         strength=strength,
     )
@@ -136,10 +219,6 @@ class ModelStatus:
     spec: ModelSpec
     bundled: bool
     cached: bool
-
-    @property
-    def available(self) -> bool:
-        return self.bundled or self.cached
 
 
 def list_models(
@@ -374,7 +453,7 @@ def edit_folder(
     if on_plan is not None:
         on_plan(plan)
     if editor is None and plan.jobs:
-        editor = load(model, task=task, **load_options)  # type: ignore[arg-type]
+        editor = load_editor(model, task=task, **load_options)  # type: ignore[arg-type]
     if editor is not None and editor.task.needs_mask and mask is None:
         raise UsageError(f"model {editor.name} inpaints: it needs --mask")
     recorder = _recorder(editor, quality, compare, load_options) if editor is not None else None
@@ -453,12 +532,14 @@ def edit_file(
 
 __all__ = [
     "GaneditError",
+    "Located",
     "ModelStatus",
     "Verified",
     "edit_file",
     "edit_folder",
     "list_models",
     "load",
+    "load_editor",
     "locate",
     "plan_edits",
     "pull",

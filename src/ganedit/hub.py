@@ -54,15 +54,6 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def verify_sha256(path: Path, expected: str) -> None:
-    """Raise `ChecksumError` unless the file's sha256 is ``expected``."""
-    actual = sha256_file(path)
-    if actual != expected.lower():
-        raise ChecksumError(
-            f"{path}: sha256 is {actual}, expected {expected.lower()}; the file is not loaded"
-        )
-
-
 def resolve_path(path: Path, expected_sha256: str | None = None) -> ResolvedWeights:
     """An explicit ``--weights PATH``: hashed (so reports can name exactly what ran), verified if asked."""
     path = Path(path).expanduser()

@@ -33,7 +33,7 @@ import numpy as np
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from .editor import Editor
+    from .runtime.editor import Editor
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -67,10 +67,10 @@ class RayEditor:
         self.column = column
         self.mask_column = mask_column
         if editor is None:
-            from .api import load
+            from .api import load_editor
             from .hub import HubOptions
 
-            editor = load(
+            editor = load_editor(
                 model,
                 task=task,
                 device=device,

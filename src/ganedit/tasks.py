@@ -17,7 +17,6 @@ class Task:
     summary: str
     arch: str  # the architecture family whose checkpoints serve this task ("pan", "tdgan")
     needs_mask: bool = False  # inpaint: the model input is image + mask (4 channels)
-    needs_tags: bool = False  # rerender: target tags choose the output
     keeps_grayscale: bool = True  # gray in -> gray out; sketch2photo colourises, so it does not
     strength: bool = False  # derain: --strength blends the result with the input (as denoisers offer)
     label_palette: bool = False  # labels2photo: inputs are label maps painted in the CMP palette (palette.py)
@@ -70,7 +69,6 @@ TASKS: dict[str, Task] = {
             name="rerender",
             summary="Re-render an object at other tags such as pose or lighting (TDGAN).",
             arch="tdgan",
-            needs_tags=True,
             keeps_grayscale=False,
             examples=("ganedit rerender chair.png --tag pose=30 --tag light=left -o out/",),
         ),

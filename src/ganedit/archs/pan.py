@@ -65,8 +65,8 @@ def init_weights(module: nn.Module) -> None:
 class PANGeneratorConfig:
     """Shape of a PAN generator. Stored as JSON in every checkpoint, so fields are plain ints/str/bool.
 
-    The defaults are the shipped de-raining model: small enough to de-rain a 12-megapixel photo in well
-    under 30 s on two CPU cores (see `preset` for the other tasks).
+    The defaults are the shipped de-raining model: small enough for 12-megapixel photos on a CPU
+    (timings in docs/models/pan-derain.md; see `preset` for the other tasks).
     """
 
     kind: str = "residual"  # "residual" (de-raining net, additive skips) | "unet" (pix2pix, concat skips)
@@ -243,10 +243,10 @@ def smooth_fill(x: torch.Tensor, mask: torch.Tensor, sweeps: int = 8) -> torch.T
     average in proportion to its confidence min(1, 32 x known fraction) and takes the rest from the
     upsampled coarser level, then `sweeps` Jacobi sweeps of Laplace's equation relax the unknown part of
     the level (a multigrid-style smoother: the pull alone leaves kinks where the levels meet). Known pixels
-    are returned exactly. With 5-50 % holes (16 holdout photos, 256 px) the PSNR in the hole, relative to
-    the harmonic fill `ganedit eval` uses as its baseline, is -0.21 dB with no sweeps, -0.03 dB with 2,
-    +0.03 dB with 8 (the default) and +0.04 dB with 16; a plain 2 x 2 push-pull is ~1.9 dB below. Cost:
-    a few cheap depthwise 3 x 3 passes per level, small next to the network.
+    are returned exactly. The sweeps bring the fill up to the harmonic fill `ganedit eval` uses as its
+    baseline (PSNR in the hole); more than the default 8 add next to nothing, and overlapping 4 x 4
+    windows do far better than a plain 2 x 2 push-pull. Cost: a few cheap depthwise 3 x 3 passes per
+    level, small next to the network.
 
     Why: an inpainting net that starts from this fill and learns a residual (zero at initialisation)
     begins as a good smooth-fill baseline instead of as grey holes, so a short training run on a CPU

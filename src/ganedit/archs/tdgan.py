@@ -206,11 +206,6 @@ class TDGAN(nn.Module):
         return self.rerender(x, targets)
 
 
-def describe(config: TDGANConfig) -> dict[str, Any]:
-    """The vocabulary as `ganedit models show` prints it."""
-    return {name: list(values) for name, values in config.tags}
-
-
 def __getattr__(name: str) -> Any:
     # The discriminator moved to ganedit.train.discriminators (training only); importable from here for
     # one release, loaded by name on first use so that the inference networks never import ganedit.train.

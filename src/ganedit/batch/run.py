@@ -23,8 +23,8 @@ from .read import Loaded, load
 from .report import STDIO, Entry, Report
 
 if TYPE_CHECKING:
-    from ..editor import Editor
     from ..provenance import Recorder
+    from ..runtime.editor import Editor
 
 log = logging.getLogger(__name__)
 

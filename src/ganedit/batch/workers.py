@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..io import capture_warnings, encode_picture, output_format
+from ..io import capture_warnings, encode_gif, encode_picture, encode_png, output_format
 from .plan import Namer
 from .read import Loaded
 from .report import Report
 from .run import Encoded, Progress
+from .sweep import contact_sheet, output_name, sheet_columns
 
 if TYPE_CHECKING:
-    from ..editor import Editor
-    from ..rerender import Rerenderer
+    from ..runtime.editor import Editor
+    from ..runtime.rerenderer import Rerenderer
 
 
 def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -80,7 +81,6 @@ def rerender_names(
 ) -> Namer:
     """rerender's outputs of one input: ``STEM_TAG-VALUE_....png`` per combination of the sweep (in
     order), then ``STEM_sheet.png`` and ``STEM.gif`` when asked."""
-    from ..rerender import output_name
 
     def names(name: str) -> list[str]:
         stem = Path(name).stem
@@ -104,8 +104,6 @@ class RerenderWorker:
         gif: bool = False,
         gif_ms: int = 120,
     ) -> None:
-        from ..rerender import sheet_columns
-
         self.renderer, self.sweep = renderer, list(sweep)
         self.sheet, self.gif, self.gif_ms = sheet, gif, gif_ms
         self.columns = sheet_columns(self.sweep)
@@ -140,8 +138,6 @@ class RerenderWorker:
         return inferred, dict(zip(wanted, images, strict=True))
 
     def encode(self, loaded: Loaded, result: Any) -> Encoded:
-        from ..rerender import contact_sheet, encode_gif, encode_png
-
         inferred, images = result
         job, todo = loaded.job, set(loaded.job.todo)
         outputs = list(job.outputs)

@@ -124,12 +124,12 @@ def eval_command(
     if task is None:
         from ..checkpoint import read_info
 
-        name, located, _ = api.locate(
+        located = api.locate(
             weights or model, registry_files=registry_files(registry), hub=hub_options(offline)
         )
         if read_info(located.path).task == "rerender":
             _eval_rerender(
-                name,
+                located.name,
                 located.path,
                 located.sha256,
                 Path(data),
@@ -141,7 +141,7 @@ def eval_command(
                 refine_steps,
             )
             return
-    editor = api.load(
+    editor = api.load_editor(
         weights or model,
         task=task,
         device=device,
@@ -181,7 +181,7 @@ def _eval_rerender(
     """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender`, printed."""
     from ..data.tagset import INDEX_NAME
     from ..eval.tdgan import evaluate_rerender
-    from ..rerender import REFINE_STEPS, Rerenderer
+    from ..runtime.rerenderer import REFINE_STEPS, Rerenderer
 
     if not (data / INDEX_NAME).is_file():
         raise UsageError(

@@ -126,7 +126,7 @@ def models_show(name: str, as_json: bool, registry: tuple[str, ...]) -> None:
         info["checkpoint"] = {"arch": ckpt.arch, "task": ckpt.task, "arch_config": ckpt.arch_config}
         info["checkpoint_metadata"] = ckpt.metadata
         if ckpt.arch == "tdgan":
-            from ..rerender import read_config
+            from ..runtime.rerenderer import read_config
 
             info["tags"] = {tag: list(values) for tag, values in read_config(local).tags}
     if as_json:

@@ -142,8 +142,8 @@ def model_option(task: str) -> Decorator:
 
 
 def refine_option(lead: str) -> Decorator:
-    """``--refine-steps`` of rerender and eval (default None: ganedit.rerender.REFINE_STEPS, which the
-    help states without importing the module)."""
+    """``--refine-steps`` of rerender and eval (default None: ganedit.runtime.rerenderer.REFINE_STEPS,
+    which the help states without importing the module)."""
     return click.option(
         "--refine-steps",
         type=click.IntRange(min=0),

@@ -98,19 +98,21 @@ def rerender_command(**given: Any) -> None:
     Writes one PNG per combination of the --tag values, named STEM_TAG-VALUE_....png. An input is
     skipped when all its outputs exist (--overwrite redoes it); one with some missing writes those.
     """
-    from .. import rerender as rr
     from ..batch import plan_jobs, rerender_names, run_jobs
     from ..batch.plan import tidy_output_folders
+    from ..batch.sweep import name_widths
+    from ..runtime.rerenderer import REFINE_STEPS
+    from ..runtime.tags import parse_tag_options
 
     as_json, quiet, dry_run = given["as_json"], given["quiet"], given["dry_run"]
     if given["model"] and given["weights"]:
         raise UsageError("give --model or --weights, not both")
     if as_json or dry_run:
         need_stream("stdout", f"{'--dry-run' if dry_run else '--json'} prints on stdout")
-    steps = rr.REFINE_STEPS if given["refine_steps"] is None else given["refine_steps"]
+    steps = REFINE_STEPS if given["refine_steps"] is None else given["refine_steps"]
     model = _Model.locate(given, steps)
-    sweep = rr.parse_tag_options(given["tags"], model.config, snap=given["snap"])
-    names = rerender_names(sweep, rr.name_widths(model.config), sheet=given["sheet"], gif=given["gif"])
+    sweep = parse_tag_options(given["tags"], model.config, snap=given["snap"])
+    names = rerender_names(sweep, name_widths(model.config), sheet=given["sheet"], gif=given["gif"])
     plan = plan_jobs(
         given["inputs"],
         given["output"],
@@ -157,7 +159,7 @@ class _Model:
 
     def __init__(self, name: str, path: Path, sha256: str | None, device: str, steps: int) -> None:
         from ..provenance import Index
-        from ..rerender import read_config
+        from ..runtime.rerenderer import read_config
 
         self.name, self.path, self.sha256, self.device, self.steps = name, path, sha256, device, steps
         self.config = read_config(path)
@@ -167,16 +169,18 @@ class _Model:
     def locate(cls, given: dict[str, Any], steps: int) -> _Model:
         from .. import api
 
-        name, resolved, _ = api.locate(
+        located = api.locate(
             given["weights"] or given["model"],
             task="rerender",
             registry_files=registry_files(given["registry"]),
             hub=hub_options(given["offline"]),
         )
-        model = cls(name, resolved.path, resolved.sha256, given["device"], steps)
+        model = cls(located.name, located.path, located.sha256, given["device"], steps)
         if not given["tags"]:
             valid = "; ".join(f"{n} ({', '.join(v)})" for n, v in model.config.tags)
-            raise UsageError(f"give at least one --tag NAME=VALUE (or NAME=all); tags of {name}: {valid}")
+            raise UsageError(
+                f"give at least one --tag NAME=VALUE (or NAME=all); tags of {located.name}: {valid}"
+            )
         return model
 
     def settings(self) -> Settings:
@@ -216,7 +220,7 @@ class _Model:
 
     def worker(self, sweep: list[dict[str, str]], given: dict[str, Any]) -> Any:
         from ..batch import RerenderWorker
-        from ..rerender import Rerenderer
+        from ..runtime.rerenderer import Rerenderer
 
         renderer = Rerenderer.open(
             self.path, name=self.name, sha256=self.sha256, device=self.device, refine_steps=self.steps

@@ -369,7 +369,7 @@ def add_rain(clean: Tensor, rng: Rng, *, params: RainParams | None = None) -> Te
 
     Without ``params`` a look is drawn with `sample_rain_params` from the same generator; with them (an
     evaluation set's fixed distribution) only the streak positions and the veil's variation are random.
-    About 2-6 ms for a 256 x 256 crop on one CPU core.
+    Cheap next to a training step (benchmarks/synth_speed.py times it).
     """
     _check_image(clean, "add_rain")
     g = as_generator(rng, device=clean.device)

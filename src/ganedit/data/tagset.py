@@ -42,10 +42,6 @@ class TagIndex:
             if isinstance(values, list)
         }
 
-    @property
-    def images(self) -> list[Any]:
-        return self.index["images"]
-
 
 def read_index(root: Path, size: int, *, missing_hint: str = "", size_hint: str = "") -> TagIndex:
     """Read and check ``root/tags.json`` for images of `size` px; UsageError otherwise (the hints are

@@ -43,7 +43,6 @@ __all__ = [
     "mean_chroma",
     "psnr",
     "ssim",
-    "ssim_map",
 ]
 
 SSIM_WINDOW = 11
@@ -130,17 +129,12 @@ def _symmetric_index(n: int) -> torch.Tensor:
     return torch.where(i >= n, 2 * n - 1 - i, i)
 
 
-def ssim_map(a: Any, b: Any, *, data_range: float = 1.0) -> np.ndarray:
-    """The local SSIM of ``a`` and ``b`` at every pixel (H x W float64), averaged over the channels.
+def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
+    """The local SSIM of two H x W x C images at every pixel, averaged over the channels (H x W).
 
     Images are mirrored at the border (half-sample symmetric) to complete the window there; `ssim`
     without a mask ignores that 5 px border band. Both sides must be at least 11 px.
     """
-    x, y = _pair(a, b, data_range)
-    return _ssim_map(x, y, data_range).numpy()
-
-
-def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     height, width, _ = x.shape
     if min(height, width) < SSIM_WINDOW:
         raise ValueError(
@@ -176,7 +170,7 @@ def ssim(a: Any, b: Any, *, data_range: float = 1.0, mask: Any = None) -> float:
     Without ``mask``: the mean SSIM over the pixels at least 5 px from the border, averaged over the
     channels (= scikit-image's ``structural_similarity(a, b, data_range=..., channel_axis=-1,
     gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``). With ``mask`` (H x W, nonzero =
-    counts): the mean of `ssim_map` over the masked pixels, wherever they are.
+    counts): the mean of the local SSIM map over the masked pixels, wherever they are.
     """
     x, y = _pair(a, b, data_range)
     full = _ssim_map(x, y, data_range)

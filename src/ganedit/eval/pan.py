@@ -42,12 +42,12 @@ from PIL import Image
 
 from ..data import synth
 from ..data.pairs import MaskPolicy, PairedFiles, PairedFolder, is_paired, match_pairs, split_side_by_side
-from ..editor import Editor
 from ..errors import UsageError
 from ..io.decode import read_picture
 from ..io.discover import discover
 from ..io.masks import read_mask
 from ..io.picture import rgb8
+from ..runtime.editor import Editor
 from .baselines import BASELINES, baseline, harmonic_fill, telea_fill
 from .metrics import (
     SSIM_WINDOW,

@@ -11,7 +11,8 @@ concern (each module's docstring has the details):
     exif      EXIF patched in place (orientation reset, stale thumbnail unlinked), compacted for JPEG
     png/tiff  16-bit colour codecs of our own, where Pillow truncates to 8 bits or cannot write
     masks     `read_mask`: inpainting masks checked and fitted to their image
-    encode    `encode_picture`: JPEG/PNG/WebP/TIFF/BMP with EXIF, ICC and DPI carried
+    encode    `encode_picture`: JPEG/PNG/WebP/TIFF/BMP with EXIF, ICC and DPI carried; `encode_png`,
+              `encode_gif`: rendered images (no metadata)
     atomic    the one atomic file writer, used by everything ganedit writes
     stream    every byte of an image to stdout, or an error
 
@@ -31,7 +32,7 @@ from .atomic import (
 )
 from .decode import capture_warnings, file_limit, read_picture, too_large
 from .discover import Discovery, Found, discover
-from .encode import encode_picture, output_format
+from .encode import encode_gif, encode_picture, encode_png, output_format
 from .masks import read_mask
 from .picture import IMAGE_SUFFIXES, JPEG_QUALITY, MAX_PIXELS, OUTPUT_FORMATS, SUFFIXES, Picture, rgb8
 from .stream import write_stream
@@ -51,7 +52,9 @@ __all__ = [
     "atomic_write_named",
     "capture_warnings",
     "discover",
+    "encode_gif",
     "encode_picture",
+    "encode_png",
     "file_limit",
     "output_format",
     "read_mask",

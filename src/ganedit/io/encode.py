@@ -12,6 +12,8 @@
   source gives **PNG**: BMP cannot hold EXIF or ICC, Pillow drops its alpha when writing, and it is
   uncompressed. PNG loses nothing.
 * EXIF and ICC are written for JPEG, PNG, WebP and TIFF; DPI where the format has it.
+* Rendered images that come from no file (rerender's renders, contact sheets, turntables) have no
+  metadata to carry: `encode_png` and `encode_gif` (an endlessly looping animation) write 8-bit RGB.
 
 Encoding returns bytes; writing them to a file is `ganedit.io.atomic.write_atomic`'s job.
 """
@@ -19,6 +21,7 @@ Encoding returns bytes; writing them to a file is `ganedit.io.atomic.write_atomi
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -129,6 +132,31 @@ def _save_pil(
     out = io.BytesIO()
     image.save(out, pil_format, **options)
     return out.getvalue()
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """An H x W x 3 uint8 image as a PNG without metadata."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def encode_gif(frames: Sequence[np.ndarray], duration_ms: int = 120) -> bytes:
+    """An endlessly looping GIF of H x W x 3 uint8 frames (e.g. an azimuth sweep: a turntable)."""
+    if not frames:
+        raise ValueError("a GIF needs at least one frame")
+    images = [Image.fromarray(f[:, :, :3]) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=duration_ms,
+        loop=0,
+        disposal=2,
+    )
+    return buffer.getvalue()
 
 
 def _to_8bit(pixels: np.ndarray) -> np.ndarray:

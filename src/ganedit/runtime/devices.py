@@ -11,7 +11,7 @@
   alone when the user set ``OMP_NUM_THREADS``.
 * Precision (`resolve_precision`): ``auto`` is bf16 on CUDA GPUs with native bf16 (else fp16 for
   inference, fp32 for training, which has no loss scaling), bf16 on CPUs with native bf16 arithmetic
-  (AVX512-BF16 or AMX: ~2x faster; elsewhere oneDNN emulates it and it is slower than fp32), and fp32
+  (AVX512-BF16 or AMX: faster than fp32; elsewhere oneDNN emulates it and it is slower), and fp32
   everywhere else.
 """
 
@@ -161,7 +161,7 @@ def limit_threads() -> None:
 
 
 def cpu_bf16_native() -> bool:
-    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), where bf16 autocast is ~2x faster."""
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), where bf16 autocast beats fp32."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private torch.cpu helpers (2.3+)
     for probe in probes:
         check = getattr(torch.cpu, probe, None)

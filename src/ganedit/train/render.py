@@ -79,7 +79,6 @@ __all__ = [
     "MeshError",
     "Rasterized",
     "floor_shadow",
-    "light_names",
     "load_obj",
     "normalize",
     "rasterize",
@@ -416,8 +415,3 @@ def render(
 ) -> np.ndarray:
     """A normalised mesh (`normalize`) rendered at ``size`` x ``size``: HxWx3 uint8, deterministic."""
     return render_views(mesh, azimuth_deg, elevation_deg, [light], [size], supersample=supersample)[(0, size)]
-
-
-def light_names() -> list[str]:
-    """The named lights, in vocabulary order."""
-    return list(LIGHTS)
