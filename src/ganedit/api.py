@@ -296,7 +296,7 @@ def _model_identity(
         return resolve_path(Path(model)).sha256
     registry = _registry(load_options.get("registry"), load_options.get("registry_files", ()))  # type: ignore[arg-type]
     try:
-        return _choose_spec(registry, model, task).sha256  # type: ignore[arg-type]
+        return _choose_spec(registry, model, task).sha256
     except WeightsUnavailableError:
         return None
 
@@ -323,7 +323,7 @@ def _settings(
             compare=compare,
         )
     return Settings(
-        task=task,  # type: ignore[arg-type]
+        task=task,
         model=_model_identity(model, task, None, load_options),
         flip_average=bool(load_options.get("flip_average", True)),
         precision=str(load_options.get("precision", "auto")),

@@ -37,7 +37,7 @@ from .metrics import psnr, ssim
 from .tdgan import PSNR_CAP, TagClassifier, TaggedSet, train_classifier
 
 if TYPE_CHECKING:
-    from ..rerender import Rerenderer
+    from ..runtime.rerenderer import Rerenderer
 
 __all__ = ["LIGHT_TAGS", "evaluate_relighting", "train_identity_embedding"]
 

@@ -125,7 +125,7 @@ class Editor:
         self.sha256 = sha256
         self.device = torch.device(device)
         self.precision, self._autocast_dtype = resolve_precision(precision, self.device)
-        self.multiple: int = int(model.pad_multiple)
+        self.multiple: int = int(model.pad_multiple)  # type: ignore[arg-type]  # every ganedit generator has it
         self.tile = None if tile is None else (0 if tile == 0 else -(-tile // self.multiple) * self.multiple)
         self.overlap = overlap
         self.batch_size = batch_size
@@ -466,7 +466,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
             conv, bn = seq[i], seq[i + 1]
             if not (isinstance(conv, nn.Conv2d | nn.ConvTranspose2d) and isinstance(bn, nn.BatchNorm2d)):
                 continue
-            if conv.groups != 1 or not bn.track_running_stats or bn.running_var is None:
+            if conv.groups != 1 or bn.running_var is None or bn.running_mean is None:
                 continue
             with torch.no_grad():
                 scale = bn.running_var.add(bn.eps).rsqrt()

@@ -200,11 +200,13 @@ class Rerenderer:
 
     def _infer_indices(self, x: torch.Tensor) -> list[int]:
         import torch
+        from torch import nn
 
         with torch.inference_mode():
             _, codes = self.model.disentangler(x)
             indices = []
             for code, mapper in zip(codes, self.model.tag_mapper.maps, strict=True):
+                assert isinstance(mapper, nn.Linear)  # TagMapper: one linear map per tag type
                 value_codes = mapper.weight.t()  # n_values x tag_dim: g(one-hot of each value)
                 distance = (code[:1] - value_codes).abs().mean(dim=1)  # L1, as the consistency loss
                 indices.append(int(distance.argmin()))
