@@ -47,10 +47,9 @@ The choices, in order of the pipeline:
   point, and the model casts a hard shadow on it (the floor darkened to `SHADOW` of its brightness): each
   triangle is projected along the light onto the floor (a planar projected shadow, exact for a directional
   light on a plane) and the projection is rasterised from the camera. Why: with Lambert shading alone,
-  front, left and right light differ by the brightness of a few surfaces of unknown albedo, and a
-  classifier trained on the true renders read the light right only 60 % of the time (42 % on a stool,
-  whose black legs and flat seat look alike under any light); with the shadow it reads it 100 % of the
-  time, since the shadow's side says where the light is whatever the albedo. The model's own surfaces
+  front, left and right light differ by the brightness of a few surfaces of unknown albedo, which a
+  classifier can hardly read (a stool's black legs and flat seat look alike under any light); the shadow's
+  side says where the light is whatever the albedo (figures: docs/models/tdgan-chairs.md). The model's own surfaces
   are not shadowed (no self-shadowing), and the object always hides the floor behind it (nothing of the
   floor can be in front of a point above it).
 """
