@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     index = {
         "source": "Extended Yale Face Database B (cropped), scripts/yaleb_tagset.py",
         "sizes": list(args.sizes),
-        "renderer": {"background": [0, 0, 0], "crop": "square, centred"},
+        "renderer": {"background": [0, 0, 0], "fit": "crop"},
         "vocabulary": {"light_azimuth": azimuths, "light_elevation": elevations},
         "identities": {
             identity: {"split": "eval" if identity in eval_subjects else "train"}

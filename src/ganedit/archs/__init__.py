@@ -56,6 +56,7 @@ _LIMITS: dict[str, dict[str, tuple[str, int, int] | tuple[str]]] = {
     "tdgan": {
         "tags": ("tags",),
         "background": ("rgb",),
+        "fit": ("str",),
         "image_size": (_INT, 16, 1024),
         "channels": (_INT, 1, 4),
         "identity_dim": (_INT, 1, 4096),

@@ -35,6 +35,8 @@ from .pan import init_weights
 
 __all__ = ["TDGAN", "Disentangler", "Generator", "TDGANConfig", "TagMapper"]
 
+FITS = ("pad", "crop")
+
 
 @dataclass(frozen=True)
 class TDGANConfig:
@@ -48,11 +50,11 @@ class TDGANConfig:
     ngf: int = 32  # G's width at full resolution (doubles per level, capped at max_mult * ngf)
     ndf: int = 32  # R's and D's width at full resolution
     max_mult: int = 8
-    background: tuple[int, int, int] = (
-        240,
-        240,
-        240,
-    )  # the renders' plain background (inputs are padded with it)
+    background: tuple[int, int, int] = (240, 240, 240)  # the renders' plain background
+    # How an input that is not square becomes the model's square: "pad" centres it on `background` (an
+    # object photographed on a plain ground, as the renders are), "crop" cuts the centred square (a face
+    # crop, where padding would add a border no training image has).
+    fit: str = "pad"
 
     def __post_init__(self) -> None:
         # JSON gives lists: normalise to tuples so configs compare and hash as values.
@@ -71,6 +73,8 @@ class TDGANConfig:
             raise ValueError(f"image_size must be a power of two >= 16, got {self.image_size}")
         if min(self.identity_dim, self.tag_dim, self.ngf, self.ndf, self.max_mult, self.channels) < 1:
             raise ValueError("identity_dim, tag_dim, ngf, ndf, max_mult and channels must be >= 1")
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
             raise ValueError(f"background must be an RGB triple of 0..255, got {self.background}")
 

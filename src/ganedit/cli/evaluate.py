@@ -191,12 +191,69 @@ def _eval_rerender(
     steps = REFINE_STEPS if refine_steps is None else refine_steps
     rr = Rerenderer.open(path, name=name, sha256=sha256, device=device, refine_steps=steps)
     size = rr.config.image_size
+    if _relights(rr.config):
+        _eval_relighting(rr, data, seed, as_json)
+        return
     judge = _classifier(data, size, classifier_path)
     result = evaluate_rerender(rr, data, classifier=judge, size=size, seed=seed, limit=limit)
     if as_json:
         click.echo(json.dumps(result, indent=2, allow_nan=False))
         return
     _print_rerender(result, data)
+
+
+def _relights(config: Any) -> bool:
+    from ..eval.faces import LIGHT_TAGS
+
+    return set(LIGHT_TAGS) <= set(config.tag_names)
+
+
+def _eval_relighting(rr: Any, data: Path, seed: int, as_json: bool) -> None:
+    """A face re-lighting model (light_azimuth and light_elevation tags): `evaluate_relighting`, with
+    its two judges cached in DATA (trained on the train split the first time)."""
+    from ..eval import faces
+    from ..eval.tdgan import load_classifier, save_classifier, train_classifier
+
+    size = rr.config.image_size
+    judges = {}
+    makers = {
+        "light": lambda: train_classifier(data, size, tags=list(faces.LIGHT_TAGS), seed=0),
+        "identity": lambda: faces.train_identity_embedding(data, size, seed=0),
+    }
+    for kind, make in makers.items():
+        cache = data / f"judge-{kind}-{size}.safetensors"
+        if cache.is_file():
+            judges[kind] = load_classifier(cache)
+            continue
+        click.echo(f"training the {kind} judge on the train split of {data}, cached to {cache}", err=True)
+        judges[kind] = make()
+        save_classifier(cache, judges[kind])
+    result = faces.evaluate_relighting(
+        rr, data, seed=seed, light_judge=judges["light"], identity_judge=judges["identity"]
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
+        return
+    o, light, ident = result["overall"], result["light_accuracy"], result["identity_accuracy"]
+    click.echo(
+        f"{result['model']} (re-lighting) on {result['identities']} held-out people of {data}: "
+        f"{result['renders']} re-lit faces"
+    )
+    click.echo(f"  protocol: {result['protocol']}")
+    for key, label in (
+        ("relit", "re-lit"),
+        ("unchanged", "input unchanged"),
+        ("matched", "brightness-matched"),
+    ):
+        click.echo(f"  {label:>18}: PSNR {o[key + '_psnr']:.2f} dB, SSIM {o[key + '_ssim']:.4f}")
+    click.echo(
+        f"  light read as requested (both tags within one step): {light['relit']['both_within_1']:.3f} "
+        f"(the judge on the true photos: {light['true_photos']['both_within_1']:.3f})"
+    )
+    click.echo(
+        f"  identity kept (nearest held-out person): {ident['relit']:.3f} "
+        f"(brightness-matched input {ident['matched']:.3f}, true photos {ident['true_photos']:.3f})"
+    )
 
 
 def _classifier(data: Path, size: int, classifier_path: str | None) -> Any:

@@ -148,55 +148,17 @@ def evaluate_relighting(
         light_judge = train_classifier(Path(data_dir), size, tags=list(LIGHT_TAGS), seed=seed)
     if identity_judge is None:
         identity_judge = train_identity_embedding(Path(data_dir), size, seed=seed)
-    names = list(config.tag_names)
     groups = data.by_identity()
-    rng = np.random.default_rng((seed, 0xFACE))
-    cases: list[dict[str, Any]] = []
-    relit: list[np.ndarray] = []
-    for identity, entries in groups.items():
-        chosen = sorted(
-            int(c) for c in rng.choice(len(entries), min(sources_per_identity, len(entries)), False)
-        )
-        for k in chosen:
-            source = entries[k]
-            src = data.image(source)
-            targets = [e for e in entries if e is not source]
-            wanted = [{n: data.vocabulary[n][data.tag_index(e, n)] for n in names} for e in targets]
-            outputs = rerenderer.render(src, wanted)
-            for entry, output in zip(targets, outputs, strict=True):
-                truth = data.image(entry)
-                cases.append(
-                    {
-                        "identity": identity,
-                        "source": str(source["file"]),
-                        "target": str(entry["file"]),
-                        **{f"target_{n}": data.tag_index(entry, n) for n in LIGHT_TAGS},
-                        **_scores(output, src, truth),
-                    }
-                )
-                relit.append(output)
+    cases, relit = _relight(rerenderer, data, groups, seed, sources_per_identity)
     if not cases:
         raise UsageError(f"no held-out person in {data_dir} has two or more photos")
-
-    truths = [
-        data.image(next(e for e in groups[c["identity"]] if str(e["file"]) == c["target"])) for c in cases
-    ]
-    light = _light_accuracy(light_judge, data, cases, relit, truths)
-    identity_kept = _identity_accuracy(identity_judge, data, groups, cases, relit, truths)
-    summary = {
-        key: _mean([c[key] for c in cases])
-        for key in (
-            "relit_psnr",
-            "relit_ssim",
-            "unchanged_psnr",
-            "unchanged_ssim",
-            "matched_psnr",
-            "matched_ssim",
-        )
-    }
+    by_file = {str(e["file"]): e for e in data.entries}
+    truths = [data.image(by_file[c["target"]]) for c in cases]
+    keys = ("relit_psnr", "relit_ssim", "unchanged_psnr", "unchanged_ssim", "matched_psnr", "matched_ssim")
     return {
         "model": rerenderer.name,
         "task": "rerender",
+        "evaluation": "relighting",
         "data": str(data_dir),
         "split": "eval",
         "size": config.image_size,
@@ -210,10 +172,43 @@ def evaluate_relighting(
             "true photo's mean brightness"
         ),
         "refine": {"steps": rerenderer.refine_steps, "lr": rerenderer.refine_lr},
-        "overall": summary,
-        "light_accuracy": light,
-        "identity_accuracy": identity_kept,
+        "overall": {key: _mean([c[key] for c in cases]) for key in keys},
+        "light_accuracy": _light_accuracy(light_judge, cases, relit, truths),
+        "identity_accuracy": _identity_accuracy(identity_judge, data, groups, cases, relit, truths),
     }
+
+
+def _relight(
+    rerenderer: Rerenderer,
+    data: TaggedSet,
+    groups: dict[str, list[dict[str, Any]]],
+    seed: int,
+    sources_per_identity: int,
+) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    """Each person's seeded source photos re-lit to every other light of theirs: one case per re-light."""
+    names = list(rerenderer.config.tag_names)
+    rng = np.random.default_rng((seed, 0xFACE))
+    cases: list[dict[str, Any]] = []
+    relit: list[np.ndarray] = []
+    for identity, entries in groups.items():
+        picks = rng.choice(len(entries), min(sources_per_identity, len(entries)), replace=False)
+        for k in sorted(int(c) for c in picks):
+            source = entries[k]
+            src = data.image(source)
+            targets = [e for e in entries if e is not source]
+            wanted = [{n: data.vocabulary[n][data.tag_index(e, n)] for n in names} for e in targets]
+            for entry, output in zip(targets, rerenderer.render(src, wanted), strict=True):
+                cases.append(
+                    {
+                        "identity": identity,
+                        "source": str(source["file"]),
+                        "target": str(entry["file"]),
+                        **{f"target_{n}": data.tag_index(entry, n) for n in LIGHT_TAGS},
+                        **_scores(output, src, data.image(entry)),
+                    }
+                )
+                relit.append(output)
+    return cases, relit
 
 
 def _within(got: np.ndarray, want: np.ndarray) -> np.ndarray:
@@ -222,7 +217,6 @@ def _within(got: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 def _light_accuracy(
     judge: TagClassifier,
-    data: TaggedSet,
     cases: list[dict[str, Any]],
     relit: list[np.ndarray],
     truths: list[np.ndarray],

@@ -92,9 +92,10 @@ def read_config(path: Path) -> TDGANConfig:
     return _config_from_dict(arch_config, str(path))
 
 
-def prepare(pixels: np.ndarray, size: int, background: tuple[int, int, int]) -> np.ndarray:
+def prepare(pixels: np.ndarray, size: int, background: tuple[int, int, int], fit: str = "pad") -> np.ndarray:
     """Any H x W x C (C in 1..4, uint8/uint16) image -> size x size x 3 uint8 RGB: alpha composited on
-    `background`, padded to a centred square with it, resized with Lanczos."""
+    `background`, made square (``fit="pad"``: centred on `background`; ``"crop"``: its centred square cut
+    out), resized with Lanczos."""
     a = np.asarray(pixels)
     if a.ndim == 2:
         a = a[:, :, None]
@@ -109,11 +110,16 @@ def prepare(pixels: np.ndarray, size: int, background: tuple[int, int, int]) -> 
         colour = colour * alpha + bg * (1.0 - alpha)
     rgb = np.clip(np.rint(colour * 255.0), 0, 255).astype(np.uint8)
     h, w = rgb.shape[:2]
-    side = max(h, w)
-    square = np.empty((side, side, 3), np.uint8)
-    square[:] = np.asarray(background, np.uint8)
-    y, x = (side - h) // 2, (side - w) // 2
-    square[y : y + h, x : x + w] = rgb
+    if fit == "crop":
+        side = min(h, w)
+        y, x = (h - side) // 2, (w - side) // 2
+        square = np.ascontiguousarray(rgb[y : y + side, x : x + side])
+    else:
+        side = max(h, w)
+        square = np.empty((side, side, 3), np.uint8)
+        square[:] = np.asarray(background, np.uint8)
+        y, x = (side - h) // 2, (side - w) // 2
+        square[y : y + h, x : x + w] = rgb
     if side != size:
         square = np.array(Image.fromarray(square).resize((size, size), Image.Resampling.LANCZOS))
     return square
@@ -194,7 +200,7 @@ class Rerenderer:
     def _tensor(self, pixels: np.ndarray) -> torch.Tensor:
         import torch
 
-        square = prepare(pixels, self.config.image_size, self.config.background)
+        square = prepare(pixels, self.config.image_size, self.config.background, self.config.fit)
         x = torch.from_numpy(square).permute(2, 0, 1).float().div(127.5).sub(1.0)
         return x.unsqueeze(0).to(self.device)
 

@@ -310,6 +310,7 @@ class _Run(TrainingRun):
             ngf=config.ngf,
             ndf=config.ndf,
             background=self.data.background,  # type: ignore[arg-type]
+            fit=self.data.fit,
         )
         # `init` only seeds a new run: a resumed one gets its weights from its state (`_restore`)
         fine_tune = config.init and self.state_file is None

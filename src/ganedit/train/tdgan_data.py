@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ..archs.tdgan import FITS
 from ..data.tagset import read_index
 from ..errors import UsageError
 
@@ -55,6 +56,10 @@ class TaggedPairs:
         renderer: dict[str, Any] = raw if isinstance(raw, dict) else {}
         background = renderer.get("background", (240, 240, 240))
         self.background = tuple(int(c) for c in background)
+        # how a user's non-square input becomes the model's square: as the set's images were made
+        self.fit = str(renderer.get("fit", "pad"))
+        if self.fit not in FITS:
+            raise UsageError(f"{index_path}: renderer.fit must be one of {', '.join(FITS)}, not {self.fit!r}")
 
         self.files: list[str] = []
         self.identity_of: list[str] = []
