@@ -28,6 +28,10 @@ CHAIRS = ROOT / "data" / "chairs" / "128" / "eval"  # true renders of the held-o
 GALLERY = ROOT / "docs" / "gallery"
 FACADES = ROOT.parent / "shared" / "datasets" / "facades" / "test"  # CMP facades: photo | label map
 FACADE_PICKS = ("1.jpg", "5.jpg", "17.jpg", "42.jpg")  # test pairs shown (never trained on)
+YALEB = ROOT.parent / "shared" / "datasets" / "yaleb"  # Extended Yale B crops (faces)
+FACE_PERSON = "yaleB30"  # held out of tdgan-faces' training (scripts/yaleb_tagset.py: the last 6 people)
+FACE_INPUTS = ("A+000E+00", "A+050E+00")  # a frontal light and a side light
+FACE_SWEEP = (-120, -95, -70, -50, -25, -10, 0, 10, 25, 50, 70, 95, 120)  # every azimuth shot at elevation 0
 LIGHTS = ("front", "left", "right", "top")  # the chairs' light vocabulary, in order
 HEIGHT = 320  # px per panel in the gallery
 GAP = 6
@@ -89,6 +93,7 @@ def main() -> None:
         "sketch2photo": sketch_gallery,
         "facades": facades_gallery,
         "rerender": rerender_gallery,
+        "faces": faces_gallery,
     }
     chosen = sys.argv[1:] or list(sections)
     unknown = [name for name in chosen if name not in sections]
@@ -278,6 +283,45 @@ def true_lights(stem: str, out: Path) -> Path | None:
         row.paste(frame, (i * size, 0))
     row.save(out)
     return out
+
+
+def faces_gallery(out: Path) -> None:
+    """A held-out face re-lit by `ganedit rerender --model tdgan-faces`: the light swept across the
+    azimuths photographed at elevation 0 (--sheet, --gif), next to the true photos at those lights."""
+    inputs = out / "in"
+    inputs.mkdir(parents=True)
+    for light in FACE_INPUTS:
+        source = YALEB / FACE_PERSON / f"{FACE_PERSON}_P00{light}.png"
+        if not source.is_file():
+            print(f"skipped faces: {source} is not here", file=sys.stderr)
+            return
+        (inputs / source.name).write_bytes(source.read_bytes())
+    azimuths = ",".join(str(a) for a in FACE_SWEEP)
+    sweep = ["--tag", f"light_azimuth={azimuths}", "--tag", "light_elevation=0"]
+    if not ganedit(
+        "rerender", str(inputs), "--model", "tdgan-faces", *sweep, "--sheet", "--gif", "-o", str(out)
+    ):
+        return
+    truth = out / "truth.png"
+    frames = []
+    for a in FACE_SWEEP:
+        with Image.open(YALEB / FACE_PERSON / f"{FACE_PERSON}_P00A{a:+04d}E+00.png") as im:
+            grey = im.convert("RGB")
+        side = min(grey.size)
+        top = (grey.height - side) // 2
+        frames.append(grey.crop((0, top, side, top + side)).resize((64, 64), Image.Resampling.LANCZOS))
+    row = Image.new("RGB", (64 * len(frames), 64))
+    for i, frame in enumerate(frames):
+        row.paste(frame, (64 * i, 0))
+    row.save(truth)
+    GALLERY.mkdir(parents=True, exist_ok=True)
+    for src in sorted(inputs.iterdir()):
+        sheet = out / f"{src.stem}_sheet.png"
+        panels = [panel(src, "input (held-out person)"), panel(sheet, "ganedit rerender, light swept")]
+        strip(panels, GALLERY / f"faces_{src.stem}.jpg")
+        (GALLERY / f"faces_{src.stem}.gif").write_bytes((out / f"{src.stem}.gif").read_bytes())
+        print((GALLERY / f"faces_{src.stem}.gif").relative_to(ROOT))
+    strip([panel(truth, "true photos at the same lights")], GALLERY / "faces_truth.jpg")
 
 
 if __name__ == "__main__":

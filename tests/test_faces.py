@@ -161,3 +161,38 @@ def test_eval_routes_a_light_model_to_the_relighting_protocol(trained: Path, tag
     assert set(report["light_accuracy"]) == {"relit", "true_photos"}
     assert 0 <= report["identity_accuracy"]["relit"] <= 1
     assert (tagset / "judge-light-16.safetensors").is_file()  # judges cached for the next eval
+
+
+def test_keep_detail_relights_at_the_input_resolution_in_colour(trained: Path, tmp_path: Path) -> None:
+    face = tmp_path / "face.png"
+    grey = _face(7, 35, 0)
+    colour = np.stack([grey, (grey * 0.8).astype(np.uint8), (grey * 0.6).astype(np.uint8)], axis=2)
+    Image.fromarray(colour).save(face)
+    out = tmp_path / "out"
+    args = ["rerender", str(face), "--weights", str(trained), "--tag", "light_azimuth=-35", "--keep-detail"]
+    result = CliRunner().invoke(main, [*args, "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["options"]["keep_detail"] is True
+    (written,) = out.glob("*.png")
+    pixels = np.asarray(Image.open(written))
+    assert pixels.shape == (28, 28, 3)  # the centred square of the 28 x 32 input, not the model's 16 px
+    r, g, b = (pixels[..., c].astype(float).mean() for c in range(3))
+    assert r > g > b  # the input's colour is kept (the model itself draws grey)
+
+
+def test_keep_detail_refuses_a_target_that_moves_pixels(tmp_path: Path) -> None:
+    from ganedit.archs.tdgan import TDGAN, TDGANConfig
+    from ganedit.errors import UsageError
+    from ganedit.runtime.rerenderer import Rerenderer
+
+    torch.manual_seed(0)
+    config = TDGANConfig(
+        tags=(("azimuth", ("0", "90")), ("light", ("front", "left"))), image_size=16, ngf=4, ndf=4
+    )
+    renderer = Rerenderer(TDGAN(config), name="toy", refine_steps=0, keep_detail=True)
+    photo = np.full((24, 24, 3), 120, np.uint8)
+    own = {"azimuth": "0", "light": "front"}
+    (relit,) = renderer.render(photo, [{"light": "left"}], inferred=own)
+    assert relit.shape == (24, 24, 3)
+    with pytest.raises(UsageError, match="re-lights only"):
+        renderer.render(photo, [{"azimuth": "90"}], inferred=own)

@@ -66,6 +66,7 @@ SETTING_NAMES = {
     "quality": "quality",
     "compare": "--compare",
     "refine_steps": "--refine-steps",
+    "keep_detail": "--keep-detail",
 }
 LOSSY = ("jpeg", "webp")
 
@@ -110,6 +111,7 @@ class Settings:
     quality: int
     compare: bool
     refine_steps: int | None = None  # rerender: identity refinement steps (None for the PAN tasks)
+    keep_detail: bool | None = None  # rerender: the input's detail kept (None for the PAN tasks)
 
     def values(self, fmt: str) -> dict[str, Any]:
         """The record's setting fields for an output of container ``fmt``."""
@@ -122,6 +124,7 @@ class Settings:
             "quality": self.quality if fmt in LOSSY else None,
             "compare": self.compare,
             "refine_steps": self.refine_steps,
+            "keep_detail": self.keep_detail,
         }
 
 

@@ -114,6 +114,7 @@ class RerenderWorker:
         report.device = str(self.renderer.device)
         report.options = {
             "refine_steps": self.renderer.refine_steps,
+            "keep_detail": self.renderer.keep_detail,
             "sweep": self.sweep,
             "sheet": self.sheet,
             "gif": self.gif,

@@ -78,6 +78,12 @@ OPTIONS = [
     offline_option,
     device_option,
     refine_option("Steps"),
+    click.option(
+        "--keep-detail",
+        is_flag=True,
+        help="Re-lighting only (light tags): output at the input's resolution, the model's shading on the "
+        "input's own detail and colour.",
+    ),
     overwrite_option,
     dry_run_option,
     *shard_options,
@@ -110,7 +116,7 @@ def rerender_command(**given: Any) -> None:
     if as_json or dry_run:
         need_stream("stdout", f"{'--dry-run' if dry_run else '--json'} prints on stdout")
     steps = REFINE_STEPS if given["refine_steps"] is None else given["refine_steps"]
-    model = _Model.locate(given, steps)
+    model = _Model.locate(given, steps, given["keep_detail"])
     sweep = parse_tag_options(given["tags"], model.config, snap=given["snap"])
     names = rerender_names(sweep, name_widths(model.config), sheet=given["sheet"], gif=given["gif"])
     plan = plan_jobs(
@@ -146,6 +152,7 @@ def rerender_command(**given: Any) -> None:
     report.task = "rerender"  # model and device stay null when nothing ran, as for the PAN commands
     report.options = report.options or {
         "refine_steps": steps,
+        "keep_detail": given["keep_detail"],
         "sweep": sweep,
         "sheet": given["sheet"],
         "gif": given["gif"],
@@ -157,16 +164,19 @@ class _Model:
     """The rerender checkpoint a run uses: located and its tags read (no weights loaded yet), what made an
     existing output (provenance), and the renderer once there is work."""
 
-    def __init__(self, name: str, path: Path, sha256: str | None, device: str, steps: int) -> None:
+    def __init__(
+        self, name: str, path: Path, sha256: str | None, device: str, steps: int, keep_detail: bool
+    ) -> None:
         from ..provenance import Index
         from ..runtime.rerenderer import read_config
 
         self.name, self.path, self.sha256, self.device, self.steps = name, path, sha256, device, steps
+        self.keep_detail = keep_detail
         self.config = read_config(path)
         self.index = Index()
 
     @classmethod
-    def locate(cls, given: dict[str, Any], steps: int) -> _Model:
+    def locate(cls, given: dict[str, Any], steps: int, keep_detail: bool) -> _Model:
         from .. import api
 
         located = api.locate(
@@ -175,7 +185,7 @@ class _Model:
             registry_files=registry_files(given["registry"]),
             hub=hub_options(given["offline"]),
         )
-        model = cls(located.name, located.path, located.sha256, given["device"], steps)
+        model = cls(located.name, located.path, located.sha256, given["device"], steps, keep_detail)
         if not given["tags"]:
             valid = "; ".join(f"{n} ({', '.join(v)})" for n, v in model.config.tags)
             raise UsageError(
@@ -196,6 +206,7 @@ class _Model:
             quality=95,
             compare=False,
             refine_steps=self.steps,
+            keep_detail=self.keep_detail,
         )
 
     def check(self, job: Job) -> str | None:
@@ -223,6 +234,11 @@ class _Model:
         from ..runtime.rerenderer import Rerenderer
 
         renderer = Rerenderer.open(
-            self.path, name=self.name, sha256=self.sha256, device=self.device, refine_steps=self.steps
+            self.path,
+            name=self.name,
+            sha256=self.sha256,
+            device=self.device,
+            refine_steps=self.steps,
+            keep_detail=self.keep_detail,
         )
         return RerenderWorker(renderer, sweep, sheet=given["sheet"], gif=given["gif"], gif_ms=given["gif_ms"])

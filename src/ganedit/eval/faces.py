@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..errors import UsageError
 from .metrics import psnr, ssim
@@ -172,6 +173,7 @@ def evaluate_relighting(
             "true photo's mean brightness"
         ),
         "refine": {"steps": rerenderer.refine_steps, "lr": rerenderer.refine_lr},
+        "keep_detail": rerenderer.keep_detail,
         "overall": {key: _mean([c[key] for c in cases]) for key in keys},
         "light_accuracy": _light_accuracy(light_judge, cases, relit, truths),
         "identity_accuracy": _identity_accuracy(identity_judge, data, groups, cases, relit, truths),
@@ -197,7 +199,8 @@ def _relight(
             src = data.image(source)
             targets = [e for e in entries if e is not source]
             wanted = [{n: data.vocabulary[n][data.tag_index(e, n)] for n in names} for e in targets]
-            for entry, output in zip(targets, rerenderer.render(src, wanted), strict=True):
+            for entry, rendered in zip(targets, rerenderer.render(src, wanted), strict=True):
+                output = _at_size(rendered, src.shape[0])
                 cases.append(
                     {
                         "identity": identity,
@@ -209,6 +212,14 @@ def _relight(
                 )
                 relit.append(output)
     return cases, relit
+
+
+def _at_size(image: np.ndarray, size: int) -> np.ndarray:
+    """A re-lit face at the data's size: the model's S x S output enlarged (bicubic) as a user would, or
+    a `keep_detail` output already at the input's size."""
+    if image.shape[0] == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
 
 
 def _within(got: np.ndarray, want: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CheckpointError, ImageError, UsageError
-from .tags import valid_tags
+from .tags import is_light_tag, valid_tags
 
 if TYPE_CHECKING:
     import torch
@@ -92,10 +92,12 @@ def read_config(path: Path) -> TDGANConfig:
     return _config_from_dict(arch_config, str(path))
 
 
-def prepare(pixels: np.ndarray, size: int, background: tuple[int, int, int], fit: str = "pad") -> np.ndarray:
+def prepare(
+    pixels: np.ndarray, size: int | None, background: tuple[int, int, int], fit: str = "pad"
+) -> np.ndarray:
     """Any H x W x C (C in 1..4, uint8/uint16) image -> size x size x 3 uint8 RGB: alpha composited on
     `background`, made square (``fit="pad"``: centred on `background`; ``"crop"``: its centred square cut
-    out), resized with Lanczos."""
+    out), resized with Lanczos to `size` (None: left at its own size)."""
     a = np.asarray(pixels)
     if a.ndim == 2:
         a = a[:, :, None]
@@ -120,9 +122,56 @@ def prepare(pixels: np.ndarray, size: int, background: tuple[int, int, int], fit
         square[:] = np.asarray(background, np.uint8)
         y, x = (side - h) // 2, (side - w) // 2
         square[y : y + h, x : x + w] = rgb
-    if side != size:
+    if size is not None and side != size:
         square = np.array(Image.fromarray(square).resize((size, size), Image.Resampling.LANCZOS))
     return square
+
+
+DETAIL_RADIUS = 1.0
+"""`transfer_detail`'s split between shading and detail: a Gaussian of this many model pixels (chosen on
+faces, docs/models/tdgan-faces.md)."""
+_DETAIL_EPS = 0.03  # keeps the detail ratio finite in near-black pixels
+_DETAIL_DARK = (0.03, 0.13)  # local brightness below which the input's detail fades out (it has none there)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """N x C x H x W blurred by a separable Gaussian (replicate edges)."""
+    import torch
+    import torch.nn.functional as F
+
+    half = max(1, round(3 * sigma))
+    taps = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma * sigma))
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    x = F.pad(x, (half, half, half, half), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def transfer_detail(source: np.ndarray, rendered: np.ndarray, radius: float = DETAIL_RADIUS) -> np.ndarray:
+    """The re-lit image at the source's resolution: the model's shading (`rendered`, s x s x 3, blurred by
+    `radius` model pixels) times the source's own fine detail (S x S x 3: the source over its blur at the
+    same scale), both uint8. Valid when only the lighting changes (the pixels do not move). Where the source
+    is nearly black its detail is lost, so the model's pixels are used there. A colour source keeps its
+    colours: each channel is divided by the source's local grey brightness, not by its own."""
+    import torch
+    import torch.nn.functional as F
+
+    size = source.shape[0]
+    x = torch.from_numpy(np.ascontiguousarray(source)).permute(2, 0, 1)[None].float().div(255)
+    y = torch.from_numpy(np.ascontiguousarray(rendered)).permute(2, 0, 1)[None].float().div(255)
+    y = F.interpolate(y, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+    sigma = radius * size / rendered.shape[0]
+    # brightness at the shading's scale: the input's (grey, over its channels) and the model's
+    local = _gaussian_blur(x.mean(1, keepdim=True), sigma)
+    shading = _gaussian_blur(y.mean(1, keepdim=True), sigma)
+    low, high = _DETAIL_DARK
+    weight = ((local - low) / (high - low)).clamp(0, 1)
+    # the input over its local brightness keeps its detail AND its colour; the model sets the brightness
+    detailed = shading * (x + _DETAIL_EPS) / (local + _DETAIL_EPS)
+    out = weight * detailed + (1 - weight) * y
+    return out[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def _check_refine(steps: object, lr: object) -> None:
@@ -137,6 +186,10 @@ class Rerenderer:
 
     `refine_steps`: Adam steps (size `refine_lr`) refining each input's identity code before re-rendering
     (see the module docstring); 0 re-renders with R's code as it is. The weights never change.
+
+    `keep_detail`: for re-lighting (targets that change light tags only), outputs at the input's own
+    resolution, the model's shading on the input's fine detail (`transfer_detail`); otherwise the model's
+    S x S image.
     """
 
     def __init__(
@@ -149,6 +202,7 @@ class Rerenderer:
         batch_size: int = 16,
         refine_steps: int = REFINE_STEPS,
         refine_lr: float = REFINE_LR,
+        keep_detail: bool = False,
     ) -> None:
         import torch
 
@@ -165,6 +219,7 @@ class Rerenderer:
         self.batch_size = max(1, batch_size)
         self.refine_steps = refine_steps
         self.refine_lr = refine_lr
+        self.keep_detail = keep_detail
 
     @classmethod
     def open(
@@ -177,6 +232,7 @@ class Rerenderer:
         batch_size: int = 16,
         refine_steps: int = REFINE_STEPS,
         refine_lr: float = REFINE_LR,
+        keep_detail: bool = False,
     ) -> Rerenderer:
         """Load a rerender checkpoint file (already located and verified: `ganedit.api.locate`)."""
         from ..checkpoint import load_checkpoint
@@ -193,6 +249,7 @@ class Rerenderer:
             batch_size=batch_size,
             refine_steps=refine_steps,
             refine_lr=refine_lr,
+            keep_detail=keep_detail,
         )
 
     # ---------------------------------------------------------------------------------------------------
@@ -284,6 +341,8 @@ class Rerenderer:
                     )
                 row.append(values.index(value))
             rows.append(row)
+        if self.keep_detail:
+            self._check_relighting(rows, [values.index(own[name]) for name, values in self.config.tags])
         identity = self.identity(x, [values.index(own[name]) for name, values in self.config.tags])
         out: list[np.ndarray] = []
         with torch.inference_mode():
@@ -295,4 +354,18 @@ class Rerenderer:
                 y = self.model.generator(identity.expand(len(chunk), -1), codes)
                 y = y.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
                 out.extend(y.permute(0, 2, 3, 1).cpu().numpy())
-        return [np.ascontiguousarray(im[:, :, :3]) for im in out]
+        images = [np.ascontiguousarray(im[:, :, :3]) for im in out]
+        if self.keep_detail:
+            source = prepare(pixels, None, self.config.background, self.config.fit)
+            images = [transfer_detail(source, im) for im in images]
+        return images
+
+    def _check_relighting(self, rows: Sequence[Sequence[int]], own: Sequence[int]) -> None:
+        """keep_detail moves no pixel: every target may change light tags only."""
+        for row in rows:
+            for (name, values), want, have in zip(self.config.tags, row, own, strict=True):
+                if want != have and not is_light_tag(name):
+                    raise UsageError(
+                        f"keeping the input's detail re-lights only: {name}={values[want]} would change "
+                        f"the input's {name} ({values[have]}); change light tags only, or drop --keep-detail"
+                    )

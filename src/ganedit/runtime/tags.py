@@ -22,9 +22,16 @@ if TYPE_CHECKING:
 
 CIRCULAR_TAGS = frozenset({"azimuth", "yaw", "heading"})  # --snap wraps these at 360 (350 -> 0)
 TAG_ALIASES = {"pose": "azimuth"}
+
+
+def is_light_tag(name: str) -> bool:
+    """Tags that change the lighting only (the pixels stay where they are): ``light``, ``light_*``."""
+    return name == "light" or name.startswith("light_")
+
+
 """Other names accepted by `--tag` for a model's tag types, when the model has no tag of that name."""
 
-__all__ = ["CIRCULAR_TAGS", "TAG_ALIASES", "parse_tag_options", "valid_tags"]
+__all__ = ["CIRCULAR_TAGS", "TAG_ALIASES", "is_light_tag", "parse_tag_options", "valid_tags"]
 
 
 def valid_tags(config: TDGANConfig) -> str:

@@ -49,9 +49,9 @@ The choices, in order of the pipeline:
   light on a plane) and the projection is rasterised from the camera. Why: with Lambert shading alone,
   front, left and right light differ by the brightness of a few surfaces of unknown albedo, which a
   classifier can hardly read (a stool's black legs and flat seat look alike under any light); the shadow's
-  side says where the light is whatever the albedo (figures: docs/models/tdgan-chairs.md). The model's own surfaces
-  are not shadowed (no self-shadowing), and the object always hides the floor behind it (nothing of the
-  floor can be in front of a point above it).
+  side says where the light is whatever the albedo (figures: docs/models/tdgan-chairs.md). The model's
+  own surfaces are not shadowed (no self-shadowing), and the object always hides the floor behind it
+  (nothing of the floor can be in front of a point above it).
 """
 
 from __future__ import annotations
