@@ -147,7 +147,7 @@ def _edge_band(editor: Editor, img: np.ndarray, width: int) -> np.ndarray:
     return band
 
 
-@pytest.mark.parametrize("task", PAN_TASKS)
+@pytest.mark.parametrize("task", ["derain", "sketch2photo"])  # a large inpainting runs by regions instead
 def test_tiles_leave_no_seams(task: str) -> None:
     img = photo(300, 260, seed=2)
     mask = mask_for(task, 300, 260)

@@ -29,12 +29,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import nn
+from torch.nn import functional as F
 
 from ..checkpoint import CheckpointInfo, load_checkpoint
 from ..errors import CheckpointError, UsageError
 from ..palette import check_label_map
 from ..tasks import TASKS, Task, get_task
 from .devices import limit_threads, resolve_precision, select_device
+from .regions import Region, plan_regions
 from .tiling import TilePlan, auto_tile, blend_tiles, pad, pad_amount, plan_tiles
 
 # CPU: at most this many pixels go through the model in one batch (untiled small images, edit_many).
@@ -373,14 +375,48 @@ class Editor:
             tick=tick,
         )
 
-    def _steps(self, pixels: np.ndarray) -> tuple[TilePlan | None, int]:
-        """How an image will run: its tile plan (None: whole) and its number of forwards."""
+    def _steps(
+        self, pixels: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[TilePlan | list[Region] | None, int]:
+        """How an image will run: whole (None), in tiles (a TilePlan) or, inpainting a large photo, hole
+        by hole (its regions, runtime.regions); and its number of forwards."""
         h, w = pixels.shape[:2]
         plan = self._plan(h + pad_amount(h, self.multiple), w + pad_amount(w, self.multiple))
         if plan is None:
             return None, 1
+        if mask is not None:
+            regions = plan_regions(np.asarray(mask) != 0, self.multiple)
+            return regions, len(regions)
         step = self._batch_limit(plan.height, plan.width)
         return plan, -(-len(plan.ys) * len(plan.xs) // step)
+
+    def _regions(self, prep: _Prepared, regions: list[Region], tick: Callable[[], None]) -> torch.Tensor:
+        """Inpaint a padded image region by region: H_pad x W_pad x 3 float32 on the CPU, the model's
+        fill in the holes and the input elsewhere (which `_finish` replaces by the exact input anyway)."""
+        assert prep.mask is not None  # regions are planned for inpainting only
+        out = torch.from_numpy(prep.rgb.astype(np.float32)).mul_(2.0 / prep.scale).sub_(1.0)
+        for r in regions:
+            crop = prep.rgb[r.top : r.top + r.height, r.left : r.left + r.width]
+            hole = prep.mask[r.top : r.top + r.height, r.left : r.left + r.width]
+            rgb, run_hole = crop, hole
+            if r.scaled:  # area-average down; a cell with any hole pixel is hole
+                size = (r.run_height, r.run_width)
+                x = torch.from_numpy(crop.astype(np.float32)).permute(2, 0, 1)[None]
+                rgb = F.interpolate(x, size=size, mode="area")[0].permute(1, 2, 0).numpy()
+                m = torch.from_numpy(hole)[None, None].float()
+                run_hole = F.interpolate(m, size=size, mode="area")[0, 0].numpy() > 0
+            ph, pw = pad_amount(r.run_height, self.multiple), pad_amount(r.run_width, self.multiple)
+            padded = pad(np.ascontiguousarray(rgb), ph, pw)[None].copy()
+            y = self._run(padded, pad(run_hole, ph, pw)[None], prep.scale)[0][: r.run_height, : r.run_width]
+            if r.scaled:
+                y = y.permute(2, 0, 1)[None]
+                y = F.interpolate(y, size=(r.height, r.width), mode="bicubic", align_corners=False)
+                y = y[0].permute(1, 2, 0).clamp_(-1.0, 1.0)
+            holes = torch.from_numpy(np.ascontiguousarray(hole))
+            window = out[r.top : r.top + r.height, r.left : r.left + r.width]
+            window[holes] = y[holes]
+            tick()
+        return out
 
     def edit(self, pixels: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Edit one image: H x W x C uint8|uint16 (+ H x W bool mask for inpainting) -> same dtype.
@@ -407,7 +443,7 @@ class Editor:
         steps = []
         for pixels, mask in items:
             self._check(pixels, mask)
-            steps.append(self._steps(pixels))
+            steps.append(self._steps(pixels, mask))
         total = sum(n for _, n in steps)
         done = 0
 
@@ -426,6 +462,8 @@ class Editor:
                     masks = None if prep.mask is None else prep.mask[None]
                     out = self._run(rgb, masks, prep.scale)[0]
                     tick()
+                elif isinstance(plan, list):
+                    out = self._regions(prep, plan, tick)
                 else:
                     out = self._tiled(prep, plan, tick)
                 results.append(self._finish(prep, out))
