@@ -120,7 +120,7 @@ def load(
     strength: float = 1.0,
     refine_steps: int | None = None,
     refine_lr: float | None = None,
-    keep_detail: bool = False,
+    keep_detail: bool | None = None,
     registry: Registry | None = None,
     registry_files: Sequence[Path] = (),
     hub: HubOptions | None = None,
@@ -131,14 +131,15 @@ def load(
     Editor options: ``precision``, ``tile``, ``flip_average``, ``strength`` (derain: 1 = the full edit,
     less blends the result with the input, 0 = unchanged). Rerenderer options: ``refine_steps``,
     ``refine_lr`` (identity refinement; default `runtime.rerenderer.REFINE_STEPS`), ``keep_detail``
-    (re-lighting at the input's resolution with its own detail). ``batch_size``:
+    (re-lighting at the input's resolution with its own detail; default: on for re-lighting models).
+    ``batch_size``:
     tiles (Editor, default 4) or renders (Rerenderer, default 16) a forward. An option of the other kind
     of model is a `UsageError`.
     """
     located = locate(name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub)
     arch = _arch(located)
     if arch != "tdgan" or (task is not None and get_task(task).arch != "tdgan"):
-        if refine_steps is not None or refine_lr is not None or keep_detail:
+        if refine_steps is not None or refine_lr is not None or keep_detail is not None:
             raise UsageError(
                 "refine_steps, refine_lr and keep_detail apply to rerender models; "
                 f"{located.name!r} is not one"

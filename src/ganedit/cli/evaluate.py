@@ -72,6 +72,11 @@ from .options import (
     "STEPSsteps.safetensors, trained on DATA's train split when missing).",
 )
 @refine_option("Rerender models: steps")
+@click.option(
+    "--keep-detail/--no-keep-detail",
+    default=None,
+    help="Rerender models: as `ganedit rerender` (default: on for re-lighting models).",
+)
 @registry_option
 @offline_option
 def eval_command(
@@ -90,6 +95,7 @@ def eval_command(
     identity: bool,
     classifier: str | None,
     refine_steps: int | None,
+    keep_detail: bool | None,
     registry: tuple[str, ...],
     offline: bool,
 ) -> None:
@@ -139,6 +145,7 @@ def eval_command(
                 limit,
                 as_json,
                 refine_steps,
+                keep_detail,
             )
             return
     editor = api.load_editor(
@@ -177,8 +184,10 @@ def _eval_rerender(
     limit: int | None,
     as_json: bool,
     refine_steps: int | None,
+    keep_detail: bool | None = None,
 ) -> None:
-    """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender`, printed."""
+    """``ganedit eval`` on a rerender (TDGAN) checkpoint: `evaluate_rerender` (or, for a re-lighting
+    model, `evaluate_relighting`), printed."""
     from ..data.tagset import INDEX_NAME
     from ..eval.tdgan import evaluate_rerender
     from ..runtime.rerenderer import REFINE_STEPS, Rerenderer
@@ -189,7 +198,9 @@ def _eval_rerender(
             f"as `ganedit train render-chairs` writes); {data} has no tags.json"
         )
     steps = REFINE_STEPS if refine_steps is None else refine_steps
-    rr = Rerenderer.open(path, name=name, sha256=sha256, device=device, refine_steps=steps)
+    rr = Rerenderer.open(
+        path, name=name, sha256=sha256, device=device, refine_steps=steps, keep_detail=keep_detail
+    )
     size = rr.config.image_size
     if _relights(rr.config):
         _eval_relighting(rr, data, seed, as_json)

@@ -79,10 +79,11 @@ OPTIONS = [
     device_option,
     refine_option("Steps"),
     click.option(
-        "--keep-detail",
-        is_flag=True,
-        help="Re-lighting only (light tags): output at the input's resolution, the model's shading on the "
-        "input's own detail and colour.",
+        "--keep-detail/--no-keep-detail",
+        default=None,
+        help="Re-lighting (light tags only): output at the input's resolution, the model's shading on the "
+        "input's own detail and colour [default: on for models whose tags are all light tags, e.g. "
+        "tdgan-faces]; --no-keep-detail gives the model's own image at its size.",
     ),
     overwrite_option,
     dry_run_option,
@@ -152,7 +153,7 @@ def rerender_command(**given: Any) -> None:
     report.task = "rerender"  # model and device stay null when nothing ran, as for the PAN commands
     report.options = report.options or {
         "refine_steps": steps,
-        "keep_detail": given["keep_detail"],
+        "keep_detail": model.keep_detail,
         "sweep": sweep,
         "sheet": given["sheet"],
         "gif": given["gif"],
@@ -165,18 +166,19 @@ class _Model:
     existing output (provenance), and the renderer once there is work."""
 
     def __init__(
-        self, name: str, path: Path, sha256: str | None, device: str, steps: int, keep_detail: bool
+        self, name: str, path: Path, sha256: str | None, device: str, steps: int, keep_detail: bool | None
     ) -> None:
         from ..provenance import Index
         from ..runtime.rerenderer import read_config
+        from ..runtime.tags import relights_only
 
         self.name, self.path, self.sha256, self.device, self.steps = name, path, sha256, device, steps
-        self.keep_detail = keep_detail
         self.config = read_config(path)
+        self.keep_detail = relights_only(self.config) if keep_detail is None else keep_detail
         self.index = Index()
 
     @classmethod
-    def locate(cls, given: dict[str, Any], steps: int, keep_detail: bool) -> _Model:
+    def locate(cls, given: dict[str, Any], steps: int, keep_detail: bool | None) -> _Model:
         from .. import api
 
         located = api.locate(

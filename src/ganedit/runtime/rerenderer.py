@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CheckpointError, ImageError, UsageError
-from .tags import is_light_tag, valid_tags
+from .tags import is_light_tag, relights_only, valid_tags
 
 if TYPE_CHECKING:
     import torch
@@ -131,6 +131,7 @@ DETAIL_RADIUS = 1.0
 """`transfer_detail`'s split between shading and detail: a Gaussian of this many model pixels (chosen on
 faces, docs/models/tdgan-faces.md)."""
 _DETAIL_EPS = 0.03  # keeps the detail ratio finite in near-black pixels
+_DETAIL_MAX = 2.5  # the largest detail ratio kept (the input's pixel over its local brightness)
 _DETAIL_DARK = (0.03, 0.13)  # local brightness below which the input's detail fades out (it has none there)
 
 
@@ -169,7 +170,8 @@ def transfer_detail(source: np.ndarray, rendered: np.ndarray, radius: float = DE
     low, high = _DETAIL_DARK
     weight = ((local - low) / (high - low)).clamp(0, 1)
     # the input over its local brightness keeps its detail AND its colour; the model sets the brightness
-    detailed = shading * (x + _DETAIL_EPS) / (local + _DETAIL_EPS)
+    # capped: at a hard edge of the input (a cast shadow's border, the frame) the ratio would spike
+    detailed = shading * ((x + _DETAIL_EPS) / (local + _DETAIL_EPS)).clamp(max=_DETAIL_MAX)
     out = weight * detailed + (1 - weight) * y
     return out[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
 
@@ -189,7 +191,7 @@ class Rerenderer:
 
     `keep_detail`: for re-lighting (targets that change light tags only), outputs at the input's own
     resolution, the model's shading on the input's fine detail (`transfer_detail`); otherwise the model's
-    S x S image.
+    S x S image. None (default): on for a model whose tags are all light tags (`relights_only`).
     """
 
     def __init__(
@@ -202,7 +204,7 @@ class Rerenderer:
         batch_size: int = 16,
         refine_steps: int = REFINE_STEPS,
         refine_lr: float = REFINE_LR,
-        keep_detail: bool = False,
+        keep_detail: bool | None = None,
     ) -> None:
         import torch
 
@@ -219,7 +221,7 @@ class Rerenderer:
         self.batch_size = max(1, batch_size)
         self.refine_steps = refine_steps
         self.refine_lr = refine_lr
-        self.keep_detail = keep_detail
+        self.keep_detail = relights_only(self.config) if keep_detail is None else keep_detail
 
     @classmethod
     def open(
@@ -232,7 +234,7 @@ class Rerenderer:
         batch_size: int = 16,
         refine_steps: int = REFINE_STEPS,
         refine_lr: float = REFINE_LR,
-        keep_detail: bool = False,
+        keep_detail: bool | None = None,
     ) -> Rerenderer:
         """Load a rerender checkpoint file (already located and verified: `ganedit.api.locate`)."""
         from ..checkpoint import load_checkpoint

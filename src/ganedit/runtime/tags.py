@@ -29,9 +29,15 @@ def is_light_tag(name: str) -> bool:
     return name == "light" or name.startswith("light_")
 
 
+def relights_only(config: TDGANConfig) -> bool:
+    """Whether every tag of the model is a light tag: a re-lighting model (faces), whose re-renders keep
+    the input's detail by default (`Rerenderer` ``keep_detail``)."""
+    return all(is_light_tag(name) for name in config.tag_names)
+
+
 """Other names accepted by `--tag` for a model's tag types, when the model has no tag of that name."""
 
-__all__ = ["CIRCULAR_TAGS", "TAG_ALIASES", "is_light_tag", "parse_tag_options", "valid_tags"]
+__all__ = ["CIRCULAR_TAGS", "TAG_ALIASES", "is_light_tag", "parse_tag_options", "relights_only", "valid_tags"]
 
 
 def valid_tags(config: TDGANConfig) -> str:
