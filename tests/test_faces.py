@@ -138,11 +138,8 @@ def test_rerender_relights_a_face_crop_and_refuses_an_unknown_light(trained: Pat
     # a re-lighting model keeps the input's detail by default: the 28 x 32 crop's centred square, full size
     assert all(Image.open(p).size == (28, 28) for p in written)
     small = tmp_path / "small"
-    plain = runner.invoke(
-        main,
-        ["rerender", str(face), "--weights", str(trained), "--tag", "light_azimuth=0", "--no-keep-detail"]
-        + ["-o", str(small)],
-    )
+    args = ["rerender", str(face), "--weights", str(trained), "--tag", "light_azimuth=0"]
+    plain = runner.invoke(main, [*args, "--no-keep-detail", "-o", str(small)])
     assert plain.exit_code == 0, plain.output
     assert [Image.open(p).size for p in small.glob("*.png")] == [(16, 16)]  # the model's own image
     bad = runner.invoke(
