@@ -290,3 +290,30 @@ def test_as_generator_rejects_non_seeds() -> None:
         as_generator(1.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         as_generator(True)
+
+
+def test_blobs_are_opt_in_and_leave_the_evaluation_masks_unchanged() -> None:
+    # blobs=0 (the default, what `ganedit eval` uses) draws the masks it always drew
+    for seed in range(5):
+        assert torch.equal(make_mask(64, 80, seed), make_mask(64, 80, seed, blobs=0.0))
+    with pytest.raises(ValueError, match="blobs"):
+        make_mask(64, 64, 0, blobs=1.5)
+
+
+def _box_fill(mask: torch.Tensor) -> float:
+    """The share of the mask's bounding box that is hole: high for a solid blob, low for a thin stroke."""
+    ys, xs = mask.nonzero(as_tuple=True)
+    return float(mask.sum()) / float((ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1))
+
+
+def test_object_shaped_blobs_are_solid_holes_within_the_coverage() -> None:
+    coverages, fills = [], []
+    for seed in range(60):
+        mask = make_mask(128, 128, seed, coverage=(0.05, 0.6), blobs=1.0)[0].bool()
+        coverages.append(float(mask.float().mean()))
+        fills.append(_box_fill(mask))
+    assert min(coverages) >= 0.05 and max(coverages) <= 0.6 and max(coverages) > 0.4
+    stroke_fills = [_box_fill(make_mask(128, 128, s, coverage=(0.05, 0.1))[0].bool()) for s in range(60)]
+    fills.sort()
+    stroke_fills.sort()
+    assert fills[30] > 0.5 and fills[30] > stroke_fills[30]  # medians: the check can tell them apart

@@ -445,32 +445,59 @@ def _box(height: int, width: int, g: torch.Generator, shrink: float) -> Tensor:
     return canvas
 
 
+def _blob(height: int, width: int, g: torch.Generator, shrink: float) -> Tensor:
+    """An object-shaped hole: a smooth closed outline (a circle whose radius varies with a few random
+    harmonics, like the silhouette of a thing someone wants gone), 15-55 % of the shorter side across
+    (times ``shrink``), anywhere in the image, stretched up to 2 : 1 either way."""
+    size = min(height, width) * shrink
+    radius = _uniform(g, 0.075, 0.275) * size
+    stretch = _log_uniform(g, 0.5, 2.0)
+    rx, ry = radius * math.sqrt(stretch), radius / math.sqrt(stretch)
+    cx, cy = _uniform(g, 0.0, width - 1.0), _uniform(g, 0.0, height - 1.0)
+    harmonics = [(k, _uniform(g, 0.0, 0.35) / k, _uniform(g, 0.0, 2.0 * math.pi)) for k in range(2, 6)]
+    ys = torch.arange(height, dtype=torch.float32)[:, None] - cy
+    xs = torch.arange(width, dtype=torch.float32)[None, :] - cx
+    angle = torch.atan2(ys / ry, xs / rx)
+    reach = torch.ones_like(angle)
+    for k, a, phase in harmonics:
+        reach += a * torch.cos(k * angle + phase)
+    return (xs / rx) ** 2 + (ys / ry) ** 2 <= reach.clamp(min=0.3) ** 2
+
+
 def make_mask(
     height: int,
     width: int,
     rng: Rng,
     *,
     coverage: tuple[float, float] = (0.05, 0.5),
+    blobs: float = 0.0,
     device: torch.device | str | None = None,
 ) -> Tensor:
-    """Return a ``1 x H x W`` float mask in {0, 1} (1 = hole) of free-form strokes and boxes.
+    """Return a ``1 x H x W`` float mask in {0, 1} (1 = hole) of free-form strokes, boxes and (with
+    ``blobs`` > 0) object-shaped blobs.
 
-    A target coverage is drawn uniformly from ``coverage``; strokes (70 %) and boxes (30 %) are added
-    until it is reached. A shape that would push the hole area past the upper bound is rejected and the
-    following shapes are made smaller, so the result lies within ``coverage``: if 64 shapes still fall
-    short of the lower bound (it needs tiny images), the deficit is filled in raster order from a random
-    row. Images of fewer than ``1 / (high - low)`` pixels cannot always meet the bounds exactly.
+    A target coverage is drawn uniformly from ``coverage``; shapes are added until it is reached: a blob
+    with probability ``blobs``, otherwise strokes (70 %) and boxes (30 %). ``blobs=0`` draws exactly the
+    masks it always drew (the evaluation protocol's masks must not change).
+
+    A shape that would push the hole area past the upper bound is rejected and the following shapes are
+    made smaller, so the result lies within ``coverage``: if 64 shapes still fall short of the lower
+    bound (it needs tiny images), the deficit is filled in raster order from a random row.
+    Images of fewer than ``1 / (high - low)`` pixels cannot always meet the bounds exactly.
     """
     low, high = coverage
     _require(0.0 < low < high <= 1.0, f"make_mask: coverage must satisfy 0 < low < high <= 1, got {coverage}")
     _require(height >= 1 and width >= 1, f"make_mask: size must be positive, got {height} x {width}")
+    _require(0.0 <= blobs <= 1.0, f"make_mask: blobs must be a probability in [0, 1], got {blobs}")
     g = as_generator(rng)
     area = height * width
     target = _uniform(g, low, high)
     mask = torch.zeros(height, width, dtype=torch.bool)
     covered, shrink = 0, 1.0
     for _ in range(64):
-        if _uniform(g, 0.0, 1.0) < 0.3:
+        if blobs > 0.0 and _uniform(g, 0.0, 1.0) < blobs:
+            shape = _blob(height, width, g, shrink)
+        elif _uniform(g, 0.0, 1.0) < 0.3:
             shape = _box(height, width, g, shrink)
         else:
             shape = _stroke(height, width, g, min(height, width) * shrink)

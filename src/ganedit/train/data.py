@@ -84,6 +84,7 @@ class DataOptions:
     flip: bool = True
     synth_scale: tuple[float, float] = (0.5, 1.5)  # rain streak / sketch line size multiplier
     mask_coverage: tuple[float, float] = (0.05, 0.5)  # inpainting: fraction of the crop that is a hole
+    mask_blobs: float = 0.0  # inpainting: probability of an object-shaped blob among the hole shapes
     rain: str = "classic"  # derain, photos layout: which rain synthesiser (RAIN_MODELS)
     clean_fraction: float = 0.0  # derain, photos layout: pairs left dry (input = target), to learn restraint
     val_fraction: float = 0.05  # of the files, when no separate val folder is given
@@ -105,6 +106,8 @@ class DataOptions:
         low, high = self.mask_coverage
         if not 0 < low < high <= 1:
             raise UsageError(f"mask_coverage must be [low, high] with 0 < low < high <= 1, got {low}, {high}")
+        if not 0.0 <= self.mask_blobs <= 1.0:
+            raise UsageError(f"mask_blobs must be a probability in [0, 1], got {self.mask_blobs}")
         if self.rain not in RAIN_MODELS:
             raise UsageError(f"rain must be one of {', '.join(RAIN_MODELS)}, not {self.rain!r}")
         if not 0 <= self.clean_fraction < 1:
@@ -330,7 +333,7 @@ class PairDataset(torch.utils.data.Dataset):
             if source.mask is not None:
                 mask = (_to_tensor(cut(source.mask, Image.Resampling.NEAREST)) > 0.5).float()
             else:
-                mask = synth.make_mask(crop, crop, g, coverage=opts.mask_coverage)
+                mask = synth.make_mask(crop, crop, g, coverage=opts.mask_coverage, blobs=opts.mask_blobs)
             item["mask"] = mask
         item["input"] = inp.mul(2.0).sub(1.0).clamp_(-1.0, 1.0)
         item["target"] = target.mul(2.0).sub(1.0)

@@ -85,6 +85,7 @@ class PANTrainConfig:
     flip: bool = True
     synth_scale: tuple[float, float] = (0.5, 1.5)
     mask_coverage: tuple[float, float] = (0.05, 0.5)
+    mask_blobs: float = 0.0  # inpaint: probability that a hole shape is an object-shaped blob
     rain: str = "classic"  # derain: classic | streaks | mixed (see ganedit.train.data.RAIN_MODELS)
     clean_fraction: float = 0.0  # derain: share of dry pairs (input = target)
     val_fraction: float = 0.05
@@ -101,6 +102,7 @@ class PANTrainConfig:
             flip=self.flip,
             synth_scale=self.synth_scale,
             mask_coverage=self.mask_coverage,
+            mask_blobs=self.mask_blobs,
             rain=self.rain,
             clean_fraction=self.clean_fraction,
             val_fraction=self.val_fraction,
