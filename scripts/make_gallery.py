@@ -288,7 +288,7 @@ def true_lights(stem: str, out: Path) -> Path | None:
 def faces_gallery(out: Path) -> None:
     """A held-out face re-lit by `ganedit rerender --model tdgan-faces`: the light swept across the
     azimuths photographed at elevation 0 (--sheet, --gif), next to the true photos at those lights."""
-    inputs = out / "in"
+    inputs = out.parent / f"{out.name}-in"  # beside the output folder: files inside it are not inputs
     inputs.mkdir(parents=True)
     for light in FACE_INPUTS:
         source = YALEB / FACE_PERSON / f"{FACE_PERSON}_P00{light}.png"

@@ -203,3 +203,17 @@ def test_keep_detail_refuses_a_target_that_moves_pixels(tmp_path: Path) -> None:
     assert relit.shape == (24, 24, 3)
     with pytest.raises(UsageError, match="re-lights only"):
         renderer.render(photo, [{"azimuth": "90"}], inferred=own)
+
+
+def test_the_shipped_face_model_relights_offline_at_the_input_resolution() -> None:
+    import ganedit
+
+    renderer = ganedit.load("tdgan-faces", device="cpu")
+    assert renderer.config.tag_names == ("light_azimuth", "light_elevation")
+    assert renderer.config.fit == "crop" and renderer.keep_detail
+    face = np.stack([_face(3, 0, 0)] * 3, axis=2)  # 28 x 32
+    left, right = renderer.render(face, [{"light_azimuth": "-70"}, {"light_azimuth": "70"}])
+    assert left.shape == right.shape == (28, 28, 3)
+    # the light moves: the two sides of the face swap brightness
+    l_half, r_half = left[:, :14].mean() - left[:, 14:].mean(), right[:, :14].mean() - right[:, 14:].mean()
+    assert l_half * r_half < 0
