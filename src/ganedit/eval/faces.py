@@ -35,7 +35,7 @@ from PIL import Image
 
 from ..errors import UsageError
 from .metrics import psnr, ssim
-from .tdgan import PSNR_CAP, TagClassifier, TaggedSet, train_classifier
+from .tdgan import PSNR_CAP, TagClassifier, TaggedSet, shift_and_blur, train_classifier
 
 if TYPE_CHECKING:
     from ..runtime.rerenderer import Rerenderer
@@ -66,7 +66,6 @@ def train_identity_embedding(
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     rng = np.random.default_rng((seed, 0x1D))
-    shift = 3
     model.train()
     for _ in range(steps):
         pick = rng.integers(0, len(data.entries), batch_size)
@@ -74,11 +73,7 @@ def train_identity_embedding(
         n = x.shape[0]
         gain = torch.from_numpy(rng.uniform(0.6, 1.4, (n, 1, 1, 1)).astype(np.float32))
         x = ((x + 1) * gain - 1).clamp(-1, 1)
-        padded = F.pad(x, (shift,) * 4, mode="replicate")
-        offsets = rng.integers(0, 2 * shift + 1, (n, 2))
-        x = torch.stack([padded[i, :, dy : dy + size, dx : dx + size] for i, (dy, dx) in enumerate(offsets)])
-        half = n // 2
-        x = torch.cat([F.avg_pool2d(x[:half], 3, 1, 1, count_include_pad=False), x[half:]])
+        x = shift_and_blur(x, rng, size)
         loss = F.cross_entropy(model(x)[0], torch.from_numpy(labels[pick]))
         opt.zero_grad(set_to_none=True)
         loss.backward()

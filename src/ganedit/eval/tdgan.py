@@ -198,6 +198,18 @@ def _classifier_tags(data: TaggedSet, tags: Sequence[str] | None) -> list[str]:
     return list(tags)
 
 
+def shift_and_blur(x: torch.Tensor, rng: np.random.Generator, size: int, shift: int = 3) -> torch.Tensor:
+    """A judge's training batch (N x C x size x size) shifted by up to `shift` px (edges replicated), the
+    first half slightly blurred as re-renders tend to be: so that a judge reads tags or people, not the
+    exact pixel grid of the real images."""
+    n = x.shape[0]
+    padded = F.pad(x, (shift,) * 4, mode="replicate")
+    offsets = rng.integers(0, 2 * shift + 1, (n, 2))
+    x = torch.stack([padded[i, :, dy : dy + size, dx : dx + size] for i, (dy, dx) in enumerate(offsets)])
+    half = n // 2
+    return torch.cat([F.avg_pool2d(x[:half], 3, 1, 1, count_include_pad=False), x[half:]])
+
+
 def train_classifier(
     data_dir: Path,
     size: int = 64,
@@ -225,7 +237,6 @@ def train_classifier(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2 * lr, total_steps=steps)
     rng = np.random.default_rng((seed, 0xC1A5))
-    shift = 3
     model.train()
     for _ in range(steps):
         pick = rng.integers(0, len(data.entries), batch_size)
@@ -235,11 +246,7 @@ def train_classifier(
         x = torch.gather(x, 1, order[:, :, None, None].expand_as(x))
         grey = torch.from_numpy(rng.random(n) < 0.3).to(x.device)
         x = torch.where(grey[:, None, None, None], x.mean(1, keepdim=True).expand_as(x), x)
-        padded = F.pad(x, (shift,) * 4, mode="replicate")
-        offsets = rng.integers(0, 2 * shift + 1, (n, 2))
-        x = torch.stack([padded[i, :, dy : dy + size, dx : dx + size] for i, (dy, dx) in enumerate(offsets)])
-        half = n // 2
-        x = torch.cat([F.avg_pool2d(x[:half], 3, 1, 1, count_include_pad=False), x[half:]])
+        x = shift_and_blur(x, rng, size)
         y = torch.from_numpy(labels[pick]).to(x.device)
         logits = model(x)
         loss = sum(F.cross_entropy(lg, y[:, j]) for j, lg in enumerate(logits))
