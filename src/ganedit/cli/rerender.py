@@ -41,6 +41,8 @@ EXAMPLES = (
     "ganedit rerender chair.png --tag azimuth=30 --snap --tag light=left -o out/",
     "ganedit rerender chairs/ --tag azimuth=all --gif --sheet -o turntables/",
     "ganedit rerender chair.png --tag azimuth=0,90,180 --tag light=all -o out/ --json",
+    "ganedit rerender face.png --model tdgan-faces --tag light_azimuth=35 --tag light_elevation=15 -o out/",
+    "ganedit rerender face.png --model tdgan-faces --tag light_azimuth=all --gif -o sweep/",
     "ganedit models show tdgan-chairs              # the tags and values a model knows",
 )
 
