@@ -150,30 +150,38 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def transfer_detail(source: np.ndarray, rendered: np.ndarray, radius: float = DETAIL_RADIUS) -> np.ndarray:
-    """The re-lit image at the source's resolution: the model's shading (`rendered`, s x s x 3, blurred by
-    `radius` model pixels) times the source's own fine detail (S x S x 3: the source over its blur at the
-    same scale), both uint8. Valid when only the lighting changes (the pixels do not move). Where the source
-    is nearly black its detail is lost, so the model's pixels are used there. A colour source keeps its
-    colours: each channel is divided by the source's local grey brightness, not by its own."""
+def transfer_detail(
+    source: np.ndarray, rendered: Sequence[np.ndarray], radius: float = DETAIL_RADIUS
+) -> list[np.ndarray]:
+    """Each re-lit image at the source's resolution: the model's shading (each of `rendered`, s x s x 3,
+    blurred by `radius` model pixels) times the source's own fine detail (S x S x 3: the source over its
+    blur at the same scale), all uint8. Valid when only the lighting changes (the pixels do not move).
+    Where the source is nearly black its detail is lost, so the model's pixels are used there. A colour
+    source keeps its colours: each channel is divided by the source's local grey brightness, not by its
+    own. The source's terms are computed once for all the renders (a sweep of a large photo)."""
     import torch
     import torch.nn.functional as F
 
     size = source.shape[0]
     x = torch.from_numpy(np.ascontiguousarray(source)).permute(2, 0, 1)[None].float().div(255)
-    y = torch.from_numpy(np.ascontiguousarray(rendered)).permute(2, 0, 1)[None].float().div(255)
-    y = F.interpolate(y, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
-    sigma = radius * size / rendered.shape[0]
-    # brightness at the shading's scale: the input's (grey, over its channels) and the model's
+    out: list[np.ndarray] = []
+    if not rendered:
+        return out
+    sigma = radius * size / rendered[0].shape[0]
+    # the input's brightness at the shading's scale (grey, over its channels)
     local = _gaussian_blur(x.mean(1, keepdim=True), sigma)
-    shading = _gaussian_blur(y.mean(1, keepdim=True), sigma)
     low, high = _DETAIL_DARK
     weight = ((local - low) / (high - low)).clamp(0, 1)
-    # the input over its local brightness keeps its detail AND its colour; the model sets the brightness
+    # the input over its local brightness keeps its detail AND its colour; the model sets the brightness;
     # capped: at a hard edge of the input (a cast shadow's border, the frame) the ratio would spike
-    detailed = shading * ((x + _DETAIL_EPS) / (local + _DETAIL_EPS)).clamp(max=_DETAIL_MAX)
-    out = weight * detailed + (1 - weight) * y
-    return out[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
+    detail = ((x + _DETAIL_EPS) / (local + _DETAIL_EPS)).clamp(max=_DETAIL_MAX)
+    for image in rendered:
+        y = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255)
+        y = F.interpolate(y, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+        shading = _gaussian_blur(y.mean(1, keepdim=True), sigma)
+        relit = weight * (shading * detail) + (1 - weight) * y
+        out.append(relit[0].permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).numpy())
+    return out
 
 
 def _check_refine(steps: object, lr: object) -> None:
@@ -359,7 +367,7 @@ class Rerenderer:
         images = [np.ascontiguousarray(im[:, :, :3]) for im in out]
         if self.keep_detail:
             source = prepare(pixels, None, self.config.background, self.config.fit)
-            images = [transfer_detail(source, im) for im in images]
+            images = transfer_detail(source, images)
         return images
 
     def _check_relighting(self, rows: Sequence[Sequence[int]], own: Sequence[int]) -> None:
