@@ -13,9 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from ..errors import UsageError
 
-__all__ = ["INDEX_NAME", "TagIndex", "read_document", "read_index", "value_name"]
+__all__ = ["INDEX_NAME", "TagIndex", "read_document", "read_image", "read_index", "value_name"]
 
 INDEX_NAME = "tags.json"
 
@@ -74,3 +77,18 @@ def read_document(path: Path, format: str) -> dict[str, Any] | None:
     if not isinstance(document, dict) or document.get("format") != format:
         return None
     return document
+
+
+def read_image(root: Path, size: int, file: str, *, what: str = "") -> np.ndarray:
+    """The set's image ``ROOT/<size>/<file>`` as size x size x 3 uint8 RGB; UsageError when it cannot be
+    read or has another size. `what` names it in the message ("training image")."""
+    path = Path(root) / str(size) / file
+    label = f"{what} {path}" if what else str(path)
+    try:
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read {label}: {e}") from None
+    if rgb.shape[:2] != (size, size):
+        raise UsageError(f"{path} is {rgb.shape[1]} x {rgb.shape[0]} px, not {size} x {size}")
+    return rgb

@@ -37,7 +37,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..data.tagset import INDEX_NAME, read_index
+from ..data.tagset import INDEX_NAME, read_image, read_index
 from ..errors import CheckpointError, UsageError
 from ..io.atomic import atomic_write_named
 from .metrics import psnr, ssim
@@ -108,14 +108,7 @@ class TaggedSet:
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        path = self.root / str(self.size) / name
-        try:
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except (OSError, ValueError) as e:
-            raise UsageError(f"cannot read {path}: {e}") from None
-        if rgb.shape[:2] != (self.size, self.size):
-            raise UsageError(f"{path} is {rgb.shape[1]} x {rgb.shape[0]} px, not {self.size} x {self.size}")
+        rgb = read_image(self.root, self.size, name)
         self._cache[name] = rgb
         return rgb
 

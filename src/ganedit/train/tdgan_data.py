@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 from ..archs.tdgan import FITS
-from ..data.tagset import read_index
+from ..data.tagset import read_image, read_index
 from ..errors import UsageError
 
 __all__ = ["TaggedPairs"]
@@ -123,14 +122,7 @@ class TaggedPairs:
 
     def image(self, i: int) -> Tensor:
         """Image `i` as a 3 x size x size tensor in [-1, 1]."""
-        path = self.root / str(self.size) / self.files[i]
-        try:
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
-        except (OSError, ValueError) as e:
-            raise UsageError(f"cannot read training image {path}: {e}") from None
-        if rgb.shape[:2] != (self.size, self.size):
-            raise UsageError(f"{path} is {rgb.shape[1]} x {rgb.shape[0]} px, not {self.size} x {self.size}")
+        rgb = read_image(self.root, self.size, self.files[i], what="training image").astype(np.float32)
         return torch.from_numpy(rgb).permute(2, 0, 1).div(127.5).sub(1)
 
     def batch(self, step: int, batch_size: int) -> dict[str, Tensor]:
