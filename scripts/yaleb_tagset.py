@@ -28,6 +28,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from ganedit.io.atomic import atomic_write
+
 NAME = re.compile(r"^(yaleB\d+)_P00A([+-]\d+)E([+-]\d+)\.png$")
 
 
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "images": images,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "tags.json").write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+    atomic_write(args.out / "tags.json", (json.dumps(index, indent=1) + "\n").encode())
     n_eval = sum(1 for e in images if e["split"] == "eval")
     print(
         f"{len(images)} images ({len(images) - n_eval} train, {n_eval} eval), "
