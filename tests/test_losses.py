@@ -251,3 +251,26 @@ def test_squared_pixel_term_is_the_mean_squared_error() -> None:
     assert (fake.grad < 0).all()
     with pytest.raises(ValueError):
         generator_loss(torch.zeros(1), p, lambdas=LAMBDAS, pixel_l2=1.0)
+
+
+def test_pooled_pixel_term_anchors_block_means_and_ignores_detail_inside_them() -> None:
+    """pixel_pool = k: an output whose k x k block means match the target's costs nothing, whatever its
+    detail inside the blocks (the texture is left to D's terms); a colour shift still costs the same."""
+    target = torch.zeros(1, 3, 8, 8)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 2.0 - 1.0  # zero mean per 2 x 2
+    textured = (0.3 * checker).expand(1, 3, 8, 8).clone().requires_grad_(True)
+    p = [torch.tensor(0.0)] * 4
+    full = generator_loss(torch.zeros(1), p, lambdas=LAMBDAS, fake=textured, target=target, pixel_l1=10.0)
+    pooled = generator_loss(
+        torch.zeros(1), p, lambdas=LAMBDAS, fake=textured, target=target, pixel_l1=10.0, pixel_pool=2
+    )
+    gan = float(F.softplus(torch.tensor(0.0)))
+    assert float(full.total.detach()) == pytest.approx(gan + 10.0 * 0.3)
+    assert float(pooled.total.detach()) == pytest.approx(gan, abs=1e-6)  # detail inside blocks is free
+    assert float(pooled.pixel.detach()) == pytest.approx(0.3)  # the report stays the full-resolution error
+    shifted = torch.full((1, 3, 8, 8), 0.2, requires_grad=True)
+    for pool in (1, 2, 4):
+        loss = generator_loss(
+            torch.zeros(1), p, lambdas=LAMBDAS, fake=shifted, target=target, pixel_l2=1.0, pixel_pool=pool
+        )
+        assert float(loss.total.detach()) == pytest.approx(gan + 0.04)  # a colour shift costs the same

@@ -469,6 +469,9 @@ def test_config_precedence_and_unknown_keys(tmp_path: Path) -> None:
         load_config("derain", None, ["batch_size=2.5"], data="d", out="o")
     with pytest.raises(UsageError, match="multiple of 8"):
         load_config("derain", None, ["crop=100"], data="d", out="o")
+    with pytest.raises(UsageError, match=r"pixel_pool must .* divide crop 96"):
+        load_config("derain", None, ["pixel_pool=5"], data="d", out="o")
+    assert load_config("inpaint", None, ["pixel_pool=4"], data="d", out="o").pixel_pool == 4
     with pytest.raises(UsageError, match="for task 'inpaint'"):
         file.write_text('task = "inpaint"\n')
         load_config("derain", file, [], data="d", out="o")

@@ -131,18 +131,26 @@ def discriminator_loss(
     )
 
 
-def pixel_loss(fake: Tensor, target: Tensor, *, pixel_l1: float, pixel_l2: float) -> tuple[Tensor, Tensor]:
+def pixel_loss(
+    fake: Tensor, target: Tensor, *, pixel_l1: float, pixel_l2: float, pool: int = 1
+) -> tuple[Tensor, Tensor]:
     """T's pixel terms in float32: (pixel_l1 · mean|T(x) - y| + pixel_l2 · mean (T(x) - y)², mean|T(x) - y|).
 
     The squared error is the distance PSNR measures; under an ambiguity (how much veil a rainy photo hides)
     its minimiser is the conditional mean, where L1's is the median. The mean absolute error is returned
-    too: it is what the logs report whatever the weights.
+    too: it is what the logs report whatever the weights (always at full resolution).
+
+    ``pool`` > 1 weighs the error of the two images averaged over ``pool x pool`` blocks instead: it anchors
+    colour and layout but says nothing about detail finer than a block. Inside an inpainting hole the
+    detail is unknowable, and a per-pixel loss makes the network paint its conditional mean (a blur); with
+    a pooled anchor the fine texture is left to the adversarial and perceptual terms.
     """
     error = fake.float() - target.float()
     absolute = error.abs().mean()
-    total = float(pixel_l1) * absolute
+    weighed = F.avg_pool2d(error, pool) if pool > 1 else error
+    total = float(pixel_l1) * (weighed.abs().mean() if pool > 1 else absolute)
     if pixel_l2:
-        total = total + float(pixel_l2) * error.square().mean()
+        total = total + float(pixel_l2) * weighed.square().mean()
     return total, absolute
 
 
@@ -157,9 +165,10 @@ def generator_loss(
     pixel_l2: float = 0.0,
     gan_weight: float = 1.0,
     form: str = "non_saturating",
+    pixel_pool: int = 1,
 ) -> GeneratorLoss:
     """T's loss: gan_weight · adversarial + Σ_j λ_j P_j + pixel_l1 · mean|T(x) - y|
-    + pixel_l2 · mean (T(x) - y)².
+    + pixel_l2 · mean (T(x) - y)² (with ``pixel_pool`` > 1 on block means, see `pixel_loss`).
 
     ``discrepancies`` must be connected to T(x) (not detached) so that T receives the perceptual gradient.
     ``fake``/``target`` are only needed for the pixel term (and its report).
@@ -172,7 +181,7 @@ def generator_loss(
     perceptual = perceptual_loss(discrepancies, lambdas)
     total = float(gan_weight) * gan + perceptual
     if fake is not None and target is not None:
-        weighted, pixel = pixel_loss(fake, target, pixel_l1=pixel_l1, pixel_l2=pixel_l2)
+        weighted, pixel = pixel_loss(fake, target, pixel_l1=pixel_l1, pixel_l2=pixel_l2, pool=pixel_pool)
         if pixel_l1 or pixel_l2:
             total = total + weighted
     else:

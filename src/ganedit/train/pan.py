@@ -276,7 +276,8 @@ class _Run(TrainingRun):
 
     def _pixel_step(self, fake: Tensor, y: Tensor) -> Tensor:
         """T's update on the pixel loss alone (`pixel_only`); D's loss fields stay 0."""
-        total, pixel = pixel_loss(fake, y, pixel_l1=self.config.pixel_l1, pixel_l2=self.config.pixel_l2)
+        cfg = self.config
+        total, pixel = pixel_loss(fake, y, pixel_l1=cfg.pixel_l1, pixel_l2=cfg.pixel_l2, pool=cfg.pixel_pool)
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         self.opt_g.step()
@@ -329,6 +330,7 @@ class _Run(TrainingRun):
             pixel_l2=cfg.pixel_l2,
             gan_weight=cfg.gan_weight,
             form=cfg.gan_form,
+            pixel_pool=cfg.pixel_pool,
         )
         self.opt_g.zero_grad(set_to_none=True)
         g.total.backward()

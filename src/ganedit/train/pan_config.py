@@ -58,6 +58,7 @@ class PANTrainConfig:
     gan_weight: float = 1.0
     pixel_l1: float = 0.0
     pixel_l2: float = 0.0  # weight of mean (T(x) - y)^2 (logged: pixel_l1 stays mean |T(x) - y|)
+    pixel_pool: int = 1  # pixel terms on pool x pool block means: anchor colour, leave detail to D's terms
     ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
     # D judges (input, output) pairs, pix2pix's conditional GAN, instead of the output alone as in PAN
     conditional: bool = False
@@ -205,6 +206,10 @@ def validate(config: PANTrainConfig) -> None:
         raise UsageError("lambdas, margin, pixel_l1 and pixel_l2 must be >= 0")
     if config.gan_weight == 0 and not any(config.lambdas) and not any(pixels):
         raise UsageError("nothing to train: gan_weight, lambdas, pixel_l1 and pixel_l2 are all 0")
+    if config.pixel_pool < 1 or config.crop % config.pixel_pool:
+        raise UsageError(
+            f"pixel_pool must be at least 1 and divide crop {config.crop}, got {config.pixel_pool}"
+        )
     if not 0 < config.real_label <= 1:
         raise UsageError(f"real_label must be in (0, 1], got {config.real_label}")
     choices = {"gan_form": GAN_FORMS, "precision": PRECISIONS, "layout": LAYOUTS, "direction": DIRECTIONS}
