@@ -1,7 +1,8 @@
 """Make the before/after gallery in docs/gallery/ by running the ganedit CLI itself on samples/.
 
     python scripts/make_gallery.py            # uses the default (shipped) model of each task
-    python scripts/make_gallery.py facades    # some: derain derain_real inpaint sketch2photo facades rerender
+    python scripts/make_gallery.py facades    # some: derain derain_real inpaint removal sketch2photo facades
+                                              # rerender faces
 
 Each picture is input | ganedit's output (| the clean original, where data/photos/eval has it: the
 samples are made from scikit-image's photos by scripts/make_samples.py). The outputs are exactly what
@@ -90,6 +91,7 @@ def main() -> None:
         "derain": derain_gallery,
         "derain_real": derain_real_gallery,
         "inpaint": inpaint_gallery,
+        "removal": removal_gallery,
         "sketch2photo": sketch_gallery,
         "facades": facades_gallery,
         "rerender": rerender_gallery,
@@ -146,6 +148,74 @@ def inpaint_gallery(out: Path) -> None:
             panel(src, "original"),
         ]
         strip(panels, GALLERY / f"inpaint_{src.stem}.jpg")
+
+
+# Object removal on evaluation-only photos (data/photos/eval: never trained or tuned on): the object's
+# outline drawn by hand as a polygon (x, y in the photo's pixels), grown by REMOVAL_MARGIN px as a user's
+# brush would be. No ground truth exists: these pictures are for looking.
+REMOVAL = {
+    "astronaut": (  # the space-shuttle model on the right
+        "python3-skimage/astronaut.png",
+        [(352, 0), (468, 0), (468, 240), (478, 288), (348, 288), (352, 240)],
+    ),
+    "rocket": (  # the lightning tower right of the rocket
+        "python3-skimage/rocket.jpg",
+        [(432, 118), (476, 118), (478, 392), (430, 392)],
+    ),
+    "coffee": (  # the spoon on the saucer
+        "python3-skimage/coffee.png",
+        [
+            (405, 62),
+            (428, 70),
+            (400, 200),
+            (394, 238),
+            (410, 262),
+            (410, 310),
+            (386, 332),
+            (340, 332),
+            (318, 302),
+            (322, 258),
+            (346, 238),
+            (372, 228),
+            (384, 194),
+        ],
+    ),
+}
+REMOVAL_MARGIN = 6
+
+
+def removal_gallery(out: Path) -> None:
+    """Object removal: `ganedit inpaint` with a hand-drawn mask over an object, input | mask | output."""
+    from PIL import ImageFilter
+
+    inputs, masks = out / "in", out / "masks"
+    inputs.mkdir(parents=True, exist_ok=True)
+    masks.mkdir(parents=True, exist_ok=True)
+    picked = {}
+    for stem, (relative, polygon) in REMOVAL.items():
+        source = ROOT / "data" / "photos" / "eval" / relative
+        if not source.is_file():
+            print(
+                f"skipped removal {stem}: {source} is missing (scripts/fetch_training_data.py)",
+                file=sys.stderr,
+            )
+            continue
+        with Image.open(source) as im:
+            rgb = im.convert("RGB")
+        rgb.save(inputs / f"{stem}.png")
+        mask = Image.new("L", rgb.size, 0)
+        ImageDraw.Draw(mask).polygon(polygon, fill=255)
+        mask.filter(ImageFilter.MaxFilter(2 * REMOVAL_MARGIN + 1)).save(masks / f"{stem}.png")
+        picked[stem] = inputs / f"{stem}.png"
+    if picked and ganedit("inpaint", str(inputs), "--mask", str(masks), "-o", str(out / "out")):
+        for stem, src in picked.items():
+            holed = masked_view(src, masks / f"{stem}.png", out / f"holed_{stem}.png")
+            panels = [
+                panel(src, "photo"),
+                panel(holed, "mask"),
+                panel(out / "out" / f"{stem}.png", "ganedit inpaint"),
+            ]
+            strip(panels, GALLERY / f"removal_{stem}.jpg")
 
 
 def sketch_gallery(out: Path) -> None:
