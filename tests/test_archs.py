@@ -111,6 +111,8 @@ def test_grow_refuses_changes_that_would_lose_trained_weights(change: dict, mess
         {"ngf": 0},
         {"full_res_blocks": -1},
         {"kind": "unet", "full_res_blocks": 1},
+        {"kind": "unet", "upsample": "bilinear"},
+        {"kind": "residual", "upsample": "resize"},
     ],
 )
 def test_generator_config_rejects_bad_values(bad: dict) -> None:
@@ -219,3 +221,38 @@ def test_training_pieces_moved_out_of_archs_keep_their_old_names() -> None:
     assert old_tdgan.Discriminator is discriminators.Discriminator
     with pytest.raises(AttributeError):
         _ = old_pan.no_such_name
+
+
+def test_resize_conv_unet_starts_as_its_prefill_folds_and_round_trips(tmp_path) -> None:
+    """upsample="resize": the same contract as the pix2pix decoder (zero residual at initialisation, known
+    pixels kept), batch norm folds into its convs as the editor does, and a checkpoint rebuilds it."""
+    from ganedit.archs.pan import smooth_fill
+    from ganedit.checkpoint import load_checkpoint, save_checkpoint
+    from ganedit.runtime.editor import fold_batchnorm
+
+    config = PANGeneratorConfig(kind="unet", in_channels=4, ngf=4, depth=3, prefill=True, upsample="resize")
+    model = PANGenerator(config).eval()
+    x = torch.rand(2, 3, 32, 24) * 2 - 1
+    mask = (torch.rand(2, 1, 32, 24) > 0.6).float()
+    with torch.no_grad():
+        assert torch.allclose(model(x, mask), smooth_fill(x, mask))
+    torch.manual_seed(0)
+    for p in model.parameters():  # a trained-looking model: the residual and the norms are not trivial
+        p.data.normal_(0, 0.1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():
+        plain = model(x, mask)
+        folded = PANGenerator(config).eval()
+        folded.load_state_dict(model.state_dict())
+        folded = fold_batchnorm(folded)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        assert torch.allclose(folded(x, mask), plain, atol=1e-5)
+        assert torch.equal(plain[mask.expand_as(plain) == 0], x[mask.expand_as(x) == 0])
+    save_checkpoint(tmp_path / "m.safetensors", model, task="inpaint")
+    again, info = load_checkpoint(tmp_path / "m.safetensors")
+    assert info.arch_config["upsample"] == "resize"
+    with torch.no_grad():
+        assert torch.equal(again.eval()(x, mask), plain)

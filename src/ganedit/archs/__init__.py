@@ -45,6 +45,7 @@ _LIMITS: dict[str, dict[str, tuple[str, int, int] | tuple[str]]] = {
         "norm": ("str",),
         "residual_output": ("bool",),
         "prefill": ("bool",),
+        "upsample": ("str",),
         "in_channels": (_INT, 1, 5),
         "out_channels": (_INT, 1, 4),
         "ngf": (_INT, 1, 512),
