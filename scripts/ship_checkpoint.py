@@ -20,7 +20,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from ganedit.checkpoint import load_checkpoint, read_info
+from ganedit.checkpoint import KEY_FLIP_AVERAGE, load_checkpoint, read_info, save_checkpoint
 from ganedit.io.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +50,12 @@ def main() -> None:
     parser.add_argument("--description", default="")
     parser.add_argument("--license", default="")
     parser.add_argument("--no-default", action="store_true", help="do not make it its task's default")
+    parser.add_argument(
+        "--no-flip-average",
+        action="store_true",
+        help="record in the checkpoint that it runs without flip averaging unless asked (a model trained "
+        "to paint texture: averaging two mirrored outputs softens it); the shipped file gets the key",
+    )
     args = parser.parse_args()
 
     info = read_info(args.checkpoint)
@@ -59,7 +65,13 @@ def main() -> None:
         raise SystemExit(f"{args.checkpoint} is {size / 1e6:.1f} MB, over the 20 MB budget (shipped models)")
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     target = WEIGHTS / f"{args.name}.safetensors"
-    if args.checkpoint.resolve() != target.resolve():  # re-registering the shipped file is fine
+    if args.no_flip_average and info.metadata.get(KEY_FLIP_AVERAGE) != "false":
+        model, _ = load_checkpoint(args.checkpoint)
+        reserved = {"ganedit.format_version", "ganedit.arch", "ganedit.arch_config", "ganedit.task"}
+        extra = {k: v for k, v in info.metadata.items() if k not in reserved}
+        save_checkpoint(target, model, task=info.task, extra={**extra, KEY_FLIP_AVERAGE: "false"})
+        size = target.stat().st_size
+    elif args.checkpoint.resolve() != target.resolve():  # re-registering the shipped file is fine
         shutil.copyfile(args.checkpoint, target)
     target.chmod(0o644)
     sha256 = hashlib.sha256(target.read_bytes()).hexdigest()

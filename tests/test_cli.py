@@ -82,6 +82,34 @@ def test_no_flip_average_runs_the_model_once_per_image(tmp_path: Path, checkpoin
     assert np.abs(outputs["--flip-average"] - outputs["--no-flip-average"]).max() > 1
 
 
+def test_a_checkpoint_can_turn_flip_averaging_off_by_default(tmp_path: Path) -> None:
+    """A model trained to paint texture says so in its checkpoint (ganedit.flip_average = "false"): it runs
+    once per image unless --flip-average asks otherwise; a rerun with the default is not 'stale'."""
+    from ganedit.checkpoint import KEY_FLIP_AVERAGE, save_checkpoint
+    from tinymodels import make_model
+
+    weights = tmp_path / "texture.safetensors"
+    save_checkpoint(weights, make_model("derain"), task="derain", extra={KEY_FLIP_AVERAGE: "false"})
+    photo(tmp_path / "in" / "a.png")
+    seen = {}
+    for flags in ((), ("--flip-average",), ("--no-flip-average",)):
+        out = tmp_path / ("out" + "".join(flags))
+        args = ["derain", str(tmp_path / "in"), "-o", str(out), "--weights", str(weights), "--json"]
+        code, stdout, stderr = run(*args, *flags)
+        assert code == 0, stderr
+        seen[flags] = json.loads(stdout)["flip_average"]
+    assert seen == {(): False, ("--flip-average",): True, ("--no-flip-average",): False}
+    code, stdout, stderr = run(
+        "derain", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights), "--json"
+    )
+    totals = json.loads(stdout)["totals"]
+    assert code == 0 and totals["skipped"] == 1 and totals["skipped_stale"] == 0  # the default, again
+    import ganedit
+
+    assert ganedit.load(weights).flip_average is False  # the library follows the checkpoint too
+    assert ganedit.load(weights, flip_average=True).flip_average is True
+
+
 def test_without_recursive_only_top_level(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
     src = tmp_path / "in"
     photo(src / "a.png")

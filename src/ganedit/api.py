@@ -116,7 +116,7 @@ def load(
     precision: str = "auto",
     tile: int | None = None,
     batch_size: int | None = None,
-    flip_average: bool = True,
+    flip_average: bool | None = None,
     strength: float = 1.0,
     refine_steps: int | None = None,
     refine_lr: float | None = None,
@@ -128,12 +128,12 @@ def load(
     """Load a model onto a device: an `Editor` for a PAN task (derain, inpaint, sketch2photo,
     labels2photo), a `Rerenderer` for a rerender (TDGAN) model. Both take arrays (the Editor PIL too).
 
-    Editor options: ``precision``, ``tile``, ``flip_average``, ``strength`` (derain: 1 = the full edit,
-    less blends the result with the input, 0 = unchanged). Rerenderer options: ``refine_steps``,
-    ``refine_lr`` (identity refinement; default `runtime.rerenderer.REFINE_STEPS`), ``keep_detail``
-    (re-lighting at the input's resolution with its own detail; default: on for re-lighting models).
-    ``batch_size``:
-    tiles (Editor, default 4) or renders (Rerenderer, default 16) a forward. An option of the other kind
+    Editor options: ``precision``, ``tile``, ``flip_average`` (None: the model's own choice), ``strength``
+    (derain: 1 = the full edit, less blends the result with the input, 0 = unchanged). Rerenderer
+    options: ``refine_steps``, ``refine_lr`` (identity refinement; default
+    `runtime.rerenderer.REFINE_STEPS`), ``keep_detail`` (re-lighting at the input's resolution with its
+    own detail; default: on for re-lighting models). ``batch_size``: tiles (Editor, default 4) or renders
+    (Rerenderer, default 16) a forward. An option of the other kind
     of model is a `UsageError`.
     """
     located = locate(name_or_path, task=task, registry=registry, registry_files=registry_files, hub=hub)
@@ -175,7 +175,7 @@ def load_editor(
     precision: str = "auto",
     tile: int | None = None,
     batch_size: int = 4,
-    flip_average: bool = True,
+    flip_average: bool | None = None,
     strength: float = 1.0,
     registry: Registry | None = None,
     registry_files: Sequence[Path] = (),
@@ -194,7 +194,7 @@ def _open_editor(
     precision: str,
     tile: int | None,
     batch_size: int | None,
-    flip_average: bool,
+    flip_average: bool | None,
     strength: float,
 ) -> Editor:
     if arch != "pan":
@@ -306,6 +306,25 @@ def _model_identity(
         return None
 
 
+def _model_flip_average(
+    model: str | Path | None, task: str | None, load_options: dict[str, object]
+) -> bool | None:
+    """The model's own flip-averaging choice (`CheckpointInfo.flip_average`) read from its checkpoint's
+    header where the file is here (a path, a bundled or cached model); None when it is not."""
+    from .checkpoint import read_info
+
+    if model is not None and (isinstance(model, Path) or _looks_like_path(model)):
+        return read_info(Path(model)).flip_average
+    registry = _registry(load_options.get("registry"), load_options.get("registry_files", ()))  # type: ignore[arg-type]
+    try:
+        spec = _choose_spec(registry, model, task)
+    except WeightsUnavailableError:
+        return None
+    hub = load_options.get("hub")
+    local = bundled_path(spec) or cached_path(spec, hub if isinstance(hub, HubOptions) else HubOptions())
+    return read_info(local).flip_average if local is not None else None
+
+
 def _settings(
     model: str | Path | None,
     task: str | None,
@@ -327,10 +346,13 @@ def _settings(
             quality=quality,
             compare=compare,
         )
+    flip = load_options.get("flip_average")
+    if flip is None:  # the model's own choice: from its checkpoint's header, when the file is here
+        flip = _model_flip_average(model, task, load_options)
     return Settings(
         task=task,
         model=_model_identity(model, task, None, load_options),
-        flip_average=bool(load_options.get("flip_average", True)),
+        flip_average=None if flip is None else bool(flip),
         precision=str(load_options.get("precision", "auto")),
         strength=float(load_options.get("strength", 1.0)),  # type: ignore[arg-type]
         quality=quality,

@@ -8,6 +8,9 @@ everything needed to rebuild the module without guessing:
     ganedit.arch             architecture family, a key of ganedit.archs.ARCHS ("pan", later "tdgan")
     ganedit.arch_config      JSON of the generator's frozen config dataclass
     ganedit.task             the task it was trained for ("derain", "inpaint", ...)
+    ganedit.flip_average     optional, "false": the model is run without flip averaging unless asked
+                             (a generator trained to paint texture: averaging two mirrored fills halves
+                             the texture's energy)
     ...                      extra strings (e.g. ganedit.tags, TDGAN's tag vocabulary; training notes)
 
 Loading is strict: every tensor the rebuilt module expects must be present with the right shape, and
@@ -37,6 +40,7 @@ KEY_VERSION = "ganedit.format_version"
 KEY_ARCH = "ganedit.arch"
 KEY_CONFIG = "ganedit.arch_config"
 KEY_TASK = "ganedit.task"
+KEY_FLIP_AVERAGE = "ganedit.flip_average"
 _RESERVED = frozenset({KEY_VERSION, KEY_ARCH, KEY_CONFIG, KEY_TASK})
 
 
@@ -48,6 +52,11 @@ class CheckpointInfo:
     arch_config: dict[str, Any]
     task: str
     metadata: dict[str, str]  # the whole ``__metadata__`` table, ganedit.* keys included
+
+    @property
+    def flip_average(self) -> bool:
+        """Whether the model is run with flip averaging when the caller does not say (`KEY_FLIP_AVERAGE`)."""
+        return self.metadata.get(KEY_FLIP_AVERAGE, "true") != "false"
 
 
 def save_checkpoint(

@@ -105,7 +105,7 @@ class Settings:
 
     task: str | None
     model: str | None
-    flip_average: bool
+    flip_average: bool | None  # None: the model's own choice, not known before it loads (not compared)
     precision: str
     strength: float
     quality: int
@@ -155,7 +155,7 @@ def differences(
         if key == "precision":
             if settings.precision not in (record.get("precision"), record.get("precision_requested")):
                 other.append(label)
-        elif key in ("model", "task"):  # None: not known before the model loads, not compared
+        elif key in ("model", "task", "flip_average"):  # None: not known before the model loads, not compared
             if expected[key] is not None and record.get(key) != expected[key]:
                 other.append(label)
         elif record.get(key) != expected[key]:

@@ -57,7 +57,7 @@ class RayEditor:
         mask_column: str | None = None,
         device: str = "auto",
         precision: str = "auto",
-        flip_average: bool = True,
+        flip_average: bool | None = None,
         tile: int | None = None,
         batch_size: int = 4,
         registry_files: Sequence[str | Path] = (),

@@ -89,7 +89,7 @@ def eval_command(
     seed: int,
     device: str,
     precision: str,
-    flip_average: bool,
+    flip_average: bool | None,
     as_json: bool,
     rain: str,
     identity: bool,

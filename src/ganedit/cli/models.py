@@ -125,6 +125,8 @@ def models_show(name: str, as_json: bool, registry: tuple[str, ...]) -> None:
         ckpt = read_info(local)
         info["checkpoint"] = {"arch": ckpt.arch, "task": ckpt.task, "arch_config": ckpt.arch_config}
         info["checkpoint_metadata"] = ckpt.metadata
+        if ckpt.arch == "pan":
+            info["flip_average"] = "on" if ckpt.flip_average else "off (--flip-average turns it on)"
         if ckpt.arch == "tdgan":
             from ..runtime.rerenderer import read_config
 

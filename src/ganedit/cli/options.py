@@ -80,10 +80,10 @@ offline_option = click.option(
 
 flip_average_option = click.option(
     "--flip-average/--no-flip-average",
-    default=True,
-    show_default=True,
+    default=None,
     help="Also run each image's mirror image and average the two results: a little cleaner, twice "
-    "the model time.",
+    "the model time. Default: the model's choice (on, except for models trained to paint texture, "
+    "which averaging would soften; `ganedit models show` says).",
 )
 
 weights_option = click.option(

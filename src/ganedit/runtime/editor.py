@@ -77,7 +77,8 @@ class Editor:
     tile: None = decide by image size and device memory; 0 = never tile; N = tiles of N px (rounded up
     to the model's multiple). overlap: px shared by neighbouring tiles (None: tile / 16 within 32..128 px),
     rounded so that tiles stay on the model's grid (the real overlap can be larger).
-    flip_average: also run the mirror image and average the two outputs (twice the model time).
+    flip_average: also run the mirror image and average the two outputs (twice the model time); None =
+    the model's own choice (`CheckpointInfo.flip_average`: on, unless the checkpoint says otherwise).
     strength: 1 = the model's result; s < 1 blends it with the input, s * result + (1 - s) * input, for a
     lighter touch (0 returns the input unchanged). Only for tasks whose output is the input edited
     (derain: `Task.strength`).
@@ -96,7 +97,7 @@ class Editor:
         tile: int | None = None,
         overlap: int | None = None,
         batch_size: int = 4,
-        flip_average: bool = True,
+        flip_average: bool | None = None,
         strength: float = 1.0,
     ) -> None:
         if info.arch != task.arch or info.task != task.name:
@@ -131,7 +132,7 @@ class Editor:
         self.tile = None if tile is None else (0 if tile == 0 else -(-tile // self.multiple) * self.multiple)
         self.overlap = overlap
         self.batch_size = batch_size
-        self.flip_average = flip_average
+        self.flip_average: bool = info.flip_average if flip_average is None else bool(flip_average)
         if self.device.type == "cpu":
             limit_threads()
         # The editor's own copy, so that folding batch norm never alters the caller's (trainable) model.
@@ -154,7 +155,7 @@ class Editor:
         precision: str = "auto",
         tile: int | None = None,
         batch_size: int = 4,
-        flip_average: bool = True,
+        flip_average: bool | None = None,
         strength: float = 1.0,
     ) -> Editor:
         """Load a PAN checkpoint file (already located and verified: `ganedit.api.locate`) onto a device.
