@@ -205,9 +205,8 @@ class UNet(nn.Module):
 
     Encoder level i: (LeakyReLU 0.2) -> conv 4x4 stride 2 -> norm (none on the outermost and innermost).
     Decoder level i: ReLU -> deconv 4x4 stride 2 (or, ``upsample="resize"``, nearest x2 -> conv 3x3)
-    -> norm (none on the outermost), then concatenated with
-    encoder level i-1. pix2pix's dropout is left out: it is its noise source in training, but at
-    inference it would make the editor non-deterministic.
+    -> norm (none on the outermost), then concatenated with encoder level i-1. pix2pix's dropout is left
+    out: it is its noise source in training, but at inference it would make the editor non-deterministic.
     """
 
     def __init__(self, cfg: PANGeneratorConfig) -> None:
