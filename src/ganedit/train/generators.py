@@ -13,7 +13,8 @@ def preset(task: str) -> PANGeneratorConfig:
 
     derain: the residual net at 1/8 resolution inside (fast on CPUs, long receptive field for streaks).
     inpaint: a 7-level U-Net (128 px divisibility) whose receptive field spans a few hundred pixels, so
-    holes tens of pixels wide can be filled from their surroundings; 4 input channels (image + mask).
+    holes tens of pixels wide can be filled from their surroundings; 4 input channels (image + mask);
+    resize-conv decoder (`archs.pan.UPSAMPLES`: the shipped model's since 2026-12-07).
     sketch2photo: a 6-level U-Net, as pix2pix uses for edges -> photo.
     labels2photo: a 7-level U-Net (3.4 M parameters): its receptive field spans a whole 128 px crop, as
     a facade's floors and window rows need.
@@ -24,7 +25,14 @@ def preset(task: str) -> PANGeneratorConfig:
         return PANGeneratorConfig()
     if task == "inpaint":
         return PANGeneratorConfig(
-            kind="unet", in_channels=4, ngf=32, depth=7, max_mult=4, residual_output=True, prefill=True
+            kind="unet",
+            in_channels=4,
+            ngf=32,
+            depth=7,
+            max_mult=4,
+            residual_output=True,
+            prefill=True,
+            upsample="resize",
         )
     if task == "sketch2photo":
         return PANGeneratorConfig(kind="unet", ngf=32, depth=6, max_mult=4, residual_output=False)
