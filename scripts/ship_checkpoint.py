@@ -20,7 +20,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from ganedit.checkpoint import KEY_FLIP_AVERAGE, load_checkpoint, read_info, save_checkpoint
+from ganedit.checkpoint import KEY_FLIP_AVERAGE, RESERVED_KEYS, load_checkpoint, read_info, save_checkpoint
 from ganedit.io.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +67,7 @@ def main() -> None:
     target = WEIGHTS / f"{args.name}.safetensors"
     if args.no_flip_average and info.metadata.get(KEY_FLIP_AVERAGE) != "false":
         model, _ = load_checkpoint(args.checkpoint)
-        reserved = {"ganedit.format_version", "ganedit.arch", "ganedit.arch_config", "ganedit.task"}
-        extra = {k: v for k, v in info.metadata.items() if k not in reserved}
+        extra = {k: v for k, v in info.metadata.items() if k not in RESERVED_KEYS}
         save_checkpoint(target, model, task=info.task, extra={**extra, KEY_FLIP_AVERAGE: "false"})
         size = target.stat().st_size
     elif args.checkpoint.resolve() != target.resolve():  # re-registering the shipped file is fine

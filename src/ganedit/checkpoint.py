@@ -41,7 +41,7 @@ KEY_ARCH = "ganedit.arch"
 KEY_CONFIG = "ganedit.arch_config"
 KEY_TASK = "ganedit.task"
 KEY_FLIP_AVERAGE = "ganedit.flip_average"
-_RESERVED = frozenset({KEY_VERSION, KEY_ARCH, KEY_CONFIG, KEY_TASK})
+RESERVED_KEYS = frozenset({KEY_VERSION, KEY_ARCH, KEY_CONFIG, KEY_TASK})  # written by save_checkpoint itself
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def save_checkpoint(
         KEY_TASK: task,
     }
     for key, value in (extra or {}).items():
-        if key in _RESERVED:
+        if key in RESERVED_KEYS:
             raise CheckpointError(f"extra metadata may not override {key!r}")
         if not isinstance(key, str) or not isinstance(value, str):
             raise CheckpointError(f"extra metadata must map str to str, got {key!r}: {type(value).__name__}")
