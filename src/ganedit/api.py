@@ -299,9 +299,15 @@ def _model_identity(
         return editor.sha256 or f"name:{editor.name}"
     if model is not None and (isinstance(model, Path) or _looks_like_path(model)):
         return resolve_path(Path(model)).sha256
+    spec = _planned_spec(model, task, load_options)
+    return spec.sha256 if spec is not None else None
+
+
+def _planned_spec(model: str | None, task: str | None, load_options: dict[str, object]) -> ModelSpec | None:
+    """The registered model a run would use (not a file path), or None when the task has no model."""
     registry = _registry(load_options.get("registry"), load_options.get("registry_files", ()))  # type: ignore[arg-type]
     try:
-        return _choose_spec(registry, model, task).sha256
+        return _choose_spec(registry, model, task)
     except WeightsUnavailableError:
         return None
 
@@ -315,10 +321,8 @@ def _model_flip_average(
 
     if model is not None and (isinstance(model, Path) or _looks_like_path(model)):
         return read_info(Path(model)).flip_average
-    registry = _registry(load_options.get("registry"), load_options.get("registry_files", ()))  # type: ignore[arg-type]
-    try:
-        spec = _choose_spec(registry, model, task)
-    except WeightsUnavailableError:
+    spec = _planned_spec(model, task, load_options)
+    if spec is None:
         return None
     hub = load_options.get("hub")
     local = bundled_path(spec) or cached_path(spec, hub if isinstance(hub, HubOptions) else HubOptions())
