@@ -19,7 +19,7 @@ from ganedit.runtime.devices import select_device
 from ganedit.runtime.editor import Editor
 from ganedit.runtime.tiling import tile_starts
 from ganedit.tasks import get_task
-from tinymodels import make_checkpoint, make_editor, make_info, make_model
+from tinymodels import make_checkpoint, make_editor, make_info, make_model, record_forwards
 
 PAN_TASKS = ("derain", "inpaint", "sketch2photo")
 
@@ -172,14 +172,7 @@ def test_tiles_leave_no_seams(task: str) -> None:
 
 def test_all_tiles_of_an_image_have_one_size_and_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:
     editor = make_editor("derain", tile=64, overlap=16, batch_size=3)
-    shapes: list[tuple[int, ...]] = []
-    run = editor._run
-
-    def spy(rgb: np.ndarray, mask: np.ndarray | None, scale: float) -> torch.Tensor:
-        shapes.append(rgb.shape)
-        return run(rgb, mask, scale)
-
-    monkeypatch.setattr(editor, "_run", spy)
+    shapes = record_forwards(editor, monkeypatch)
     out = editor.edit(photo(150, 111))
     assert out.shape == (150, 111, 3)
     assert {s[1:] for s in shapes} == {(64, 64, 3)}

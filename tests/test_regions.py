@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from ganedit.runtime.regions import CONTEXT_MIN, MAX_SIDE, plan_regions
 from test_editor import make_editor, photo
+from tinymodels import record_forwards
 
 
 def _mask(h: int, w: int, *boxes: tuple[int, int, int, int]) -> np.ndarray:
@@ -52,14 +52,7 @@ def test_a_large_inpainting_runs_once_per_region_and_keeps_known_pixels(
     editor = make_editor("inpaint", seed=3, tile=64)  # any tiling setting makes a large image "large"
     img = photo(400, 600, seed=1)
     mask = _mask(400, 600, (50, 60, 90, 100), (300, 480, 340, 560))
-    shapes: list[tuple[int, ...]] = []
-    run = editor._run
-
-    def spy(rgb: np.ndarray, m: np.ndarray | None, scale: float) -> torch.Tensor:
-        shapes.append(rgb.shape)
-        return run(rgb, m, scale)
-
-    monkeypatch.setattr(editor, "_run", spy)
+    shapes = record_forwards(editor, monkeypatch)
     ticks: list[tuple[int, int]] = []
     (out,) = editor.edit_many([(img, mask)], progress=lambda done, total: ticks.append((done, total)))
     assert len(shapes) == 2 and ticks == [(1, 2), (2, 2)]  # two holes far apart: two regions

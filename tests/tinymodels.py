@@ -72,6 +72,20 @@ def make_info(model: PANGenerator, task: str) -> CheckpointInfo:
     )
 
 
+def record_forwards(editor: Editor, monkeypatch: Any) -> list[tuple[int, ...]]:
+    """Spy on `editor`'s forward passes (pytest's monkeypatch): the list fills with the shape of every
+    batch that goes through the model (N x H x W x C), in order."""
+    shapes: list[tuple[int, ...]] = []
+    run = editor._run
+
+    def spy(rgb: Any, mask: Any, scale: float) -> torch.Tensor:
+        shapes.append(rgb.shape)
+        return run(rgb, mask, scale)
+
+    monkeypatch.setattr(editor, "_run", spy)
+    return shapes
+
+
 def make_editor(
     task: str, *, seed: int = 0, config: dict[str, Any] | None = None, **editor_kwargs: Any
 ) -> Editor:
