@@ -200,17 +200,10 @@ def test_edit_many_runs_each_image_alone_and_matches_edit_exactly(monkeypatch: p
     editor = make_editor("derain", seed=2, batch_size=2)
     items = [(photo(24, 20, seed=s), None) for s in range(5)] + [(photo(17, 31, seed=9), None)]
     singles = [editor.edit(img) for img, _ in items]
-    batches: list[int] = []
-    run = editor._run
-
-    def spy(rgb: np.ndarray, mask: np.ndarray | None, scale: float) -> torch.Tensor:
-        batches.append(rgb.shape[0])
-        return run(rgb, mask, scale)
-
-    monkeypatch.setattr(editor, "_run", spy)
+    shapes = record_forwards(editor, monkeypatch)
     steps: list[tuple[int, int]] = []
     outs = editor.edit_many(items, progress=lambda done, total: steps.append((done, total)))
-    assert batches == [1] * 6
+    assert [s[0] for s in shapes] == [1] * 6
     assert steps == [(i, 6) for i in range(1, 7)]
     for out, single in zip(outs, singles, strict=True):
         assert np.array_equal(out, single)
