@@ -73,30 +73,59 @@ def test_unet_generator_works_without_norm_and_trains() -> None:
 
 
 @pytest.mark.parametrize("norm", ["batch", "none"])
-def test_grown_generator_starts_exactly_where_the_trained_one_ended(norm: str) -> None:
+@pytest.mark.parametrize(("setting", "part"), [("full_res_blocks", "refine"), ("context_blocks", "context")])
+def test_grown_generator_starts_exactly_where_the_trained_one_ended(
+    norm: str, setting: str, part: str
+) -> None:
     torch.manual_seed(0)
     trained = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, norm=norm))
     with torch.no_grad():  # a "trained" model: nothing zero any more, so its output is not the input
         for p in trained.parameters():
             p.add_(torch.randn_like(p) * 0.1)
     trained.eval()
-    grown = grow(trained, dataclasses.replace(trained.config, full_res_blocks=2)).eval()
-    assert len(grown.net.refine) == 2
+    grown = grow(trained, dataclasses.replace(trained.config, **{setting: 2})).eval()
+    added = getattr(grown.net, part)
+    assert len(added) == 2
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         assert not torch.equal(trained(x), x)
         assert torch.equal(grown(x), trained(x))
     grown.train()
     grown(x).abs().mean().backward()
-    assert all(p.grad is not None for p in grown.net.refine.parameters())
+    assert all(p.grad is not None for p in added.parameters())
+
+
+def test_context_blocks_widen_the_receptive_field_at_the_lowest_resolution() -> None:
+    """How far from the centre output pixel an input pixel still moves it: three context blocks (two 3x3
+    convs each, dilations 2, 4, 8, at 1/4 resolution here) add 2 * (2 + 4 + 8) * 4 = 112 px on each side."""
+    torch.manual_seed(0)
+
+    def reach(context_blocks: int) -> int:
+        model = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, context_blocks=context_blocks))
+        with torch.no_grad():
+            for p in model.parameters():  # no zero-initialised blocks: every path carries gradient
+                p.add_(torch.randn_like(p) * 0.1)
+        model.eval()
+        x = (torch.rand(1, 3, 512, 512) * 2 - 1).requires_grad_(True)
+        model(x)[0, :, 256, 256].sum().backward()
+        assert x.grad is not None
+        rows = x.grad[0].abs().sum((0, 2)).nonzero()
+        return int(max(256 - rows.min(), rows.max() - 256))
+
+    plain, widened = reach(0), reach(3)
+    assert (plain, widened) == (16, 16 + 112)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"ngf": 8}, "generator.ngf cannot change"), ({"full_res_blocks": 0}, "can only grow")],
+    [
+        ({"ngf": 8}, "generator.ngf cannot change"),
+        ({"full_res_blocks": 0}, "can only grow"),
+        ({"context_blocks": 0}, "can only grow"),
+    ],
 )
 def test_grow_refuses_changes_that_would_lose_trained_weights(change: dict, message: str) -> None:
-    trained = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, full_res_blocks=1))
+    trained = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, full_res_blocks=1, context_blocks=1))
     with pytest.raises(ValueError, match=message):
         grow(trained, dataclasses.replace(trained.config, **change))
 
@@ -111,6 +140,8 @@ def test_grow_refuses_changes_that_would_lose_trained_weights(change: dict, mess
         {"ngf": 0},
         {"full_res_blocks": -1},
         {"kind": "unet", "full_res_blocks": 1},
+        {"context_blocks": -1},
+        {"kind": "unet", "context_blocks": 1},
         {"kind": "unet", "upsample": "bilinear"},
         {"kind": "residual", "upsample": "resize"},
     ],

@@ -52,6 +52,7 @@ _LIMITS: dict[str, dict[str, tuple[str, int, int] | tuple[str]]] = {
         "depth": (_INT, 1, 10),  # the model needs sides divisible by 2**depth
         "blocks": (_INT, 0, 64),
         "full_res_blocks": (_INT, 0, 64),
+        "context_blocks": (_INT, 0, 64),
         "max_mult": (_INT, 1, 64),
     },
     "tdgan": {

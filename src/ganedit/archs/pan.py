@@ -40,6 +40,12 @@ GENERATOR_KINDS = ("unet", "residual")
 # parity, and under an adversarial loss those drift apart into a checkerboard (measured: visible in our
 # inpainting U-Net after 1,000 PAN steps); a resize-conv has one kernel for every output pixel.
 UPSAMPLES = ("deconv", "resize")
+# The residual kind's context blocks: residual blocks at the lowest resolution whose 3x3 convs are dilated
+# by these factors in turn (Yu & Koltun, "Multi-Scale Context Aggregation by Dilated Convolutions", 2016).
+# At 1/8 resolution a block of dilation d (two 3x3 convs) reaches 16 d full-resolution pixels further on
+# each side, for the FLOPs of an undilated one: rain streaks run for hundreds of pixels and a veil spans
+# the photo, so the net may look that far for the cost of a few 1/64-size layers.
+CONTEXT_DILATIONS = (2, 4, 8)
 # No "instance" here on purpose: instance norm normalises with the statistics of the image it sees, so
 # when a large photo is edited tile by tile every tile would be normalised differently and the seams
 # would show. Batch norm at inference uses fixed running statistics: a pixel's output does not depend on
@@ -82,6 +88,7 @@ class PANGeneratorConfig:
     depth: int = 3  # number of stride-2 levels; the model needs H, W divisible by 2**depth
     blocks: int = 6  # residual kind: residual blocks at the lowest resolution
     full_res_blocks: int = 0  # residual kind: residual blocks at full resolution, before the head
+    context_blocks: int = 0  # residual kind: dilated residual blocks after the body (see CONTEXT_DILATIONS)
     max_mult: int = 8  # width cap as a multiple of ngf (pix2pix caps its U-Net at 8 * ngf)
     norm: str = "batch"  # "batch" | "none" (never instance norm: see NORMS)
     residual_output: bool = True  # output = input + predicted residual (de-raining removes a thin layer)
@@ -102,10 +109,13 @@ class PANGeneratorConfig:
                 f"in_channels must equal out_channels (or out_channels + 1 with a mask), "
                 f"got in_channels={self.in_channels}, out_channels={self.out_channels}"
             )
-        if self.ngf < 1 or self.depth < 1 or self.blocks < 0 or self.max_mult < 1 or self.full_res_blocks < 0:
-            raise ValueError("ngf, depth and max_mult must be >= 1, blocks and full_res_blocks >= 0")
-        if self.full_res_blocks and self.kind != "residual":
-            raise ValueError("full_res_blocks is a setting of the residual kind only")
+        if self.ngf < 1 or self.depth < 1 or self.max_mult < 1:
+            raise ValueError("ngf, depth and max_mult must be >= 1")
+        if min(self.blocks, self.full_res_blocks, self.context_blocks) < 0:
+            raise ValueError("blocks, full_res_blocks and context_blocks must be >= 0")
+        for name in ("full_res_blocks", "context_blocks"):
+            if getattr(self, name) and self.kind != "residual":
+                raise ValueError(f"{name} is a setting of the residual kind only")
         if self.prefill and not self.takes_mask:
             raise ValueError("prefill needs a mask channel (in_channels = out_channels + 1)")
 
@@ -121,14 +131,15 @@ class PANGeneratorConfig:
 class ResidualBlock(nn.Module):
     """conv-norm-relu-conv-norm with an identity shortcut (He et al.): depth without vanishing gradients."""
 
-    def __init__(self, channels: int, norm: str) -> None:
+    def __init__(self, channels: int, norm: str, dilation: int = 1) -> None:
         super().__init__()
         bias = norm == "none"  # a bias before batch norm is cancelled by its mean subtraction
+        d = dilation
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
+            nn.Conv2d(channels, channels, 3, padding=d, dilation=d, bias=bias),
             _norm(norm, channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=bias),
+            nn.Conv2d(channels, channels, 3, padding=d, dilation=d, bias=bias),
             _norm(norm, channels),
         )
 
@@ -147,8 +158,8 @@ class ResidualBlock(nn.Module):
 
 class ResidualNet(nn.Module):
     """The de-raining body: full-res stem -> depth x (3x3 conv, stride 2) -> residual blocks ->
-    depth x (4x4 deconv, stride 2) each added to the encoder feature of the same size
-    -> ``full_res_blocks`` residual blocks at full resolution -> 3x3 conv.
+    ``context_blocks`` dilated residual blocks -> depth x (4x4 deconv, stride 2) each added to the
+    encoder feature of the same size -> ``full_res_blocks`` residual blocks at full resolution -> 3x3 conv.
 
     Additive (not concatenating) skips as in the authors' de-raining network: they carry the
     full-resolution detail around the low-resolution body at no extra width. The low-resolution body
@@ -174,6 +185,12 @@ class ResidualNet(nn.Module):
             for i in range(cfg.depth)
         )
         self.body = nn.Sequential(*(ResidualBlock(cfg.width(cfg.depth), cfg.norm) for _ in range(cfg.blocks)))
+        self.context = nn.Sequential(
+            *(
+                ResidualBlock(cfg.width(cfg.depth), cfg.norm, CONTEXT_DILATIONS[i % len(CONTEXT_DILATIONS)])
+                for i in range(cfg.context_blocks)
+            )
+        )
         # up[i] brings stride 2**(i+1) back to 2**i; 4x4 kernels so every output pixel sees 2x2 inputs
         # (a 2x2 kernel would make blocky output, and a 3x3 one uneven overlap: checkerboards).
         self.up = nn.ModuleList(
@@ -194,7 +211,7 @@ class ResidualNet(nn.Module):
         for down in self.down:
             h = down(h)
             skips.append(h)
-        h = self.body(h)
+        h = self.context(self.body(h))
         for i in reversed(range(len(self.up))):
             h = torch.relu_(self.up[i](h) + skips[i])  # in place on the fresh sum: safe for autograd
         return self.head(self.refine(h))
@@ -319,9 +336,9 @@ class PANGenerator(nn.Module):
             if head.bias is not None:
                 nn.init.zeros_(head.bias)
         if isinstance(self.net, ResidualNet):
-            # The full-resolution blocks start as the identity, so adding them to a trained model (`grow`)
-            # leaves its output unchanged until training moves them.
-            for block in self.net.refine:
+            # The full-resolution and context blocks start as the identity, so adding them to a trained
+            # model (`grow`) leaves its output unchanged until training moves them.
+            for block in (*self.net.refine, *self.net.context):
                 assert isinstance(block, ResidualBlock)
                 block.start_as_identity()
 
