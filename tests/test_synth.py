@@ -22,6 +22,7 @@ from ganedit.data.synth import (
     as_generator,
     make_mask,
     make_sketch,
+    sample_fine_rain_params,
     sample_rain_params,
     sample_sketch_params,
     sample_streak_rain_params,
@@ -164,6 +165,29 @@ def test_streak_rain_is_long_thin_streaks_near_vertical_from_drizzle_to_downpour
     coverage = [sum(la.density * la.length * la.width for la in p.layers) for p in params]
     assert min(coverage) < 0.06 and max(coverage) > 0.3  # drizzle to downpour
     assert {p.blend for p in params} == {"over", "screen"}
+
+
+def test_fine_rain_is_dense_sheets_of_thin_sharp_streaks() -> None:
+    """The benchmark sets' rain: a quarter of the picture under 1-px streaks at one angle, added as light."""
+    params = [sample_fine_rain_params(seed) for seed in range(300)]
+    assert sample_fine_rain_params(7) == sample_fine_rain_params(7)
+    assert sample_fine_rain_params(7) != sample_fine_rain_params(8)
+    layers = [layer for p in params for layer in p.layers]
+    assert {len(p.layers) for p in params} == {2, 4}  # one or two depths, two sheets each
+    assert all(abs(layer.angle) <= 30 + 4 * 2 + 4 * 1.5 for layer in layers)
+    widths = [layer.width for layer in layers]
+    assert 0.5 <= min(widths) < 0.7 and 1.4 < max(widths) <= 1.6  # thin: 0.6-1.6 px at scale 1
+    assert max(layer.blur for layer in layers) <= 0.4  # nearly sharp
+    lengths = [layer.length for layer in layers]
+    assert min(lengths) < 15 and max(lengths) > 100
+    coverage = [sum(la.density * la.length * la.width for la in p.layers) for p in params]
+    assert min(coverage) < 0.12 and max(coverage) > 0.3  # dense, from a light sheet to a downpour
+    assert sum(p.blend == "screen" for p in params) > 200 and max(p.haze for p in params) <= 0.1
+    # rendered: many thin bright lines on a dark scene, none of them wider than a few px
+    rainy = add_rain(torch.full((3, 128, 128), 0.1), 3, params=params[0])
+    lit = (rainy - 0.1).amax(dim=0) > 0.05
+    assert 0.03 < lit.float().mean() < 0.6
+    assert lit.any(dim=0).float().mean() > 0.5  # streaks all across the picture
 
 
 def test_screen_blend_streaks_show_on_dark_and_vanish_on_bright_backgrounds() -> None:

@@ -23,6 +23,7 @@ from PIL import Image
 from ganedit.checkpoint import load_checkpoint, read_info
 from ganedit.cli import main as cli_main
 from ganedit.errors import ImageError, UsageError
+from ganedit.train import data as train_data
 from ganedit.train import state as st
 from ganedit.train.data import DataOptions, open_training_data
 from ganedit.train.pan import (
@@ -363,10 +364,32 @@ def test_rain_models_and_dry_pairs(photos: Path) -> None:
         photos, None, _options(rain="mixed", clean_fraction=0.25, **opts), seed=1
     ).train
     assert all(torch.equal(items[i]["input"], again[i]["input"]) for i in range(0, 200, 17))  # deterministic
+    fine = open_training_data(photos, None, _options(rain="fine", **opts), seed=1).train
+    assert not torch.equal(fine[0]["input"], streaks[0]["input"])
+    assert not torch.equal(fine[0]["input"], classic[0]["input"])
+    assert torch.equal(fine[0]["target"], classic[0]["target"])
+    fine_again = open_training_data(photos, None, _options(rain="fine", **opts), seed=1).train
+    assert all(torch.equal(fine[i]["input"], fine_again[i]["input"]) for i in range(3))
     with pytest.raises(UsageError, match="rain"):
         _options(rain="drizzle")
     with pytest.raises(UsageError, match="clean_fraction"):
         _options(clean_fraction=1.0)
+
+
+def test_all_rain_draws_each_synthesiser(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rain = "all": every sample's rain comes from one of the three synthesisers, each about a third."""
+    used: list[str] = []
+    for name, sampler in list(train_data.RAIN_SAMPLERS.items()):
+
+        def spy(*args: Any, _name: str = name, _sampler: Any = sampler, **kw: Any) -> Any:
+            used.append(_name)
+            return _sampler(*args, **kw)
+
+        monkeypatch.setitem(train_data.RAIN_SAMPLERS, name, spy)
+    data = open_training_data(photos, None, _options(rain="all", downscale=(1.0, 1.5)), seed=1).train
+    first = [data[i]["input"] for i in range(90)]
+    assert len(used) == 90 and all(15 < used.count(n) < 45 for n in ("classic", "streaks", "fine"))
+    assert torch.equal(first[7], data[7]["input"])  # a sample is a function of its seed
 
 
 def test_input_target_folders_are_matched_by_stem(tmp_path: Path) -> None:

@@ -54,10 +54,11 @@ from .options import (
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @click.option(
     "--rain",
-    type=click.Choice(["classic", "streaks"]),
+    type=click.Choice(["classic", "streaks", "fine"]),
     default="classic",
     show_default=True,
-    help="derain on clean photos: the rain synthesised, the first synthesiser's or streak rain.",
+    help="derain on clean photos: the rain synthesised: the first synthesiser's, streak rain, or dense "
+    "sheets of fine streaks.",
 )
 @click.option(
     "--identity",

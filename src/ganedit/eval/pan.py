@@ -225,7 +225,11 @@ def _generator(seed: int, name: str) -> torch.Generator:
     return g
 
 
-RAIN_SAMPLERS = {"classic": "sample_rain_params", "streaks": "sample_streak_rain_params"}
+RAIN_SAMPLERS = {
+    "classic": "sample_rain_params",
+    "streaks": "sample_streak_rain_params",
+    "fine": "sample_fine_rain_params",
+}
 
 
 def _synthesise(task: str, clean: np.ndarray, name: str, seed: int, rain: str = "classic") -> Pair:

@@ -65,8 +65,15 @@ __all__ = [
 ]
 
 LAYOUTS = ("auto", "photos", "pairs", "side-by-side")
-# synth.sample_rain_params, synth.sample_streak_rain_params, or either with even odds per sample
-RAIN_MODELS = ("classic", "streaks", "mixed")
+# One rain synthesiser each: classic (synth.sample_rain_params), streaks (sample_streak_rain_params), fine
+# (sample_fine_rain_params); "mixed" draws classic or streaks with even odds per sample (the recipe of the
+# weights shipped on 2026-12-06), "all" one of the three with equal odds.
+RAIN_SAMPLERS = {
+    "classic": synth.sample_rain_params,
+    "streaks": synth.sample_streak_rain_params,
+    "fine": synth.sample_fine_rain_params,
+}
+RAIN_MODELS = (*RAIN_SAMPLERS, "mixed", "all")
 DIRECTIONS = ("AtoB", "BtoA")
 PAN_TASKS = tuple(t.name for t in TASKS.values() if t.arch == "pan")  # one list: ganedit.tasks
 
@@ -348,9 +355,13 @@ def _rainy(target: Tensor, g: torch.Generator, opts: DataOptions) -> Tensor:
     """
     if opts.clean_fraction > 0 and _uniform(g, 0.0, 1.0) < opts.clean_fraction:
         return target.clone()
-    use_streaks = opts.rain == "streaks" or (opts.rain == "mixed" and _uniform(g, 0.0, 1.0) < 0.5)
+    model = opts.rain
+    if model == "mixed":
+        model = "streaks" if _uniform(g, 0.0, 1.0) < 0.5 else "classic"
+    elif model == "all":
+        model = list(RAIN_SAMPLERS)[min(2, int(_uniform(g, 0.0, 3.0)))]
     strength = _log_uniform(g, *opts.synth_scale)
-    sampler = synth.sample_streak_rain_params if use_streaks else synth.sample_rain_params
+    sampler = RAIN_SAMPLERS[model]
     return synth.add_rain(target, g, params=sampler(g, scale=strength))
 
 
