@@ -4,8 +4,9 @@
 
 Rows: real rainy photographs (../shared/datasets/derain/real), the rainy inputs of the paired benchmark
 sets (Rain12, Rain100L, SIRR), then our synthetic rain on clean photos from ``--clean``: the first
-synthesiser (``classic``) and the streak synthesiser (``streaks``), same photos, fixed seeds. The
-benchmark sets are evaluation only: this sheet is for looking, never for fitting the synthesiser.
+synthesiser (``classic``), the streak synthesiser (``streaks``) and dense sheets of fine streaks (``fine``),
+same photos, fixed seeds. The benchmark sets are evaluation only: this sheet is for looking, never for
+fitting the synthesiser.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ganedit.data.synth import add_rain, sample_rain_params, sample_streak_rain_params
+from ganedit.data.synth import (
+    add_rain,
+    sample_fine_rain_params,
+    sample_rain_params,
+    sample_streak_rain_params,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DERAIN = ROOT.parent / "shared" / "datasets" / "derain"
@@ -61,6 +67,7 @@ def main() -> None:
         ("benchmark rain (Rain12, Rain100L, SIRR)", [square(p) for p in bench if p.is_file()]),
         ("ours: classic synthesiser", [rainy(c, sample_rain_params, i) for i, c in enumerate(clean)]),
         ("ours: streak synthesiser", [rainy(c, sample_streak_rain_params, i) for i, c in enumerate(clean)]),
+        ("ours: fine synthesiser", [rainy(c, sample_fine_rain_params, i) for i, c in enumerate(clean)]),
     ]
     label_h = 18
     sheet = Image.new("RGB", (CELL * PER_ROW, (CELL + label_h) * len(rows)), (255, 255, 255))
