@@ -6,7 +6,7 @@
 Runs `ganedit eval` (the tool's defaults: flip averaging, automatic precision) on
   * ../shared/datasets/derain/{rain12,rain100l-10,sirr-20} (rain/ + clean/; evaluation only), Y-channel
     PSNR / SSIM of BT.601 as the papers report them, with the rainy input as the baseline;
-  * data/photos/holdout with synthesised rain (ganedit eval's seeded protocol), classic and streak rain;
+  * data/photos/holdout with synthesised rain (ganedit eval's seeded protocol): classic, streak and fine rain;
   * data/photos/holdout again with ``--identity``: the photos without rain, how much the model changes them
     (ideal: not at all).
 and prints one markdown table. Missing folders are skipped with a note.
@@ -55,12 +55,13 @@ def main() -> None:
             f"| own holdout, synthetic rain (RGB) | {r['images']} | {m['baseline_psnr']:.2f} / "
             f"{m['baseline_ssim']:.3f} | {m['psnr']:.2f} / {m['ssim']:.3f} |"
         )
-        r = reports["holdout_streaks"] = run_eval(model, HOLDOUT, "--rain", "streaks")
-        m = r["metrics"]
-        rows.append(
-            f"| own holdout, synthetic streak rain (RGB) | {r['images']} | {m['baseline_psnr']:.2f} / "
-            f"{m['baseline_ssim']:.3f} | {m['psnr']:.2f} / {m['ssim']:.3f} |"
-        )
+        for rain in ("streaks", "fine"):
+            r = reports[f"holdout_{rain}"] = run_eval(model, HOLDOUT, "--rain", rain)
+            m = r["metrics"]
+            rows.append(
+                f"| own holdout, synthetic {rain} rain (RGB) | {r['images']} | {m['baseline_psnr']:.2f} / "
+                f"{m['baseline_ssim']:.3f} | {m['psnr']:.2f} / {m['ssim']:.3f} |"
+            )
         r = reports["identity"] = run_eval(model, HOLDOUT, "--identity")
         m = r["metrics"]
         rows.append(
