@@ -278,3 +278,12 @@ def test_derain_eval_with_streak_rain(photos: Path) -> None:
     assert all(np.array_equal(a.input, b.input) for a, b in zip(streaks, again, strict=True))
     args = ["eval", "--task", "derain", "--data", str(photos), "--rain", "hail"]
     assert CliRunner().invoke(cli_main, args).exit_code == 2
+
+
+def test_eval_cli_offers_every_rain_synthesiser() -> None:
+    """`ganedit eval --rain` lists its choices without importing torch; they must be synth's, all of them."""
+    from ganedit.cli.evaluate import eval_command
+    from ganedit.data import synth
+
+    option = next(p for p in eval_command.params if p.name == "rain")
+    assert list(option.type.choices) == list(synth.RAIN_SAMPLERS)  # type: ignore[attr-defined]

@@ -22,8 +22,8 @@ from PIL import Image
 
 from ganedit.checkpoint import load_checkpoint, read_info
 from ganedit.cli import main as cli_main
+from ganedit.data import synth
 from ganedit.errors import ImageError, UsageError
-from ganedit.train import data as train_data
 from ganedit.train import state as st
 from ganedit.train.data import DataOptions, open_training_data
 from ganedit.train.pan import (
@@ -379,13 +379,13 @@ def test_rain_models_and_dry_pairs(photos: Path) -> None:
 def test_all_rain_draws_each_synthesiser(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """rain = "all": every sample's rain comes from one of the three synthesisers, each about a third."""
     used: list[str] = []
-    for name, sampler in list(train_data.RAIN_SAMPLERS.items()):
+    for name, sampler in list(synth.RAIN_SAMPLERS.items()):
 
         def spy(*args: Any, _name: str = name, _sampler: Any = sampler, **kw: Any) -> Any:
             used.append(_name)
             return _sampler(*args, **kw)
 
-        monkeypatch.setitem(train_data.RAIN_SAMPLERS, name, spy)
+        monkeypatch.setitem(synth.RAIN_SAMPLERS, name, spy)
     data = open_training_data(photos, None, _options(rain="all", downscale=(1.0, 1.5)), seed=1).train
     first = [data[i]["input"] for i in range(90)]
     assert len(used) == 90 and all(15 < used.count(n) < 45 for n in ("classic", "streaks", "fine"))

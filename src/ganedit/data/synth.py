@@ -337,6 +337,15 @@ def sample_fine_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     )
 
 
+# The rain synthesisers by the one name each has everywhere (`ganedit train pan --set rain=`, `ganedit eval
+# --rain`): training and evaluation both draw from this table.
+RAIN_SAMPLERS = {
+    "classic": sample_rain_params,
+    "streaks": sample_streak_rain_params,
+    "fine": sample_fine_rain_params,
+}
+
+
 def _box_rows(x: Tensor, n: int) -> Tensor:
     """Sum of ``n`` consecutive rows around each row of an ``N x C x H x W`` tensor (zeros outside).
 

@@ -225,13 +225,6 @@ def _generator(seed: int, name: str) -> torch.Generator:
     return g
 
 
-RAIN_SAMPLERS = {
-    "classic": "sample_rain_params",
-    "streaks": "sample_streak_rain_params",
-    "fine": "sample_fine_rain_params",
-}
-
-
 def _synthesise(task: str, clean: np.ndarray, name: str, seed: int, rain: str = "classic") -> Pair:
     g = _generator(seed, name)
     x = torch.from_numpy(clean.copy()).permute(2, 0, 1).float().div(255.0)
@@ -241,7 +234,7 @@ def _synthesise(task: str, clean: np.ndarray, name: str, seed: int, rain: str = 
         strength = math.exp(
             math.log(low) + (math.log(high) - math.log(low)) * float(torch.rand((), generator=g))
         )
-        sampler = getattr(synth, RAIN_SAMPLERS[rain])
+        sampler = synth.RAIN_SAMPLERS[rain]
         degraded = synth.add_rain(x, g, params=sampler(g, scale=strength))
     elif task == "sketch2photo":
         degraded = synth.make_sketch(x, params=synth.sample_sketch_params(g))
@@ -327,7 +320,7 @@ def _synthesised(
         clean = _fit(rgb8(read_picture(found.path).pixels), size, Image.Resampling.LANCZOS)
         pairs.append(_synthesise(task, clean, found.rel.as_posix(), seed, rain))
     what = {
-        "derain": f"rain ({RAIN_SAMPLERS[rain]}, strength log-uniform {RAIN_STRENGTH})",
+        "derain": f"rain ({synth.RAIN_SAMPLERS[rain].__name__}, strength log-uniform {RAIN_STRENGTH})",
         "inpaint": f"free-form masks (make_mask, coverage {MASK_COVERAGE})",
         "sketch2photo": "XDoG drawings (sample_sketch_params)",
     }[task]
@@ -341,8 +334,8 @@ def load_pairs(
     data = Path(data)
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder")
-    if rain not in RAIN_SAMPLERS:
-        raise UsageError(f"rain must be one of {', '.join(RAIN_SAMPLERS)}, not {rain!r}")
+    if rain not in synth.RAIN_SAMPLERS:
+        raise UsageError(f"rain must be one of {', '.join(synth.RAIN_SAMPLERS)}, not {rain!r}")
     if is_paired(data):
         pairs, protocol = _paired_folder(task, data, size, limit)
     elif task == "labels2photo":

@@ -65,15 +65,9 @@ __all__ = [
 ]
 
 LAYOUTS = ("auto", "photos", "pairs", "side-by-side")
-# One rain synthesiser each: classic (synth.sample_rain_params), streaks (sample_streak_rain_params), fine
-# (sample_fine_rain_params); "mixed" draws classic or streaks with even odds per sample (the recipe of the
-# weights shipped on 2026-12-06), "all" one of the three with equal odds.
-RAIN_SAMPLERS = {
-    "classic": synth.sample_rain_params,
-    "streaks": synth.sample_streak_rain_params,
-    "fine": synth.sample_fine_rain_params,
-}
-RAIN_MODELS = (*RAIN_SAMPLERS, "mixed", "all")
+# Each synthesiser of synth.RAIN_SAMPLERS by its name; "mixed" draws classic or streaks with even odds per
+# sample (the recipe of the weights shipped on 2026-12-06), "all" any of them with equal odds.
+RAIN_MODELS = (*synth.RAIN_SAMPLERS, "mixed", "all")
 DIRECTIONS = ("AtoB", "BtoA")
 PAN_TASKS = tuple(t.name for t in TASKS.values() if t.arch == "pan")  # one list: ganedit.tasks
 
@@ -359,9 +353,10 @@ def _rainy(target: Tensor, g: torch.Generator, opts: DataOptions) -> Tensor:
     if model == "mixed":
         model = "streaks" if _uniform(g, 0.0, 1.0) < 0.5 else "classic"
     elif model == "all":
-        model = list(RAIN_SAMPLERS)[min(2, int(_uniform(g, 0.0, 3.0)))]
+        names = list(synth.RAIN_SAMPLERS)
+        model = names[min(len(names) - 1, int(_uniform(g, 0.0, len(names))))]
     strength = _log_uniform(g, *opts.synth_scale)
-    sampler = RAIN_SAMPLERS[model]
+    sampler = synth.RAIN_SAMPLERS[model]
     return synth.add_rain(target, g, params=sampler(g, scale=strength))
 
 
