@@ -95,6 +95,45 @@ def test_grown_generator_starts_exactly_where_the_trained_one_ended(
     assert all(p.grad is not None for p in added.parameters())
 
 
+def test_grown_residual_gate_starts_at_full_strength_and_learns() -> None:
+    torch.manual_seed(0)
+    trained = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1))
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    trained.eval()
+    grown = grow(trained, dataclasses.replace(trained.config, residual_gate=True)).eval()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(grown(x), trained(x))
+    grown.train()
+    grown(x).abs().mean().backward()
+    assert grown.net.gate is not None
+    last = grown.net.gate.mlp[-1]  # zero at the start, so the first layer's gradient waits for it to move
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in last.parameters())
+
+
+def test_residual_gate_scales_each_images_edit_on_its_own() -> None:
+    """The gate turns the whole residual of one image up or down (a closed gate returns the input: how a dry
+    photo comes back unchanged), from that image alone: batch companions never change an image's result."""
+    torch.manual_seed(0)
+    model = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, residual_gate=True))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    model.eval()
+    gate = model.net.gate
+    assert gate is not None
+    dry, rainy = torch.rand(1, 3, 16, 16) * 2 - 1, torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        both = model(torch.cat([dry, rainy]))
+        torch.testing.assert_close(both[:1], model(dry))
+        torch.testing.assert_close(both[1:], model(rainy))
+        gate.mlp[-1].bias.fill_(-40.0)  # strength 2 * sigmoid(-40) ~ 1e-17: the residual is gone
+        gate.mlp[-1].weight.zero_()
+        torch.testing.assert_close(model(dry), dry, rtol=0, atol=1e-6)
+
+
 def test_context_blocks_widen_the_receptive_field_at_the_lowest_resolution() -> None:
     """How far from the centre output pixel an input pixel still moves it: three context blocks (two 3x3
     convs each, dilations 2, 4, 8, at 1/4 resolution here) add 2 * (2 + 4 + 8) * 4 = 112 px on each side."""
@@ -122,10 +161,13 @@ def test_context_blocks_widen_the_receptive_field_at_the_lowest_resolution() -> 
         ({"ngf": 8}, "generator.ngf cannot change"),
         ({"full_res_blocks": 0}, "can only grow"),
         ({"context_blocks": 0}, "can only grow"),
+        ({"residual_gate": False}, "can only grow"),
     ],
 )
 def test_grow_refuses_changes_that_would_lose_trained_weights(change: dict, message: str) -> None:
-    trained = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, full_res_blocks=1, context_blocks=1))
+    trained = PANGenerator(
+        PANGeneratorConfig(ngf=4, depth=2, blocks=1, full_res_blocks=1, context_blocks=1, residual_gate=True)
+    )
     with pytest.raises(ValueError, match=message):
         grow(trained, dataclasses.replace(trained.config, **change))
 
@@ -142,6 +184,8 @@ def test_grow_refuses_changes_that_would_lose_trained_weights(change: dict, mess
         {"kind": "unet", "full_res_blocks": 1},
         {"context_blocks": -1},
         {"kind": "unet", "context_blocks": 1},
+        {"kind": "unet", "residual_gate": True},
+        {"residual_output": False, "residual_gate": True},
         {"kind": "unet", "upsample": "bilinear"},
         {"kind": "residual", "upsample": "resize"},
     ],

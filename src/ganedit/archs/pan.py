@@ -89,6 +89,7 @@ class PANGeneratorConfig:
     blocks: int = 6  # residual kind: residual blocks at the lowest resolution
     full_res_blocks: int = 0  # residual kind: residual blocks at full resolution, before the head
     context_blocks: int = 0  # residual kind: dilated residual blocks after the body (see CONTEXT_DILATIONS)
+    residual_gate: bool = False  # residual kind: one learned strength per image (see ResidualGate)
     max_mult: int = 8  # width cap as a multiple of ngf (pix2pix caps its U-Net at 8 * ngf)
     norm: str = "batch"  # "batch" | "none" (never instance norm: see NORMS)
     residual_output: bool = True  # output = input + predicted residual (de-raining removes a thin layer)
@@ -116,6 +117,8 @@ class PANGeneratorConfig:
         for name in ("full_res_blocks", "context_blocks"):
             if getattr(self, name) and self.kind != "residual":
                 raise ValueError(f"{name} is a setting of the residual kind only")
+        if self.residual_gate and (self.kind != "residual" or not self.residual_output):
+            raise ValueError("residual_gate is a setting of the residual kind with residual_output only")
         if self.prefill and not self.takes_mask:
             raise ValueError("prefill needs a mask channel (in_channels = out_channels + 1)")
 
@@ -154,6 +157,34 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
+
+
+class ResidualGate(nn.Module):
+    """One strength per image, in (0, 2), for the whole predicted residual: ``2 * sigmoid(MLP(mean(h)))``.
+
+    Why: a de-raining net judges locally whether a bright thin line is rain or a lamp post, and the
+    rain-free training pairs that keep dry photos unchanged also teach it to doubt real streaks (measured:
+    without them it removes more real rain and changes dry photos by 38.9 instead of 43.4 dB). Whether a
+    picture has rain at all is a question about the whole picture: a field of parallel streaks. The gate
+    reads the body's features averaged over the image and scales the residual as one, so dry photos can
+    come back unchanged without the body learning to hold back. One scalar, not one per channel: a
+    per-channel strength could tint the output. It starts at exactly 1 (last layer zero), so growing it
+    into a trained model leaves the model's output unchanged until training moves it.
+    """
+
+    def __init__(self, channels: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
+
+    def start_as_one(self) -> None:
+        last = self.mlp[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h: N x C x H x W features -> N x 1 x 1 x 1 strengths."""
+        return 2.0 * torch.sigmoid(self.mlp(h.float().mean(dim=(2, 3)))).to(h.dtype)[:, :, None, None]
 
 
 class ResidualNet(nn.Module):
@@ -204,6 +235,7 @@ class ResidualNet(nn.Module):
             *(ResidualBlock(cfg.width(0), cfg.norm) for _ in range(cfg.full_res_blocks))
         )
         self.head = nn.Conv2d(cfg.width(0), cfg.out_channels, 3, padding=1)
+        self.gate = ResidualGate(cfg.width(cfg.depth)) if cfg.residual_gate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)
@@ -212,9 +244,11 @@ class ResidualNet(nn.Module):
             h = down(h)
             skips.append(h)
         h = self.context(self.body(h))
+        strength = None if self.gate is None else self.gate(h)
         for i in reversed(range(len(self.up))):
             h = torch.relu_(self.up[i](h) + skips[i])  # in place on the fresh sum: safe for autograd
-        return self.head(self.refine(h))
+        out = self.head(self.refine(h))
+        return out if strength is None else out * strength
 
 
 class UNet(nn.Module):
@@ -341,6 +375,8 @@ class PANGenerator(nn.Module):
             for block in (*self.net.refine, *self.net.context):
                 assert isinstance(block, ResidualBlock)
                 block.start_as_identity()
+            if self.net.gate is not None:
+                self.net.gate.start_as_one()
 
     @property
     def pad_multiple(self) -> int:
