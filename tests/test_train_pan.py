@@ -192,6 +192,37 @@ def test_pixel_only_phase_skips_the_discriminator_but_trains_the_generator_the_s
         train(_config("derain", photos, tmp_path / "none", **{**settings, "pixel_l1": 0.0}))
 
 
+def test_gate_loss_labels_dry_pairs_and_closes_the_residual_gate_on_them(
+    photos: Path, tmp_path: Path
+) -> None:
+    gated = {**TINY_GENERATORS["derain"], "residual_gate": True}
+    pixel: dict[str, Any] = {"gan_weight": 0.0, "lambdas": [0, 0, 0, 0], "pixel_l1": 1.0}
+    base: dict[str, Any] = {
+        "gate_weight": 1.0,
+        "lr": 0.01,
+        "generator": gated,
+        "sample_every": 0,
+        "save_every": 0,
+    }
+
+    def gate_log(name: str, **settings: Any) -> list[float]:
+        events: list[dict] = []
+        train(_config("derain", photos, tmp_path / name, **base, **settings), on_log=events.append)
+        return [e["gate"] for e in events if e["event"] == "log"]
+
+    # rainy pairs only: the gate starts at strength 1, which is their label, so its loss starts at 0
+    assert gate_log("rain", steps=1, clean_fraction=0.0, **pixel) == [0.0]
+    # (nearly) all pairs dry: label 0, the loss starts near gate_weight x 1 and training closes the gate
+    dry = gate_log("dry", steps=20, clean_fraction=0.99, **pixel)
+    assert dry[0] > 0.9 and dry[-1] < 0.5 * dry[0]
+    # the adversarial step takes the gate's loss too
+    assert all(g > 0 for g in gate_log("gan", steps=2, clean_fraction=0.99, gan_weight=1.0))
+    with pytest.raises(UsageError, match="residual_gate"):
+        train(_config("derain", photos, tmp_path / "no-gate", gate_weight=1.0))
+    with pytest.raises(UsageError, match="gate_weight"):
+        train(_config("derain", photos, tmp_path / "negative", gate_weight=-1.0))
+
+
 def test_squared_pixel_term_alone_trains_the_generator_the_same_in_both_steps(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -216,7 +247,7 @@ def test_squared_pixel_term_alone_trains_the_generator_the_same_in_both_steps(
     a, b = _tensors(fast), _tensors(full)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
-    with pytest.raises(UsageError, match="pixel_l2 must be >= 0"):
+    with pytest.raises(UsageError, match="pixel_l2 and gate_weight must be >= 0"):
         train(_config("derain", photos, tmp_path / "neg", **{**settings, "pixel_l2": -1.0}))
 
 

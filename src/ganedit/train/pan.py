@@ -100,6 +100,7 @@ _LOSS_NAMES = (
     "gan_g",
     "perceptual_g",
     "pixel_l1",
+    "gate",
     "P1",
     "P2",
     "P3",
@@ -169,6 +170,7 @@ class _Run(TrainingRun):
         self.discriminator.to(self.device)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self._strengths = self._watch_gate()
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
 
         self.saved_description: dict[str, Any] = {}
@@ -243,18 +245,20 @@ class _Run(TrainingRun):
         mask = batch["mask"].to(self.device, non_blocking=True) if "mask" in batch else None
         n = x.shape[0]
 
+        self._strengths.clear()
         with self._autocast():
             fake = self.g_train(x, mask)
+        gate = self._gate_loss(x, y)
 
         if self.pixel_only:
-            return self._pixel_step(fake, y)
+            return self._pixel_step(fake, y, gate)
         # A conditional D sees the input beside each image (with the mask channel for inpainting, as T does).
         cond = None
         if self.config.conditional:
             cond = torch.cat([x, mask], dim=1) if mask is not None else x
             cond = torch.cat([cond, cond])
         d = self._discriminator_step(y, fake, cond)
-        g, discrepancies, logits = self._generator_step(y, fake, cond)
+        g, discrepancies, logits = self._generator_step(y, fake, cond, gate)
         with torch.no_grad():
             probs = torch.sigmoid(logits.float().detach())
             return torch.stack(
@@ -268,22 +272,43 @@ class _Run(TrainingRun):
                     g.gan.detach(),
                     g.perceptual.detach(),
                     g.pixel.detach(),
+                    gate.detach().to(g.total.dtype),
                     *(p.detach() for p in discrepancies),
                     probs[:n].mean(),
                     probs[n:].mean(),
                 ]
             ).float()
 
-    def _pixel_step(self, fake: Tensor, y: Tensor) -> Tensor:
-        """T's update on the pixel loss alone (`pixel_only`); D's loss fields stay 0."""
+    def _watch_gate(self) -> list[Tensor]:
+        """With ``gate_weight``: a list that receives the residual gate's strengths at every forward."""
+        strengths: list[Tensor] = []
+        if self.config.gate_weight:
+            gate = getattr(self.generator.net, "gate", None)
+            if gate is None:
+                raise UsageError("gate_weight trains the residual gate: set generator.residual_gate = true")
+            gate.register_forward_hook(lambda _module, _inputs, out: strengths.append(out))
+        return strengths
+
+    def _gate_loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """``gate_weight`` x mean |strength - rain| over the batch, rain = 0 for a dry pair (input == target,
+        as `clean_fraction` makes them) and 1 otherwise; 0 without a gate loss."""
+        if not self._strengths:
+            return torch.zeros((), device=self.device)
+        strength = self._strengths[-1].float().flatten()
+        rain = (x != y).flatten(1).any(dim=1).float()
+        return self.config.gate_weight * (strength - rain).abs().mean()
+
+    def _pixel_step(self, fake: Tensor, y: Tensor, gate: Tensor) -> Tensor:
+        """T's update on the pixel loss (and the gate's) alone (`pixel_only`); D's loss fields stay 0."""
         cfg = self.config
         total, pixel = pixel_loss(fake, y, pixel_l1=cfg.pixel_l1, pixel_l2=cfg.pixel_l2, pool=cfg.pixel_pool)
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
+        (total + gate).backward()
         self.opt_g.step()
         losses = torch.zeros(len(_LOSS_NAMES), device=self.device)
         losses[_LOSS_NAMES.index("loss_g")] = total.detach()
         losses[_LOSS_NAMES.index("pixel_l1")] = pixel.detach()
+        losses[_LOSS_NAMES.index("gate")] = gate.detach()
         return losses
 
     def _discriminator_step(self, y: Tensor, fake: Tensor, cond: Tensor | None) -> DiscriminatorLoss:
@@ -308,7 +333,7 @@ class _Run(TrainingRun):
         return d
 
     def _generator_step(
-        self, y: Tensor, fake: Tensor, cond: Tensor | None
+        self, y: Tensor, fake: Tensor, cond: Tensor | None, gate: Tensor
     ) -> tuple[GeneratorLoss, list[Tensor], Tensor]:
         """T's update through the updated D, whose parameters are frozen (no weight gradients to compute)
         but whose hidden layers stay connected to T(x): the perceptual gradient reaches T. The plain
@@ -333,7 +358,7 @@ class _Run(TrainingRun):
             pixel_pool=cfg.pixel_pool,
         )
         self.opt_g.zero_grad(set_to_none=True)
-        g.total.backward()
+        (g.total + gate).backward()
         self.opt_g.step()
         requires_grad(self.discriminator, True)
         return g, discrepancies, logits

@@ -59,6 +59,9 @@ class PANTrainConfig:
     pixel_l1: float = 0.0
     pixel_l2: float = 0.0  # weight of mean (T(x) - y)^2 (logged: pixel_l1 stays mean |T(x) - y|)
     pixel_pool: int = 1  # pixel terms on pool x pool block means: anchor colour, leave detail to D's terms
+    # derain with generator.residual_gate: weight of mean |strength - rain| (rain = 1 unless input == target),
+    # which teaches the gate to close on dry pairs instead of the body learning to hold back
+    gate_weight: float = 0.0
     ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
     # D judges (input, output) pairs, pix2pix's conditional GAN, instead of the output alone as in PAN
     conditional: bool = False
@@ -202,8 +205,8 @@ def validate(config: PANTrainConfig) -> None:
     if not (config.lr > 0 and 0 <= config.beta1 < 1 and 0 <= config.beta2 < 1):
         raise UsageError("lr must be > 0 and beta1, beta2 in [0, 1)")
     pixels = (config.pixel_l1, config.pixel_l2)
-    if any(lam < 0 for lam in config.lambdas) or config.margin < 0 or min(pixels) < 0:
-        raise UsageError("lambdas, margin, pixel_l1 and pixel_l2 must be >= 0")
+    if any(lam < 0 for lam in config.lambdas) or min(config.margin, *pixels, config.gate_weight) < 0:
+        raise UsageError("lambdas, margin, pixel_l1, pixel_l2 and gate_weight must be >= 0")
     if config.gan_weight == 0 and not any(config.lambdas) and not any(pixels):
         raise UsageError("nothing to train: gan_weight, lambdas, pixel_l1 and pixel_l2 are all 0")
     if config.pixel_pool < 1 or config.crop % config.pixel_pool:
