@@ -64,10 +64,13 @@ def main() -> None:
             )
         r = reports["identity"] = run_eval(model, HOLDOUT, "--identity")
         m = r["metrics"]
+        unchanged = round(m["unchanged_fraction"] * r["images"])
+        mean = "inf (some came back unchanged)" if m["psnr"] is None else f"{m['psnr']:.2f} dB"
+        changed = "" if m["changed_psnr"] is None else f", changed ones {m['changed_psnr']:.2f} dB"
         rows.append(
             f"| rain-free holdout photos, output vs input (RGB) | {r['images']} | ideal: unchanged | "
-            f"mean {m['psnr']:.2f} dB, worst {m['worst_psnr']:.2f} dB, largest colour shift "
-            f"{m['max_channel_shift']:.1f} levels |"
+            f"mean {mean}, worst {m['worst_psnr']:.2f} dB, largest colour shift "
+            f"{m['max_channel_shift']:.1f} levels; {unchanged} of {r['images']} unchanged{changed} |"
         )
     else:
         print(

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from ganedit.checkpoint import save_checkpoint
 from ganedit.cli import main as cli_main
 from ganedit.eval.metrics import psnr, ssim
 from ganedit.eval.pan import evaluate, harmonic_fill, load_pairs
-from tinymodels import make_checkpoint, make_editor
+from tinymodels import make_checkpoint, make_editor, make_model
 
 
 def _photo(seed: int, height: int = 96, width: int = 128) -> np.ndarray:
@@ -224,12 +226,34 @@ def test_identity_measures_how_much_rain_free_photos_change(photos: Path, tmp_pa
         shift = np.abs(out.reshape(-1, 3).mean(0) - clean.reshape(-1, 3).mean(0)).max()
         assert entry["channel_shift"] == pytest.approx(shift, abs=1e-3)
     assert report["metrics"]["worst_psnr"] == pytest.approx(worst, abs=1e-3)
+    assert report["metrics"]["unchanged_fraction"] == 0.0  # this model changes every photo
+    mean = np.mean([entry["psnr"] for entry in report["per_image"]])
+    assert report["metrics"]["changed_psnr"] == pytest.approx(mean, abs=1e-3)
 
     other = make_checkpoint(tmp_path / "sketch.safetensors", "sketch2photo", seed=4)
     refused = CliRunner().invoke(
         cli_main, ["eval", "--weights", str(other), "--data", str(photos), "--identity"]
     )
     assert refused.exit_code == 2 and "--identity" in refused.output
+
+
+def test_identity_counts_photos_given_back_unchanged(photos: Path, tmp_path: Path) -> None:
+    """A model whose residual gate is shut gives every photo back bit for bit: each PSNR is infinite (null
+    in the JSON), and the report says so in numbers instead of an infinite mean."""
+    model = make_model("derain", seed=4, residual_gate=True)
+    gate = model.net.gate
+    assert gate is not None
+    with torch.no_grad():
+        gate.mlp[-1].weight.zero_()
+        gate.mlp[-1].bias.fill_(-40.0)
+    weights = tmp_path / "gated.safetensors"
+    save_checkpoint(weights, model, task="derain")
+    args = ["eval", "--weights", str(weights), "--data", str(photos), "--identity", "--json", "--size", "64"]
+    result = CliRunner().invoke(cli_main, [*args, "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)["metrics"]
+    assert figures["unchanged_fraction"] == 1.0
+    assert figures["psnr"] is None and figures["changed_psnr"] is None and figures["max_channel_shift"] == 0.0
 
 
 def test_inpaint_texture_ratio_and_telea(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:

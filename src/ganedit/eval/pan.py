@@ -148,6 +148,11 @@ class EvalResult:
                 out[key] = float(np.mean(values))
         if self.identity:
             out["max_channel_shift"] = float(max(s.channel_shift or 0.0 for s in self.per_image))
+            # A photo given back bit for bit has an infinite PSNR, and so has the mean of any set with one:
+            # say how many came back unchanged and how far the others moved.
+            changed = [s.psnr for s in self.per_image if math.isfinite(s.psnr)]
+            out["unchanged_fraction"] = 1.0 - len(changed) / len(self.per_image)
+            out["changed_psnr"] = float(np.mean(changed)) if changed else math.inf
         if self.per_image and self.per_image[0].chroma is not None:
             out.update({k: mean(k) for k in _COLOUR_FIELDS})
             out["chroma_ratio"] = out["chroma"] / out["target_chroma"] if out["target_chroma"] else math.nan
