@@ -50,12 +50,13 @@ def main() -> None:
             means.append(float(np.mean(seen)))
         values = np.array(means)
         print(
-            f"| {name} | {len(values)} | {values.mean():.3f} | {values.min():.3f} | {values.max():.3f} |",
+            f"| {name} | {len(values)} | {values.mean():.3f} | {values.min():.3f} | {values.max():.3f} | "
+            f"{int((values < 0.1).sum())} |",
             flush=True,
         )
 
-    print("| images | n | mean strength | lowest | highest |")
-    print("|---|---:|---:|---:|---:|")
+    print("| images | n | mean strength | lowest | highest | shut (< 0.1) |")
+    print("|---|---:|---:|---:|---:|---:|")
     clean = load_pairs("derain", HOLDOUT, seed=0, size=512, limit=None)[0]
     strengths("rain-free holdout photos", [pair.target for pair in clean])
     for rain in synth.RAIN_SAMPLERS:
