@@ -407,6 +407,28 @@ def test_rain_models_and_dry_pairs(photos: Path) -> None:
         _options(clean_fraction=1.0)
 
 
+def test_grey_pairs_are_black_and_white_rain_included(photos: Path) -> None:
+    """grey_fraction: that share of the pairs is black-and-white, the (possibly tinted) rain too; the rest
+    keep their colour, and the default draws nothing extra (old runs get the same pairs)."""
+    opts: dict[str, Any] = {"downscale": (1.0, 1.5), "rain": "all"}
+    colour = open_training_data(photos, None, _options(**opts), seed=1).train
+    explicit = open_training_data(photos, None, _options(grey_fraction=0.0, **opts), seed=1).train
+    assert all(torch.equal(colour[i]["input"], explicit[i]["input"]) for i in range(4))
+    grey = open_training_data(photos, None, _options(grey_fraction=0.3, **opts), seed=1).train
+
+    def is_grey(image: torch.Tensor) -> bool:
+        return bool(torch.allclose(image[0], image[1]) and torch.allclose(image[1], image[2]))
+
+    items = [grey[i] for i in range(100)]
+    flags = [is_grey(item["target"]) for item in items]
+    assert 0.15 < sum(flags) / len(flags) < 0.45
+    for item, flag in zip(items, flags, strict=True):
+        assert is_grey(item["input"]) == flag  # rain greyed with its photo
+        assert not torch.equal(item["input"], item["target"])  # still a rainy pair
+    with pytest.raises(UsageError, match="grey_fraction"):
+        _options(grey_fraction=1.5)
+
+
 def test_all_rain_draws_each_synthesiser(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """rain = "all": every sample's rain comes from one of the three synthesisers, each about a third."""
     used: list[str] = []

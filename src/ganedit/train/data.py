@@ -88,6 +88,7 @@ class DataOptions:
     mask_blobs: float = 0.0  # inpainting: probability of an object-shaped blob among the hole shapes
     rain: str = "classic"  # derain, photos layout: which rain synthesiser (RAIN_MODELS)
     clean_fraction: float = 0.0  # derain, photos layout: pairs left dry (input = target), to learn restraint
+    grey_fraction: float = 0.0  # derain, photos layout: pairs made black-and-white, rain included
     val_fraction: float = 0.05  # of the files, when no separate val folder is given
     val_samples: int = 16
 
@@ -113,6 +114,8 @@ class DataOptions:
             raise UsageError(f"rain must be one of {', '.join(RAIN_MODELS)}, not {self.rain!r}")
         if not 0 <= self.clean_fraction < 1:
             raise UsageError(f"clean_fraction must be in [0, 1), got {self.clean_fraction}")
+        if not 0 <= self.grey_fraction <= 1:
+            raise UsageError(f"grey_fraction must be in [0, 1], got {self.grey_fraction}")
         if not 0 <= self.val_fraction < 1:
             raise UsageError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -325,6 +328,11 @@ class PairDataset(torch.utils.data.Dataset):
             inp = _to_tensor(cut(source.input, Image.Resampling.BICUBIC))
         elif opts.task == "derain":
             inp = _rainy(target, g, opts)
+            # Black-and-white rain photos are common and all our training photos are in colour: a model (or
+            # its residual gate) that only knows colour photos took one for dry (docs/models/pan-derain.md).
+            # Greyed after the rain, as a monochrome camera or conversion would, so the rain is grey too.
+            if opts.grey_fraction > 0 and _uniform(g, 0.0, 1.0) < opts.grey_fraction:
+                inp, target = _grey(inp), _grey(target)
         elif opts.task == "sketch2photo":
             strength = _log_uniform(g, *opts.synth_scale)
             inp = synth.make_sketch(target, params=synth.sample_sketch_params(g, scale=strength))
@@ -339,6 +347,12 @@ class PairDataset(torch.utils.data.Dataset):
         item["input"] = inp.mul(2.0).sub(1.0).clamp_(-1.0, 1.0)
         item["target"] = target.mul(2.0).sub(1.0)
         return item
+
+
+def _grey(rgb: Tensor) -> Tensor:
+    """BT.601 luma of a 3 x H x W image in [0, 1], in all three channels."""
+    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return luma.expand(3, -1, -1).clone()
 
 
 def _rainy(target: Tensor, g: torch.Generator, opts: DataOptions) -> Tensor:

@@ -92,6 +92,7 @@ class PANTrainConfig:
     mask_blobs: float = 0.0  # inpaint: probability that a hole shape is an object-shaped blob
     rain: str = "classic"  # derain: classic | streaks | fine | mixed | all (ganedit.train.data.RAIN_MODELS)
     clean_fraction: float = 0.0  # derain: share of dry pairs (input = target)
+    grey_fraction: float = 0.0  # derain: share of pairs made black-and-white, rain included
     val_fraction: float = 0.05
     val_samples: int = 8
 
@@ -109,6 +110,7 @@ class PANTrainConfig:
             mask_blobs=self.mask_blobs,
             rain=self.rain,
             clean_fraction=self.clean_fraction,
+            grey_fraction=self.grey_fraction,
             val_fraction=self.val_fraction,
             val_samples=self.val_samples,
         )
