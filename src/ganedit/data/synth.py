@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "RAIN_SAMPLERS",
     "RainLayer",
     "RainParams",
     "Rng",
@@ -38,6 +39,8 @@ __all__ = [
     "gaussian_blur",
     "make_mask",
     "make_sketch",
+    "rec601_luma",
+    "sample_fine_rain_params",
     "sample_rain_params",
     "sample_sketch_params",
     "sample_streak_rain_params",
@@ -86,6 +89,13 @@ def _randint(g: torch.Generator, low: int, high: int) -> int:
 
 def _lerp(a: float, b: float, t: float) -> float:
     return a + (b - a) * t
+
+
+def rec601_luma(rgb: Tensor) -> Tensor:
+    """Rec. 601 luma (0.299 R + 0.587 G + 0.114 B, as Pillow's ``convert("L")``) of a 3 x H x W image, H x W
+    float32: what a sketch is drawn from and what a black-and-white training pair is made of."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=rgb.device).view(3, 1, 1)
+    return (rgb.float() * weights).sum(0)
 
 
 def _check_image(clean: Tensor, what: str) -> None:
@@ -633,8 +643,7 @@ def make_sketch(
         if rng is None:
             raise ValueError("make_sketch needs params or an rng to draw them from")
         params = sample_sketch_params(as_generator(rng, device=clean.device))
-    weights = torch.tensor([0.299, 0.587, 0.114], device=clean.device).view(3, 1, 1)
-    luma = (clean.float() * weights).sum(0)
+    luma = rec601_luma(clean)
     sample = luma.flatten()[:: max(1, luma.numel() // 65536)]  # quantile sorts: subsample big images
     lo, hi = torch.quantile(sample, torch.tensor([0.01, 0.99], device=sample.device)).tolist()
     luma = ((luma - lo) / max(hi - lo, 1e-3)).clamp(0.0, 1.0)[None, None]

@@ -350,9 +350,8 @@ class PairDataset(torch.utils.data.Dataset):
 
 
 def _grey(rgb: Tensor) -> Tensor:
-    """BT.601 luma of a 3 x H x W image in [0, 1], in all three channels."""
-    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
-    return luma.expand(3, -1, -1).clone()
+    """A 3 x H x W image in black and white: its Rec. 601 luma in all three channels."""
+    return synth.rec601_luma(rgb).expand(3, -1, -1).clone()
 
 
 def _rainy(target: Tensor, g: torch.Generator, opts: DataOptions) -> Tensor:
