@@ -6,7 +6,8 @@
 Runs `ganedit eval` (the tool's defaults: flip averaging, automatic precision) on
   * ../shared/datasets/derain/{rain12,rain100l-10,sirr-20} (rain/ + clean/; evaluation only), Y-channel
     PSNR / SSIM of BT.601 as the papers report them, with the rainy input as the baseline;
-  * data/photos/holdout with synthesised rain (ganedit eval's seeded protocol): classic, streak and fine rain;
+  * data/photos/holdout with synthesised rain (ganedit eval's seeded protocol): classic, streak,
+    fine and faint rain;
   * data/photos/holdout again with ``--identity``: the photos without rain, how much the model changes them
     (ideal: not at all).
 and prints one markdown table. Missing folders are skipped with a note.
@@ -55,7 +56,7 @@ def main() -> None:
             f"| own holdout, synthetic rain (RGB) | {r['images']} | {m['baseline_psnr']:.2f} / "
             f"{m['baseline_ssim']:.3f} | {m['psnr']:.2f} / {m['ssim']:.3f} |"
         )
-        for rain in ("streaks", "fine"):
+        for rain in ("streaks", "fine", "faint"):
             r = reports[f"holdout_{rain}"] = run_eval(model, HOLDOUT, "--rain", rain)
             m = r["metrics"]
             rows.append(

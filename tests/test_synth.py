@@ -22,6 +22,7 @@ from ganedit.data.synth import (
     as_generator,
     make_mask,
     make_sketch,
+    sample_faint_rain_params,
     sample_fine_rain_params,
     sample_rain_params,
     sample_sketch_params,
@@ -188,6 +189,52 @@ def test_fine_rain_is_dense_sheets_of_thin_sharp_streaks() -> None:
     lit = (rainy - 0.1).amax(dim=0) > 0.05
     assert 0.03 < lit.float().mean() < 0.6
     assert lit.any(dim=0).float().mean() > 0.5  # streaks all across the picture
+
+
+def test_faint_rain_is_dense_low_contrast_streaks_a_few_bright_among_many_dim() -> None:
+    """Real photos' rain (issue 16): faint, dense, unequal streaks at one angle, which the other
+    synthesisers (bright, nearly equal streaks) never showed the models."""
+    params = [sample_faint_rain_params(seed) for seed in range(300)]
+    assert sample_faint_rain_params(7) == sample_faint_rain_params(7)
+    assert sample_faint_rain_params(7) != sample_faint_rain_params(8)
+    layers = [layer for p in params for layer in p.layers]
+    assert {len(p.layers) for p in params} == {4, 6, 8}  # two to four depths, two sheets each
+    assert all(abs(layer.angle) <= 30 + 4 * 3 + 4 * 2 for layer in layers)
+    assert all(len({round(la.angle, 1) for la in p.layers}) > 1 for p in params[:20])  # not all parallel
+    brightness = [layer.brightness for layer in layers]
+    assert 0.09 <= min(brightness) < 0.12 and 0.5 < max(brightness) <= 0.6  # faint next to 0.35-0.95
+    faint = [p.layers[0].faint for p in params]
+    assert (
+        all(len({la.faint for la in p.layers}) == 1 for p in params) and 0.2 <= min(faint) < max(faint) <= 0.8
+    )
+    lengths = [layer.length for layer in layers]
+    assert min(lengths) < 12 and max(lengths) > 200
+    assert {p.blend for p in params} == {"over", "screen"} and max(p.haze for p in params) > 0.25
+    # rendered on a dark scene: streaks everywhere, but most of them dim
+    dark = torch.full((3, 128, 128), 0.1)
+    lit = (add_rain(dark, 3, params=params[0]) - 0.1).amax(dim=0)
+    streaks = lit[lit > 0.01]
+    assert (lit > 0.01).any(dim=0).float().mean() > 0.5
+    assert float(streaks.median()) < 0.5 * float(streaks.max())
+
+
+def test_faint_streaks_are_mostly_dim_and_zero_faint_keeps_the_old_streaks() -> None:
+    """RainLayer.faint: at 1 most streaks of a layer are dim and a few bright; at 0 (the default) each
+    streak is 40-100 % of the layer's brightness, as the first synthesisers drew them."""
+    black = torch.zeros(3, 256, 256)
+
+    def streak_levels(faint: float) -> torch.Tensor:
+        layer = RainLayer(
+            density=0.002, length=1.0, angle=0.0, width=0.6, blur=0.0, brightness=1.0, faint=faint
+        )
+        rain = add_rain(black, 11, params=RainParams(layers=(layer,), light=(1.0, 1.0, 1.0)))[0]
+        return rain[rain > 0.005]
+
+    even, unequal = streak_levels(0.0), streak_levels(1.0)
+    assert float(even.quantile(0.05)) > 0.3  # every streak at least ~0.4 (thin streaks lose a little)
+    assert float(unequal.median()) < 0.2 and float(unequal.max()) > 0.7
+    with pytest.raises(ValueError, match="faint"):
+        RainLayer(density=0.01, length=5.0, angle=0.0, width=1.0, blur=0.0, brightness=0.5, faint=1.5)
 
 
 def test_screen_blend_streaks_show_on_dark_and_vanish_on_bright_backgrounds() -> None:

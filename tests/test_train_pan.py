@@ -429,8 +429,9 @@ def test_grey_pairs_are_black_and_white_rain_included(photos: Path) -> None:
         _options(grey_fraction=1.5)
 
 
-def test_all_rain_draws_each_synthesiser(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """rain = "all": every sample's rain comes from one of the three synthesisers, each about a third."""
+def test_rain_mixes_draw_each_named_synthesiser(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rain = "all": every sample's rain comes from one of the three synthesisers, each about a third;
+    names joined by "+" draw each of them with equal odds; unknown names are refused."""
     used: list[str] = []
     for name, sampler in list(synth.RAIN_SAMPLERS.items()):
 
@@ -443,6 +444,21 @@ def test_all_rain_draws_each_synthesiser(photos: Path, monkeypatch: pytest.Monke
     first = [data[i]["input"] for i in range(90)]
     assert len(used) == 90 and all(15 < used.count(n) < 45 for n in ("classic", "streaks", "fine"))
     assert torch.equal(first[7], data[7]["input"])  # a sample is a function of its seed
+    # "all" stays the three synthesisers its recorded runs drew from; a list names any others
+    assert "faint" in synth.RAIN_SAMPLERS and "faint" not in used
+    used.clear()
+    listed = open_training_data(
+        photos, None, _options(rain="classic+streaks+fine", downscale=(1.0, 1.5)), seed=1
+    )
+    assert all(torch.equal(first[i], listed.train[i]["input"]) for i in range(0, 90, 11))  # "all", spelt out
+    used.clear()
+    mix = open_training_data(photos, None, _options(rain="fine+faint", downscale=(1.0, 1.5)), seed=1).train
+    for i in range(60):
+        mix[i]
+    assert len(used) == 60 and all(15 < used.count(n) < 45 for n in ("fine", "faint"))
+    for bad in ("fine+drizzle", "", "fine+", "all+faint"):
+        with pytest.raises(UsageError, match="rain"):
+            _options(rain=bad)
 
 
 def test_input_target_folders_are_matched_by_stem(tmp_path: Path) -> None:

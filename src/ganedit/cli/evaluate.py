@@ -54,11 +54,11 @@ from .options import (
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @click.option(
     "--rain",
-    type=click.Choice(["classic", "streaks", "fine"]),
+    type=click.Choice(["classic", "streaks", "fine", "faint"]),
     default="classic",
     show_default=True,
-    help="derain on clean photos: the rain synthesised: the first synthesiser's, streak rain, or dense "
-    "sheets of fine streaks.",
+    help="derain on clean photos: the rain synthesised: the first synthesiser's, streak rain, dense "
+    "sheets of fine streaks, or faint unequal streaks as in real photos.",
 )
 @click.option(
     "--identity",

@@ -40,6 +40,7 @@ __all__ = [
     "make_mask",
     "make_sketch",
     "rec601_luma",
+    "sample_faint_rain_params",
     "sample_fine_rain_params",
     "sample_rain_params",
     "sample_sketch_params",
@@ -162,6 +163,11 @@ class RainLayer:
     """Gaussian sigma in px of the defocus blur applied to the whole layer (0 = sharp)."""
     brightness: float
     """Opacity of a streak's core, 0 < brightness <= 1 (streaks are composited over the scene)."""
+    faint: float = 0.0
+    """How unequal the layer's streaks are, in [0, 1]. Each streak's strength (a factor on ``brightness``) is
+    drawn as ``lo + (1 - lo) * U ** p`` with ``lo = 0.4 (1 - faint)`` and ``p = 1 + 3 faint``: at 0 all
+    streaks are 0.4-1 (the first synthesisers), at 1 most are faint and a few bright, as in real showers
+    (a few drops near the lens among many dim ones; ``derain/real``)."""
 
     def __post_init__(self) -> None:
         _require(0.0 < self.density <= 0.2, f"RainLayer.density must be in (0, 0.2], got {self.density}")
@@ -172,6 +178,7 @@ class RainLayer:
         _require(
             0.0 < self.brightness <= 1.0, f"RainLayer.brightness must be in (0, 1], got {self.brightness}"
         )
+        _require(0.0 <= self.faint <= 1.0, f"RainLayer.faint must be in [0, 1], got {self.faint}")
 
 
 @dataclass(frozen=True)
@@ -217,7 +224,9 @@ class RainParams:
         )
 
 
-def _layers(drafts: list[list[float]], boost: float, *, min_width: float = 0.0) -> tuple[RainLayer, ...]:
+def _layers(
+    drafts: list[list[float]], boost: float, *, min_width: float = 0.0, faint: float = 0.0
+) -> tuple[RainLayer, ...]:
     """RainLayers from drafts [coverage, length, width, blur, brightness, angle]: the density follows from
     the wanted coverage (times ``boost``), so long and short streaks cover comparable areas."""
     return tuple(
@@ -228,6 +237,7 @@ def _layers(drafts: list[list[float]], boost: float, *, min_width: float = 0.0) 
             width=min(32.0, max(min_width, width)),
             blur=min(16.0, blur),
             brightness=brightness,
+            faint=faint,
         )
         for coverage, length, width, blur, brightness, angle in drafts
     )
@@ -347,12 +357,49 @@ def sample_fine_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     )
 
 
+def sample_faint_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
+    """Draw rain as it looks in real photographs: dense, faint, soft streaks, a few bright among many dim.
+
+    Looked at, never fitted (``scripts/rain_contact_sheet.py``, ``derain/real``): in real rain photos the
+    streaks are low-contrast (a few to a few dozen levels), dense, thin or softly defocused, long, and
+    unequal: a few bright drops near the lens among many dim ones, often over a veil. The other
+    synthesisers draw bright streaks of nearly equal strength (opacity 0.35-0.95), which the models learned
+    to remove while faint real streaks stayed. Two to four depths of two sheets each at one dominant angle
+    (within about ±30° of vertical), opacity 0.09-0.6 with ``RainLayer.faint`` 0.2-0.8, seeded densely
+    enough to cover the picture, and a veil growing with the shower's heaviness; ``screen`` or ``over``
+    blending with even odds. ``scale`` multiplies all lengths in px.
+    """
+    g = as_generator(rng)
+    heaviness = _uniform(g, 0.0, 1.0)
+    base_angle = max(-30.0, min(30.0, _normal(g, 0.0, 10.0)))
+    drafts: list[list[float]] = []
+    for _ in range(_randint(g, 2, 5)):  # two to four depths
+        depth = _uniform(g, 0.0, 1.0)  # 0 = near the lens, 1 = far away
+        length = math.exp(_lerp(math.log(200.0), math.log(12.0), depth)) * _log_uniform(g, 0.6, 1.5) * scale
+        width = _lerp(2.5, 0.7, depth) * _log_uniform(g, 0.8, 1.25) * scale
+        blur = _lerp(1.5, 0.0, depth) * _uniform(g, 0.0, 1.0) * scale
+        coverage = _lerp(0.15, 1.0, heaviness) * _log_uniform(g, 0.5, 2.0)
+        brightness = _lerp(0.5, 0.15, depth) * _uniform(g, 0.6, 1.2)
+        layer_angle = base_angle + _normal(g, 0.0, 3.0)
+        for _sheet in range(2):
+            angle = max(-80.0, min(80.0, layer_angle + _normal(g, 0.0, 2.0)))
+            drafts.append([coverage / 2.0, length, width, blur, brightness, angle])
+    faint = _uniform(g, 0.2, 0.8)
+    return RainParams(
+        layers=_layers(drafts, 1.0, min_width=0.5, faint=faint),
+        haze=heaviness * _uniform(g, 0.0, 0.35),
+        light=_ambient_light(g, 0.7),
+        blend="screen" if _uniform(g, 0.0, 1.0) < 0.5 else "over",
+    )
+
+
 # The rain synthesisers by the one name each has everywhere (`ganedit train pan --set rain=`, `ganedit eval
 # --rain`): training and evaluation both draw from this table.
 RAIN_SAMPLERS = {
     "classic": sample_rain_params,
     "streaks": sample_streak_rain_params,
     "fine": sample_fine_rain_params,
+    "faint": sample_faint_rain_params,
 }
 
 
@@ -392,7 +439,13 @@ def _streak_layer(
     seeds = torch.zeros(canvas_h * canvas_w, device=device)
     if count:
         where = torch.randint(canvas_h * canvas_w, (count,), generator=g, device=g.device).to(device)
-        strength = (0.4 + 0.6 * torch.rand(count, generator=g, device=g.device)).to(device)
+        draw = torch.rand(count, generator=g, device=g.device)
+        if layer.faint == 0.0:
+            strength = 0.4 + 0.6 * draw  # the arithmetic of the first synthesisers: same pairs as before
+        else:
+            low = 0.4 * (1.0 - layer.faint)
+            strength = low + (1.0 - low) * draw.pow(1.0 + 3.0 * layer.faint)
+        strength = strength.to(device)
         seeds.index_put_((where,), strength, accumulate=True)
     x = _box_rows(_box_rows(seeds.view(1, 1, canvas_h, canvas_w), core), ramp) / min(core, ramp)
 

@@ -61,13 +61,31 @@ __all__ = [
     "TrainingData",
     "detect_layout",
     "open_training_data",
+    "rain_mix",
     "sample_seed",
 ]
 
 LAYOUTS = ("auto", "photos", "pairs", "side-by-side")
-# Each synthesiser of synth.RAIN_SAMPLERS by its name; "mixed" draws classic or streaks with even odds per
-# sample (the recipe of the weights shipped on 2026-12-06), "all" any of them with equal odds.
-RAIN_MODELS = (*synth.RAIN_SAMPLERS, "mixed", "all")
+# The `rain` option: a synthesiser of synth.RAIN_SAMPLERS by its name, or several joined by "+" (one drawn
+# per sample, with equal odds, in the order named). Two mixes have names of their own: "mixed" (the recipe of
+# the weights shipped on 2026-12-06) and "all", which is the three synthesisers that existed when runs were
+# recorded with it, not every one there is now, so that those runs' commands still give the same pairs.
+RAIN_MIXES = {"mixed": ("streaks", "classic"), "all": ("classic", "streaks", "fine")}
+RAIN_MODELS = (*synth.RAIN_SAMPLERS, *RAIN_MIXES)
+
+
+def rain_mix(rain: str) -> tuple[str, ...]:
+    """The synthesisers a `rain` option draws from, in order; a UsageError for an unknown name."""
+    names = RAIN_MIXES.get(rain) or tuple(rain.split("+"))
+    unknown = [name for name in names if name not in synth.RAIN_SAMPLERS]
+    if unknown or not rain:
+        raise UsageError(
+            f"rain must be one of {', '.join(RAIN_MODELS)} or several synthesisers joined by '+' "
+            f"(such as classic+faint), not {rain!r}"
+        )
+    return names
+
+
 DIRECTIONS = ("AtoB", "BtoA")
 PAN_TASKS = tuple(t.name for t in TASKS.values() if t.arch == "pan")  # one list: ganedit.tasks
 
@@ -110,8 +128,7 @@ class DataOptions:
             raise UsageError(f"mask_coverage must be [low, high] with 0 < low < high <= 1, got {low}, {high}")
         if not 0.0 <= self.mask_blobs <= 1.0:
             raise UsageError(f"mask_blobs must be a probability in [0, 1], got {self.mask_blobs}")
-        if self.rain not in RAIN_MODELS:
-            raise UsageError(f"rain must be one of {', '.join(RAIN_MODELS)}, not {self.rain!r}")
+        rain_mix(self.rain)
         if not 0 <= self.clean_fraction < 1:
             raise UsageError(f"clean_fraction must be in [0, 1), got {self.clean_fraction}")
         if not 0 <= self.grey_fraction <= 1:
@@ -362,11 +379,9 @@ def _rainy(target: Tensor, g: torch.Generator, opts: DataOptions) -> Tensor:
     """
     if opts.clean_fraction > 0 and _uniform(g, 0.0, 1.0) < opts.clean_fraction:
         return target.clone()
-    model = opts.rain
-    if model == "mixed":
-        model = "streaks" if _uniform(g, 0.0, 1.0) < 0.5 else "classic"
-    elif model == "all":
-        names = list(synth.RAIN_SAMPLERS)
+    names = rain_mix(opts.rain)
+    model = names[0]
+    if len(names) > 1:  # a single synthesiser draws nothing here, as before mixes existed
         model = names[min(len(names) - 1, int(_uniform(g, 0.0, len(names))))]
     strength = _log_uniform(g, *opts.synth_scale)
     sampler = synth.RAIN_SAMPLERS[model]

@@ -90,7 +90,7 @@ class PANTrainConfig:
     synth_scale: tuple[float, float] = (0.5, 1.5)
     mask_coverage: tuple[float, float] = (0.05, 0.5)
     mask_blobs: float = 0.0  # inpaint: probability that a hole shape is an object-shaped blob
-    rain: str = "classic"  # derain: classic | streaks | fine | mixed | all (ganedit.train.data.RAIN_MODELS)
+    rain: str = "classic"  # derain: a synthesiser, mixed, all, or names joined by "+" (train.data.rain_mix)
     clean_fraction: float = 0.0  # derain: share of dry pairs (input = target)
     grey_fraction: float = 0.0  # derain: share of pairs made black-and-white, rain included
     val_fraction: float = 0.05
