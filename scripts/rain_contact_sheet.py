@@ -1,13 +1,14 @@
 """A contact sheet to judge the rain synthesiser by eye, next to real rain and the benchmark sets' rain.
 
-    python scripts/rain_contact_sheet.py --clean data/photos/holdout -o docs/gallery/rain_contact_sheet.jpg
+    python scripts/rain_contact_sheet.py --clean data/photos/holdout -o runs/rain_contact_sheet.jpg
 
 Rows: real rainy photographs (../shared/datasets/derain/real), the rainy inputs of the paired benchmark
 sets (Rain12, Rain100L, SIRR), then our synthetic rain on clean photos from ``--clean``: the first
 synthesiser (``classic``), the streak synthesiser (``streaks``), dense sheets of fine streaks (``fine``) and
 faint unequal streaks as in real photos (``faint``),
 same photos, fixed seeds. The benchmark sets are evaluation only: this sheet is for looking, never for
-fitting the synthesiser.
+fitting the synthesiser. Nor for committing: the sheet holds images of those sets, so it is written
+under runs/ (ignored by git) unless told otherwise.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def rainy(image: Image.Image, sampler: object, seed: int) -> Image.Image:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", type=Path, required=True, help="folder of clean photos to rain on")
-    default = ROOT / "docs" / "gallery" / "rain_contact_sheet.jpg"
+    default = ROOT / "runs" / "rain_contact_sheet.jpg"
     parser.add_argument("-o", "--out", type=Path, default=default)
     args = parser.parse_args()
     real = sorted(p for p in (DERAIN / "real").iterdir() if p.is_file())[::6][:PER_ROW]
