@@ -42,7 +42,7 @@ def main() -> None:
     seen: list[float] = []
     gate.register_forward_hook(lambda _module, _inputs, out: seen.extend(out.float().flatten().tolist()))
 
-    def strengths(name: str, images: list[np.ndarray]) -> None:
+    def strengths(name: str, images: list[np.ndarray], names: list[str] | None = None) -> None:
         means = []
         for image in images:
             seen.clear()
@@ -54,6 +54,9 @@ def main() -> None:
             f"{int((values < 0.1).sum())} |",
             flush=True,
         )
+        if names:
+            shut = [n for n, v in zip(names, values, strict=True) if v < 0.1]
+            print(f"|   shut: {', '.join(shut) or 'none'} | | | | | |", flush=True)
 
     print("| images | n | mean strength | lowest | highest | shut (< 0.1) |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -66,7 +69,7 @@ def main() -> None:
         pairs = load_pairs("derain", SETS / name, seed=0, size=512, limit=None)[0]
         strengths(name, [pair.input for pair in pairs])
     real = sorted(p for p in (SETS / "real").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    strengths("derain/real", [np.asarray(Image.open(p).convert("RGB")) for p in real])
+    strengths("derain/real", [np.asarray(Image.open(p).convert("RGB")) for p in real], [p.name for p in real])
 
     if args.body:
         gate.forward = lambda h: torch.ones(h.shape[0], 1, 1, 1, dtype=h.dtype, device=h.device)

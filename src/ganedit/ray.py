@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import UsageError
+from .io.picture import REC601_LUMA
 
 if TYPE_CHECKING:
     from .runtime.editor import Editor
 
-_LUMA = np.array([0.299, 0.587, 0.114])
+_LUMA = np.array(REC601_LUMA)
 
 
 class RayEditor:

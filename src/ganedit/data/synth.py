@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io.picture import REC601_LUMA
+
 __all__ = [
     "RAIN_SAMPLERS",
     "RainLayer",
@@ -95,7 +97,7 @@ def _lerp(a: float, b: float, t: float) -> float:
 def rec601_luma(rgb: Tensor) -> Tensor:
     """Rec. 601 luma (0.299 R + 0.587 G + 0.114 B, as Pillow's ``convert("L")``) of a 3 x H x W image, H x W
     float32: what a sketch is drawn from and what a black-and-white training pair is made of."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=rgb.device).view(3, 1, 1)
+    weights = torch.tensor(REC601_LUMA, device=rgb.device).view(3, 1, 1)
     return (rgb.float() * weights).sum(0)
 
 

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io.picture import REC601_LUMA
+
 __all__ = [
     "SSIM_K1",
     "SSIM_K2",
@@ -188,7 +190,7 @@ def gradient_energy(rgb: Any, mask: Any = None) -> float:
     says whether a fill has texture (ratio near 1) or is a blur (near 0), which PSNR cannot: a blur is what
     PSNR rewards when the content is uncertain."""
     image = _as_image(rgb, "image").numpy()
-    luma = image[:, :, :3] @ np.array([0.299, 0.587, 0.114]) if image.shape[2] >= 3 else image[:, :, 0]
+    luma = image[:, :, :3] @ np.array(REC601_LUMA) if image.shape[2] >= 3 else image[:, :, 0]
     gx = np.zeros_like(luma)
     gy = np.zeros_like(luma)
     gx[:, :-1] = luma[:, 1:] - luma[:, :-1]

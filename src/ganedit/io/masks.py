@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import ImageError
 from .decode import read_picture
+from .picture import REC601_LUMA
 
 _MASK_COLOUR_SPREAD = 0.1  # of full scale: channels closer than this are "equal" (JPEG and tool noise)
 _MASK_COLOUR_PIXELS = 0.005  # a gray mask may have this fraction of colour pixels (anti-aliased edges)
@@ -56,9 +57,10 @@ def read_mask(source: Path, size: tuple[int, int]) -> tuple[np.ndarray, str | No
     if picture.channels >= 3:
         colour = pixels[:, :, :3]
         spread = (colour.max(axis=2) - colour.min(axis=2)).astype(np.float32)
-        value *= 0.299
-        value += pixels[:, :, 1] * np.float32(0.587)
-        value += pixels[:, :, 2] * np.float32(0.114)
+        red, green, blue = REC601_LUMA
+        value *= red
+        value += pixels[:, :, 1] * np.float32(green)
+        value += pixels[:, :, 2] * np.float32(blue)
     if alpha is not None:
         value *= alpha
     if picture.channels >= 3:

@@ -15,6 +15,9 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".
 OUTPUT_FORMATS = ("keep", "png", "jpg", "webp", "tiff")
 MAX_PIXELS = 300_000_000
 JPEG_QUALITY = 95
+#: Rec. 601 luma weights of R, G, B: a picture's grey, as Pillow's ``convert("L")`` computes it. The one
+#: copy: grey outputs, masks read from colour files, sketches, black-and-white training pairs, metrics.
+REC601_LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
 
 #: container name -> the suffix written for it
 SUFFIXES: dict[str, str] = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp"}

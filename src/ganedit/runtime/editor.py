@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from ..checkpoint import CheckpointInfo, load_checkpoint
 from ..errors import CheckpointError, UsageError
+from ..io.picture import REC601_LUMA
 from ..palette import check_label_map
 from ..tasks import TASKS, Task, get_task
 from .devices import limit_threads, resolve_precision, select_device
@@ -44,7 +45,7 @@ CPU_BATCH_PIXELS = 1 << 20
 # CUDA: use at most this fraction of the free memory for one batch.
 CUDA_MEMORY_FRACTION = 0.5
 # Rec. 601 luma, as Pillow's convert("L") uses: gray output of a gray input stays consistent with PIL.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_LUMA = np.array(REC601_LUMA, dtype=np.float32)
 
 
 @dataclass(frozen=True)
