@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ROOT.parent / "shared" / "datasets" / "derain"
 HOLDOUT = ROOT / "data" / "photos" / "holdout"
+# The paired sets in SETS (evaluation only).
+PUBLIC = ("rain12", "rain100l-10", "sirr-20")
 
 
 def run_eval(model: list[str], data: Path, *extra: str) -> dict:
@@ -39,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     model = ["--weights", args.weights] if args.weights else ["pan-derain"]
     rows, reports = [], {}
-    for name in ("rain12", "rain100l-10", "sirr-20"):
+    for name in PUBLIC:
         if not (SETS / name).is_dir():
             print(f"skipped {name}: {SETS / name} is missing", file=sys.stderr)
             continue

@@ -14,20 +14,15 @@ with the gate forced open (strength 1) on the public sets and the rain-free phot
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
+from derain_table import HOLDOUT, PUBLIC, SETS  # scripts/, next to this one: the same folders
 from PIL import Image
 
 from ganedit.api import load_editor
 from ganedit.data import synth
 from ganedit.eval.pan import evaluate, load_pairs
-
-ROOT = Path(__file__).resolve().parents[1]
-SETS = ROOT.parent / "shared" / "datasets" / "derain"
-HOLDOUT = ROOT / "data" / "photos" / "holdout"
-PUBLIC = ("rain12", "rain100l-10", "sirr-20")
 
 
 def main() -> None:
