@@ -104,7 +104,7 @@ class DataOptions:
     synth_scale: tuple[float, float] = (0.5, 1.5)  # rain streak / sketch line size multiplier
     mask_coverage: tuple[float, float] = (0.05, 0.5)  # inpainting: fraction of the crop that is a hole
     mask_blobs: float = 0.0  # inpainting: probability of an object-shaped blob among the hole shapes
-    rain: str = "classic"  # derain, photos layout: which rain synthesiser (RAIN_MODELS)
+    rain: str = "classic"  # derain, photos layout: a synthesiser, a named mix or A+B (rain_mix)
     clean_fraction: float = 0.0  # derain, photos layout: pairs left dry (input = target), to learn restraint
     grey_fraction: float = 0.0  # derain, photos layout: pairs made black-and-white, rain included
     val_fraction: float = 0.05  # of the files, when no separate val folder is given
