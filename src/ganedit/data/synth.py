@@ -365,7 +365,7 @@ def sample_faint_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     Looked at, never fitted (``scripts/rain_contact_sheet.py``, ``derain/real``): in real rain photos the
     streaks are low-contrast (a few to a few dozen levels), dense, thin or softly defocused, long, and
     unequal: a few bright drops near the lens among many dim ones, often over a veil. The other
-    synthesisers draw bright streaks of nearly equal strength (opacity 0.35-0.95), which the models learned
+    synthesisers draw bright streaks of nearly equal strength (opacity 0.25-1), which the models learned
     to remove while faint real streaks stayed. Two to four depths of two sheets each at one dominant angle
     (within about ±30° of vertical), opacity 0.09-0.6 with ``RainLayer.faint`` 0.2-0.8, seeded densely
     enough to cover the picture, and a veil growing with the shower's heaviness; ``screen`` or ``over``
