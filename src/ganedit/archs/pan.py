@@ -173,8 +173,9 @@ class ResidualGate(nn.Module):
     ``--strength`` (a blend with the input) multiplies on top of it.
 
     Measured (docs/models/pan-derain.md, 2026-12-07), not shipped: trained with its own loss
-    (``gate_weight``) it gives rain-free photos back unchanged but also shuts on a quarter to a third of
-    real rainy photos, whose rain does not look like the training rain; without it, it shrinks every edit.
+    (``gate_weight``) it gives rain-free photos back unchanged but also shuts on real rainy photos whose
+    rain does not look like the training rain (12 of 36; 5 of 36 once faint rain was in training); without
+    it, it shrinks every edit.
     A tiled photo gets one strength per tile (blended over the overlaps), not one for the whole photo.
     """
 

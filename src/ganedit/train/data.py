@@ -78,7 +78,7 @@ def rain_mix(rain: str) -> tuple[str, ...]:
     """The synthesisers a `rain` option draws from, in order; a UsageError for an unknown name."""
     names = RAIN_MIXES.get(rain) or tuple(rain.split("+"))
     unknown = [name for name in names if name not in synth.RAIN_SAMPLERS]
-    if unknown or not rain:
+    if unknown:  # "" and "fine+" name an empty synthesiser, which is unknown too
         raise UsageError(
             f"rain must be one of {', '.join(RAIN_MODELS)} or several synthesisers joined by '+' "
             f"(such as classic+faint), not {rain!r}"
