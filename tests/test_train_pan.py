@@ -429,6 +429,47 @@ def test_grey_pairs_are_black_and_white_rain_included(photos: Path) -> None:
         _options(grey_fraction=1.5)
 
 
+def test_quarter_turns_turn_the_photo_not_the_rain(photos: Path, tmp_path: Path) -> None:
+    """quarter_turn: that share of the clean crops is turned 90 degrees (the same region, transposed) and
+    the rain is drawn on the turned crop; the default draws nothing extra, validation crops and stored pairs
+    are never turned."""
+    opts: dict[str, Any] = {"downscale": (1.0, 1.5), "rain": "streaks"}
+    plain = open_training_data(photos, None, _options(**opts), seed=1).train
+    explicit = open_training_data(photos, None, _options(quarter_turn=0.0, **opts), seed=1).train
+    assert all(torch.equal(plain[i]["input"], explicit[i]["input"]) for i in range(4))
+    turned = open_training_data(photos, None, _options(quarter_turn=1.0, **opts), seed=1).train
+    for i in range(6):
+        assert torch.equal(turned[i]["target"], plain[i]["target"].transpose(1, 2))
+        # the rain is synthesised after the turn, not turned with the photo
+        rain, plain_rain = turned[i]["input"] - turned[i]["target"], plain[i]["input"] - plain[i]["target"]
+        assert not torch.equal(rain, plain_rain.transpose(1, 2))
+    half = open_training_data(photos, None, _options(quarter_turn=0.5, **opts), seed=1).train
+    flags = []
+    for i in range(80):
+        target, reference = half[i]["target"], plain[i]["target"]
+        assert torch.equal(target, reference) or torch.equal(target, reference.transpose(1, 2))
+        flags.append(not torch.equal(target, reference))
+    assert 20 < sum(flags) < 60
+    split = {"task": "derain", "crop": 32, "val_fraction": 0.4, **opts}
+    validation = open_training_data(photos, None, DataOptions(quarter_turn=1.0, **split), seed=1)
+    reference = open_training_data(photos, None, DataOptions(**split), seed=1)
+    assert validation.val is not None and reference.val is not None
+    assert torch.equal(validation.val[0]["target"], reference.val[0]["target"])
+
+    for kind in ("input", "target"):
+        (tmp_path / kind).mkdir()
+    stripes = np.zeros((40, 40, 3), np.uint8)
+    stripes[:, ::4] = 255  # vertical lines: a turn would make them horizontal
+    Image.fromarray(stripes).save(tmp_path / "target" / "a.png")
+    Image.fromarray(255 - stripes).save(tmp_path / "input" / "a.png")
+    pairs = open_training_data(tmp_path, None, _options(quarter_turn=1.0), seed=3).train
+    for i in range(8):
+        target = pairs[i]["target"]
+        assert torch.equal(target[:, 0], target[:, -1])  # rows identical: the lines are still vertical
+    with pytest.raises(UsageError, match="quarter_turn"):
+        _options(quarter_turn=1.5)
+
+
 def test_rain_mixes_draw_each_named_synthesiser(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """rain = "all": every sample's rain comes from one of the three synthesisers, each about a third;
     names joined by "+" draw each of them with equal odds; unknown names are refused."""

@@ -16,11 +16,11 @@ Layouts of ``--data DIR`` (``layout = "auto"`` picks the first that fits):
 
 Samples: the photo is downscaled (``downscale``: 2-4x for big photos, where at full size a 128 px crop
 shows a featureless patch of sky; pairs default to 1x), a random square region is cut and resized to
-``crop`` px, and flipped left-right half of the time. Every sample is a pure function of
-``(seed, index)``: a fresh ``torch.Generator`` is seeded from both, so the stream does not depend on the
-number of data-loader workers, on their scheduling or on where a run was interrupted, and a resumed run
-sees exactly the batches an uninterrupted one would. `StepBatchSampler` hands step k of rank r the sample
-indices ``(k * world + r) * batch + 0..batch-1``.
+``crop`` px, flipped left-right half of the time and (``quarter_turn``, photos layout) turned 90 degrees.
+Every sample is a pure function of ``(seed, index)``: a fresh ``torch.Generator`` is seeded from both, so
+the stream does not depend on the number of data-loader workers, on their scheduling or on where a run was
+interrupted, and a resumed run sees exactly the batches an uninterrupted one would. `StepBatchSampler`
+hands step k of rank r the sample indices ``(k * world + r) * batch + 0..batch-1``.
 
 Images are decoded once, downscaled, and kept in memory as uint8 arrays (about 225 MB for the 300
 megapixels of the training photos at 1/2 scale); forked data-loader workers share them copy-on-write.
@@ -107,6 +107,7 @@ class DataOptions:
     rain: str = "classic"  # derain, photos layout: a synthesiser, a named mix or A+B (rain_mix)
     clean_fraction: float = 0.0  # derain, photos layout: pairs left dry (input = target), to learn restraint
     grey_fraction: float = 0.0  # derain, photos layout: pairs made black-and-white, rain included
+    quarter_turn: float = 0.0  # photos layout: crops turned 90 degrees before the input is made from them
     val_fraction: float = 0.05  # of the files, when no separate val folder is given
     val_samples: int = 16
 
@@ -133,6 +134,8 @@ class DataOptions:
             raise UsageError(f"clean_fraction must be in [0, 1), got {self.clean_fraction}")
         if not 0 <= self.grey_fraction <= 1:
             raise UsageError(f"grey_fraction must be in [0, 1], got {self.grey_fraction}")
+        if not 0 <= self.quarter_turn <= 1:
+            raise UsageError(f"quarter_turn must be in [0, 1], got {self.quarter_turn}")
         if not 0 <= self.val_fraction < 1:
             raise UsageError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -330,6 +333,17 @@ class PairDataset(torch.utils.data.Dataset):
         top = int(torch.randint(0, height - side + 1, (), generator=g))
         left = int(torch.randint(0, width - side + 1, (), generator=g))
         flip = self.augment and opts.flip and bool(torch.rand((), generator=g) < 0.5)
+        # A quarter turn makes the photos' horizontal lines (floors, sills, horizons) vertical. Landscapes
+        # have few bright vertical lines that are not rain, so a de-raining net learned to dim every one
+        # (a building's window columns, white siding: docs/models/pan-derain.md). Turned before the input is
+        # synthesised from the crop, so the rain keeps its own angle; never for stored pairs, whose rain
+        # would turn with the photo. Drawn only when asked: old runs keep their pairs.
+        turn = (
+            self.augment
+            and source.input is None
+            and opts.quarter_turn > 0
+            and _uniform(g, 0.0, 1.0) < opts.quarter_turn
+        )
 
         def cut(pixels: np.ndarray, resample: Image.Resampling) -> np.ndarray:
             region = pixels[top : top + side, left : left + side]
@@ -337,7 +351,8 @@ class PairDataset(torch.utils.data.Dataset):
                 region = np.asarray(Image.fromarray(region).resize((crop, crop), resample))
             if region.ndim == 2:
                 region = region[:, :, None]
-            return region[:, ::-1] if flip else region
+            region = region[:, ::-1] if flip else region
+            return region.transpose(1, 0, 2) if turn else region
 
         target = _to_tensor(cut(source.target, Image.Resampling.BICUBIC))
         item: dict[str, Any] = {"index": int(index)}
