@@ -251,8 +251,9 @@ def test_squared_pixel_term_alone_trains_the_generator_the_same_in_both_steps(
         train(_config("derain", photos, tmp_path / "neg", **{**settings, "pixel_l2": -1.0}))
 
 
+@pytest.mark.parametrize("ema", [0.0, 0.5])
 def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
-    photos: Path, tmp_path: Path
+    photos: Path, tmp_path: Path, ema: float
 ) -> None:
     steps = 6
 
@@ -264,7 +265,7 @@ def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
 
     straight = tmp_path / "straight"
     # with a learning-rate decay over the last 4 steps: the schedule must resume exactly too
-    train(_config("derain", photos, straight, steps=steps, save_every=0, lr_decay_steps=4))
+    train(_config("derain", photos, straight, steps=steps, save_every=0, lr_decay_steps=4, ema=ema))
     logged = [
         r["lr"] for r in map(json.loads, (straight / "log.jsonl").read_text().splitlines()) if "lr" in r
     ]
@@ -279,7 +280,7 @@ def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
     # save_every=2: the interrupt at step 3 must save a state of its own (step 3), not fall back to 2
     with pytest.raises(KeyboardInterrupt):
         train(
-            _config("derain", photos, resumed, steps=steps, save_every=2, lr_decay_steps=4),
+            _config("derain", photos, resumed, steps=steps, save_every=2, lr_decay_steps=4, ema=ema),
             on_log=interrupt_at_3,
         )
     assert st.latest_state(resumed / "state").name == "step-00000003.safetensors"
@@ -307,6 +308,25 @@ def test_interrupted_and_resumed_run_matches_the_straight_run_bit_for_bit(
     more = resume_config(resumed, steps=steps + 1)
     train(more, resume=True)
     assert read_info(resumed / "model.safetensors").metadata["ganedit.train.steps"] == str(steps + 1)
+
+
+def test_moving_average_is_what_is_exported(photos: Path, tmp_path: Path) -> None:
+    """ema: the state keeps an exponential moving average of T beside T, updated after every step, and the
+    exported model is the average, not the last iterate."""
+    run = tmp_path / "run"
+    train(_config("derain", photos, run, steps=3, save_every=1, keep_states=3, ema=0.5))
+    states = [_tensors(run / "state" / f"step-{k:08d}.safetensors") for k in (2, 3)]
+    exported = _tensors(run / "model.safetensors")
+    last = states[1]
+    for name, value in exported.items():
+        assert torch.equal(value, last[f"G_ema.{name}"])
+        if value.is_floating_point():  # the average moved halfway from its last value to T's
+            expected = 0.5 * states[0][f"G_ema.{name}"] + 0.5 * last[f"G.{name}"]
+            torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+    weights = [k for k in exported if k.endswith("weight") and exported[k].dim() == 4]
+    assert any(not torch.equal(exported[k], last[f"G.{k}"]) for k in weights)  # not T itself
+    with pytest.raises(UsageError, match="ema"):
+        _config("derain", photos, tmp_path / "bad", ema=1.0).validate()
 
 
 def test_sigterm_finishes_the_step_saves_a_state_and_exports(photos: Path, tmp_path: Path) -> None:

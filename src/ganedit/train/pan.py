@@ -10,7 +10,8 @@ A run lives in one folder (``out``)::
     RUN_DIR/state/step-*.safetensors   resumable state: models, optimizers, step, data position (no pickle)
     RUN_DIR/samples/step-*.png   input | output | target grids of the fixed validation samples
     RUN_DIR/log.jsonl            one JSON object per log interval / validation
-    RUN_DIR/model.safetensors    the exported generator (ganedit.checkpoint format)
+    RUN_DIR/model.safetensors    the exported generator (ganedit.checkpoint format); with ``ema``, the
+                                 moving average of its weights
 
 Determinism: every training sample is a pure function of (seed, sample index) and step k uses the samples
 ``k * batch ...`` (`ganedit.train.data`), so a resumed run sees the same batches in the same order as an
@@ -26,6 +27,7 @@ r-th shard of every global step's samples. Only rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -142,32 +144,20 @@ class _Run(TrainingRun):
 
         # Models: seeded so that every rank (and every rerun) starts from the same weights.
         torch.manual_seed(config.seed)
-        if self.state_file is not None:
-            # A resumed run rebuilds the generator its state was saved with (then `_restore` loads the
-            # weights): `init` only seeds a new run, so a moved or reshipped init file cannot change it.
-            saved = build("pan", st.read_state_meta(self.state_file)["generator_config"])
-            assert isinstance(saved, PANGenerator)
-            self.generator: PANGenerator = saved.train()
-        elif config.init:
-            gen, info = load_checkpoint(Path(config.init), task=config.task, arch="pan")
-            assert isinstance(gen, PANGenerator)
-            if config.generator:
-                # Settings other than the init model's may only add blocks that start as the identity.
-                try:
-                    wanted = PANGeneratorConfig(**{**info.arch_config, **config.generator})
-                    if wanted != gen.config:
-                        gen = grow(gen, wanted)
-                except (TypeError, ValueError) as e:
-                    raise UsageError(f"init {config.init}: {e}") from None
-            self.generator = gen.train()
-        else:
-            self.generator = PANGenerator(config.generator_config())
+        self.generator: PANGenerator = self._first_generator(config)
         if config.crop % self.generator.pad_multiple:
             raise UsageError(f"crop {config.crop} must be a multiple of {self.generator.pad_multiple}")
         d_channels = self.generator.out_channels + (self.generator.in_channels if config.conditional else 0)
         self.discriminator = PANDiscriminator(PANDiscriminatorConfig(in_channels=d_channels, ndf=config.ndf))
         self.generator.to(self.device)
         self.discriminator.to(self.device)
+        # Polyak averaging: fine-tuning runs of the de-raining net ended wherever the last few hundred
+        # batches pulled them (towards dry photos or towards rain, run to run), and the average of two
+        # such ends beat both (docs/models/pan-derain.md). The average of the trajectory is that, built in.
+        self.generator_ema: PANGenerator | None = None
+        if config.ema:
+            self.generator_ema = copy.deepcopy(self.generator).eval()
+            requires_grad(self.generator_ema, False)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self._strengths = self._watch_gate()
@@ -200,10 +190,34 @@ class _Run(TrainingRun):
             )
         self.val_batch = self.data.val_batch() if dist.main else None
 
+    def _first_generator(self, config: PANTrainConfig) -> PANGenerator:
+        """T as the run starts: the resumed state's architecture, the `init` model (grown as asked) or new."""
+        if self.state_file is not None:
+            # A resumed run rebuilds the generator its state was saved with (then `_restore` loads the
+            # weights): `init` only seeds a new run, so a moved or reshipped init file cannot change it.
+            saved = build("pan", st.read_state_meta(self.state_file)["generator_config"])
+            assert isinstance(saved, PANGenerator)
+            return saved.train()
+        elif config.init:
+            gen, info = load_checkpoint(Path(config.init), task=config.task, arch="pan")
+            assert isinstance(gen, PANGenerator)
+            if config.generator:
+                # Settings other than the init model's may only add blocks that start as the identity.
+                try:
+                    wanted = PANGeneratorConfig(**{**info.arch_config, **config.generator})
+                    if wanted != gen.config:
+                        gen = grow(gen, wanted)
+                except (TypeError, ValueError) as e:
+                    raise UsageError(f"init {config.init}: {e}") from None
+            return gen.train()
+        else:
+            return PANGenerator(config.generator_config())
+
     # ------------------------------------------------------------------------------------- state
 
     def networks(self) -> dict[str, nn.Module]:
-        return {"G": self.generator, "D": self.discriminator}
+        ema = {} if self.generator_ema is None else {"G_ema": self.generator_ema}
+        return {"G": self.generator, "D": self.discriminator, **ema}
 
     def state_meta(self) -> dict[str, Any]:
         return {
@@ -239,11 +253,11 @@ class _Run(TrainingRun):
         return torch.autocast(device_type=self.device.type, dtype=self.amp)
 
     def train_step(self, batch: Mapping[str, Tensor]) -> Tensor:
-        """One D update then one T update on the same pair; returns the losses as one tensor."""
+        """One D update then one T update on the same pair (then the moving average's, with ``ema``);
+        returns the losses as one tensor."""
         x = batch["input"].to(self.device, non_blocking=True)
         y = batch["target"].to(self.device, non_blocking=True)
         mask = batch["mask"].to(self.device, non_blocking=True) if "mask" in batch else None
-        n = x.shape[0]
 
         self._strengths.clear()
         with self._autocast():
@@ -251,7 +265,17 @@ class _Run(TrainingRun):
         gate = self._gate_loss(x, y)
 
         if self.pixel_only:
-            return self._pixel_step(fake, y, gate)
+            losses = self._pixel_step(fake, y, gate)
+        else:
+            losses = self._adversarial_step(x, y, mask, fake, gate)
+        self._update_ema()
+        return losses
+
+    def _adversarial_step(
+        self, x: Tensor, y: Tensor, mask: Tensor | None, fake: Tensor, gate: Tensor
+    ) -> Tensor:
+        """D's update then T's on the GAN, perceptual and pixel losses; returns the losses as one tensor."""
+        n = x.shape[0]
         # A conditional D sees the input beside each image (with the mask channel for inpainting, as T does).
         cond = None
         if self.config.conditional:
@@ -278,6 +302,22 @@ class _Run(TrainingRun):
                     probs[n:].mean(),
                 ]
             ).float()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """Move the average towards T after its update: weights and batch-norm statistics alike (the
+        average runs with its own statistics); integer counters are copied."""
+        if self.generator_ema is None:
+            return
+        weight = 1.0 - self.config.ema
+        pairs = zip(
+            self.generator_ema.state_dict().values(), self.generator.state_dict().values(), strict=True
+        )
+        for average, current in pairs:
+            if average.is_floating_point():
+                average.lerp_(current, weight)
+            else:
+                average.copy_(current)
 
     def _watch_gate(self) -> list[Tensor]:
         """With ``gate_weight``: a list that receives the residual gate's strengths at every forward."""
@@ -370,7 +410,7 @@ class _Run(TrainingRun):
         """PSNR of T(x) and of x against y on the fixed validation samples; writes the sample grid."""
         if self.val_batch is None:
             return None
-        gen = self.generator
+        gen = self.generator if self.generator_ema is None else self.generator_ema
         gen.eval()
         try:
             x, y = self.val_batch["input"], self.val_batch["target"]
@@ -438,16 +478,21 @@ def train(
 
 
 def export(run_dir: Path, out: Path | None = None) -> Path:
-    """Write the generator of `run_dir`'s latest state as a ganedit checkpoint (default
-    RUN_DIR/model.safetensors) with the training steps, config and data description in its metadata."""
+    """Write the generator of `run_dir`'s latest state (its moving average, with ``ema``) as a ganedit
+    checkpoint (default RUN_DIR/model.safetensors) with the training steps, config and data description
+    in its metadata."""
     run_dir = Path(run_dir)
     path = st.latest_state(run_dir / "state")
     if path is None:
         raise UsageError(f"{run_dir} has no saved training state to export (no state/step-*.safetensors)")
     tensors, meta = st.load_state(path)
+    # with `ema`, the state holds the moving average beside T: it is the model
+    prefix = "G_ema." if any(k.startswith("G_ema.") for k in tensors) else "G."
     try:
         generator = PANGenerator(PANGeneratorConfig(**meta["generator_config"]))
-        generator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")}, strict=True)
+        generator.load_state_dict(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True
+        )
     except (TypeError, ValueError, RuntimeError, KeyError) as e:
         raise CheckpointError(f"{path}: cannot rebuild the generator ({e})") from None
     out = Path(out) if out is not None else run_dir / MODEL_NAME

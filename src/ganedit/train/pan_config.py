@@ -62,6 +62,9 @@ class PANTrainConfig:
     # derain with generator.residual_gate: weight of mean |strength - rain| (rain = 1 unless input == target),
     # which teaches the gate to close on dry pairs instead of the body learning to hold back
     gate_weight: float = 0.0
+    # decay of an exponential moving average of T's weights (0: none); with one, the average is what the
+    # samples show and what is exported: it holds the last ~1 / (1 - ema) steps, not the last batch's pull
+    ema: float = 0.0
     ndf: int = 32  # D width; the paper's is 64 (4x the FLOPs)
     # D judges (input, output) pairs, pix2pix's conditional GAN, instead of the output alone as in PAN
     conditional: bool = False
@@ -206,8 +209,9 @@ def validate(config: PANTrainConfig) -> None:
     for name in ("save_every", "sample_every", "workers", "threads", "val_samples", "lr_decay_steps"):
         if getattr(config, name) < 0:
             raise UsageError(f"{name} must be 0 or more, got {getattr(config, name)}")
-    if not (config.lr > 0 and 0 <= config.beta1 < 1 and 0 <= config.beta2 < 1):
-        raise UsageError("lr must be > 0 and beta1, beta2 in [0, 1)")
+    decays = (config.beta1, config.beta2, config.ema)  # Adam's and the moving average's
+    if not (config.lr > 0 and all(0 <= decay < 1 for decay in decays)):
+        raise UsageError("lr must be > 0 and beta1, beta2, ema in [0, 1)")
     pixels = (config.pixel_l1, config.pixel_l2)
     if any(lam < 0 for lam in config.lambdas) or min(config.margin, *pixels, config.gate_weight) < 0:
         raise UsageError("lambdas, margin, pixel_l1, pixel_l2 and gate_weight must be >= 0")
