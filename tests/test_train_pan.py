@@ -314,17 +314,20 @@ def test_moving_average_is_what_is_exported(photos: Path, tmp_path: Path) -> Non
     """ema: the state keeps an exponential moving average of T beside T, updated after every step, and the
     exported model is the average, not the last iterate."""
     run = tmp_path / "run"
-    train(_config("derain", photos, run, steps=3, save_every=1, keep_states=3, ema=0.5))
+    train(_config("derain", photos, run, steps=3, save_every=1, keep_states=3, ema=0.75))
     states = [_tensors(run / "state" / f"step-{k:08d}.safetensors") for k in (2, 3)]
     exported = _tensors(run / "model.safetensors")
     last = states[1]
     for name, value in exported.items():
         assert torch.equal(value, last[f"G_ema.{name}"])
-        if value.is_floating_point():  # the average moved halfway from its last value to T's
-            expected = 0.5 * states[0][f"G_ema.{name}"] + 0.5 * last[f"G.{name}"]
+        if value.is_floating_point():  # the average moved a quarter of the way from its last value to T's
+            expected = 0.75 * states[0][f"G_ema.{name}"] + 0.25 * last[f"G.{name}"]
             torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+        else:  # counters (batch-norm's batches seen) are T's
+            assert torch.equal(value, last[f"G.{name}"])
     weights = [k for k in exported if k.endswith("weight") and exported[k].dim() == 4]
     assert any(not torch.equal(exported[k], last[f"G.{k}"]) for k in weights)  # not T itself
+    assert any(not exported[k].is_floating_point() for k in exported)  # the counters were checked
     with pytest.raises(UsageError, match="ema"):
         _config("derain", photos, tmp_path / "bad", ema=1.0).validate()
 
@@ -449,7 +452,9 @@ def test_grey_pairs_are_black_and_white_rain_included(photos: Path) -> None:
         _options(grey_fraction=1.5)
 
 
-def test_quarter_turns_turn_the_photo_not_the_rain(photos: Path, tmp_path: Path) -> None:
+def test_quarter_turns_turn_the_photo_not_the_rain(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """quarter_turn: that share of the clean crops is turned 90 degrees (the same region, transposed) and
     the rain is drawn on the turned crop; the default draws nothing extra, validation crops and stored pairs
     are never turned."""
@@ -457,12 +462,21 @@ def test_quarter_turns_turn_the_photo_not_the_rain(photos: Path, tmp_path: Path)
     plain = open_training_data(photos, None, _options(**opts), seed=1).train
     explicit = open_training_data(photos, None, _options(quarter_turn=0.0, **opts), seed=1).train
     assert all(torch.equal(plain[i]["input"], explicit[i]["input"]) for i in range(4))
+    rained_on: list[torch.Tensor] = []
+    add_rain = synth.add_rain
+
+    def spy(image: torch.Tensor, *args: Any, **kw: Any) -> torch.Tensor:
+        rained_on.append(image.clone())
+        return add_rain(image, *args, **kw)
+
+    monkeypatch.setattr(synth, "add_rain", spy)
     turned = open_training_data(photos, None, _options(quarter_turn=1.0, **opts), seed=1).train
     for i in range(6):
-        assert torch.equal(turned[i]["target"], plain[i]["target"].transpose(1, 2))
-        # the rain is synthesised after the turn, not turned with the photo
-        rain, plain_rain = turned[i]["input"] - turned[i]["target"], plain[i]["input"] - plain[i]["target"]
-        assert not torch.equal(rain, plain_rain.transpose(1, 2))
+        target = turned[i]["target"]
+        # the rain is synthesised on the turned crop (keeping its own angle), not turned with the photo
+        torch.testing.assert_close(rained_on[-1] * 2 - 1, target, rtol=0, atol=1e-6)
+        assert torch.equal(target, plain[i]["target"].transpose(1, 2))
+    monkeypatch.undo()
     half = open_training_data(photos, None, _options(quarter_turn=0.5, **opts), seed=1).train
     flags = []
     for i in range(80):
@@ -571,10 +585,12 @@ def test_inpaint_pairs_use_the_mask_folder(tmp_path: Path) -> None:
     mask = np.zeros((32, 32), np.uint8)
     mask[:, :16] = 255
     Image.fromarray(mask).save(tmp_path / "mask" / "x.png")
-    data = open_training_data(tmp_path, None, _options("inpaint", flip=False), seed=0)
-    item = data.train[0]
-    assert data.layout == "pairs"
-    assert float(item["mask"][0, :, :16].min()) == 1.0 and float(item["mask"][0, :, 16:].max()) == 0.0
+    # quarter_turn never turns stored pairs: the holes stay in the left half
+    for turn in (0.0, 1.0):
+        data = open_training_data(tmp_path, None, _options("inpaint", flip=False, quarter_turn=turn), seed=0)
+        item = data.train[0]
+        assert data.layout == "pairs"
+        assert float(item["mask"][0, :, :16].min()) == 1.0 and float(item["mask"][0, :, 16:].max()) == 0.0
 
 
 def test_holdout_by_fraction_and_val_folder(photos: Path, tmp_path: Path) -> None:

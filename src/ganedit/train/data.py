@@ -288,7 +288,14 @@ class PairDataset(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, sources: Sequence[Source], options: DataOptions, *, seed: int, stream: str, scale_range: tuple
+        self,
+        sources: Sequence[Source],
+        options: DataOptions,
+        *,
+        seed: int,
+        stream: str,
+        scale_range: tuple,
+        layout: str = "photos",
     ) -> None:
         if not sources:
             raise UsageError("no images to sample from")
@@ -301,6 +308,8 @@ class PairDataset(torch.utils.data.Dataset):
         areas = torch.tensor([float(s.area) for s in self.sources], dtype=torch.float64)
         self.cumulative = (areas.cumsum(0) / areas.sum()).tolist()
         self.augment = stream == "train"
+        # only clean photos, whose inputs are made per sample, may be turned (`quarter_turn`)
+        self.turnable = self.augment and layout == "photos"
 
     def __len__(self) -> int:
         # Sampling is with replacement from an unbounded stream; a length is only needed by tools that
@@ -338,12 +347,7 @@ class PairDataset(torch.utils.data.Dataset):
         # (a building's window columns, white siding: docs/models/pan-derain.md). Turned before the input is
         # synthesised from the crop, so the rain keeps its own angle; never for stored pairs, whose rain
         # would turn with the photo. Drawn only when asked: old runs keep their pairs.
-        turn = (
-            self.augment
-            and source.input is None
-            and opts.quarter_turn > 0
-            and _uniform(g, 0.0, 1.0) < opts.quarter_turn
-        )
+        turn = self.turnable and opts.quarter_turn > 0 and _uniform(g, 0.0, 1.0) < opts.quarter_turn
 
         def cut(pixels: np.ndarray, resample: Image.Resampling) -> np.ndarray:
             region = pixels[top : top + side, left : left + side]
@@ -515,9 +519,11 @@ def open_training_data(
     val_scale = options.paired_downscale if val_layout != "photos" else options.downscale
     train_sources = _load(train_entries, base_scale, threads)
     val_sources = _load(val_entries, val_scale[0], threads)
-    train = PairDataset(train_sources, options, seed=seed, stream="train", scale_range=scale_range)
+    train = PairDataset(
+        train_sources, options, seed=seed, stream="train", scale_range=scale_range, layout=layout
+    )
     val_set = (
-        PairDataset(val_sources, options, seed=seed, stream="val", scale_range=val_scale)
+        PairDataset(val_sources, options, seed=seed, stream="val", scale_range=val_scale, layout=val_layout)
         if val_sources
         else None
     )

@@ -411,6 +411,7 @@ class _Run(TrainingRun):
         if self.val_batch is None:
             return None
         gen = self.generator if self.generator_ema is None else self.generator_ema
+        was_training = gen.training
         gen.eval()
         try:
             x, y = self.val_batch["input"], self.val_batch["target"]
@@ -423,7 +424,7 @@ class _Run(TrainingRun):
                     outs.append(gen(xb, mb).float().cpu())
             out = torch.cat(outs).clamp(-1, 1)
         finally:
-            gen.train()
+            gen.train(was_training)
         record = {
             "event": "val",
             "step": self.step,
