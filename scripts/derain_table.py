@@ -9,7 +9,8 @@ Runs `ganedit eval` (the tool's defaults: flip averaging, automatic precision) o
   * data/photos/holdout with synthesised rain (ganedit eval's seeded protocol): classic, streak,
     fine and faint rain;
   * data/photos/holdout again with ``--identity``: the photos without rain, how much the model changes them
-    (ideal: not at all).
+    (ideal: not at all); and the same for the public sets' clean images, rain-free photos of other kinds
+    (a city, buildings, people) than our training photos.
 and prints one markdown table. Missing folders are skipped with a note.
 """
 
@@ -32,6 +33,19 @@ def run_eval(model: list[str], data: Path, *extra: str) -> dict:
     command = [sys.executable, "-m", "ganedit", "eval", *model, "--data", str(data), "--json", *extra]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout)
+
+
+def identity_row(what: str, report: dict) -> str:
+    """A table row for an ``--identity`` report: how much the model changed rain-free photos."""
+    m, images = report["metrics"], report["images"]
+    unchanged = round(m["unchanged_fraction"] * images)
+    mean = "inf (some came back unchanged)" if m["psnr"] is None else f"{m['psnr']:.2f} dB"
+    changed = "" if m["changed_psnr"] is None else f", changed ones {m['changed_psnr']:.2f} dB"
+    return (
+        f"| {what}, output vs input (RGB) | {images} | ideal: unchanged | "
+        f"mean {mean}, worst {m['worst_psnr']:.2f} dB, largest colour shift "
+        f"{m['max_channel_shift']:.1f} levels; {unchanged} of {images} unchanged{changed} |"
+    )
 
 
 def main() -> None:
@@ -66,20 +80,17 @@ def main() -> None:
                 f"{m['baseline_ssim']:.3f} | {m['psnr']:.2f} / {m['ssim']:.3f} |"
             )
         r = reports["identity"] = run_eval(model, HOLDOUT, "--identity")
-        m = r["metrics"]
-        unchanged = round(m["unchanged_fraction"] * r["images"])
-        mean = "inf (some came back unchanged)" if m["psnr"] is None else f"{m['psnr']:.2f} dB"
-        changed = "" if m["changed_psnr"] is None else f", changed ones {m['changed_psnr']:.2f} dB"
-        rows.append(
-            f"| rain-free holdout photos, output vs input (RGB) | {r['images']} | ideal: unchanged | "
-            f"mean {mean}, worst {m['worst_psnr']:.2f} dB, largest colour shift "
-            f"{m['max_channel_shift']:.1f} levels; {unchanged} of {r['images']} unchanged{changed} |"
-        )
+        rows.append(identity_row("rain-free holdout photos", r))
     else:
         print(
             f"skipped the holdout rows: {HOLDOUT} is missing (scripts/fetch_training_data.py)",
             file=sys.stderr,
         )
+    for name in PUBLIC:
+        # the public sets' clean images: rain-free photos of other kinds than our training photos
+        if (SETS / name / "clean").is_dir():
+            r = reports[f"{name}_identity"] = run_eval(model, SETS / name / "clean", "--identity")
+            rows.append(identity_row(f"{name} clean images (rain-free)", r))
     print("| set | images | input PSNR / SSIM | output PSNR / SSIM |")
     print("|---|---:|---:|---:|")
     print("\n".join(rows))
