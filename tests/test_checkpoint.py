@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,47 @@ def test_saved_checkpoint_is_readable_by_others(tmp_path: Path) -> None:
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+AVERAGE = Path(__file__).resolve().parents[1] / "scripts" / "average_checkpoints.py"
+
+
+def test_average_checkpoints_script_writes_the_weighted_mean(tmp_path: Path) -> None:
+    """scripts/average_checkpoints.py: the soup is the weighted mean of the inputs' float tensors, loads as
+    a checkpoint of the same shape and task, names its inputs; different shapes are refused in one line."""
+    a = make_checkpoint(tmp_path / "a.safetensors", "derain", seed=1)
+    b = make_checkpoint(tmp_path / "b.safetensors", "derain", seed=2)
+    out = tmp_path / "soup.safetensors"
+    done = subprocess.run(
+        [sys.executable, str(AVERAGE), str(a), str(b), "--weights", "3", "1", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    soup, info = load_checkpoint(out, task="derain")
+    (model_a, _), (model_b, _) = load_checkpoint(a), load_checkpoint(b)
+    assert info.arch_config == read_info(a).arch_config
+    state_a, state_b = model_a.state_dict(), model_b.state_dict()
+    floats = 0
+    for name, value in soup.state_dict().items():
+        if value.is_floating_point():
+            expected = (0.75 * state_a[name].double() + 0.25 * state_b[name].double()).float()
+            torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-7)
+            floats += not torch.equal(state_a[name], state_b[name])
+        else:
+            assert torch.equal(value, state_a[name])
+    assert floats > 0  # the inputs differ, so the check above compared real averages
+    sources = json.loads(info.metadata["ganedit.soup"])
+    assert [s["file"] for s in sources] == ["a.safetensors", "b.safetensors"]
+    assert [s["weight"] for s in sources] == [0.75, 0.25]
+
+    other = make_checkpoint(tmp_path / "c.safetensors", "derain", seed=1, ngf=8)
+    refused = subprocess.run(
+        [sys.executable, str(AVERAGE), str(a), str(other), "-o", str(tmp_path / "bad.safetensors")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "not the same model shape" in refused.stderr and not (tmp_path / "bad.safetensors").exists()
