@@ -4,9 +4,10 @@
     python scripts/average_checkpoints.py A.safetensors B.safetensors --weights 0.7 0.3 -o soup.safetensors
 
 Why: fine-tuning runs of the de-raining net that start from one model end in one basin, each where its
-last batches pulled it (towards dry photos or towards rain, run to run); the average of two such ends kept
-the best of both (docs/models/pan-derain.md, 2026-12-07). The trainer's ``ema`` setting does the same along
-one run; this averages finished runs.
+last batches pulled it (towards dry photos or towards rain, run to run); the average of two such ends was
+about as good as the better one on the public sets and between them on dry photos
+(docs/models/pan-derain.md, 2026-12-07, soup-a). The trainer's ``ema`` setting does the same along one
+run; this averages finished runs.
 
 Floating-point tensors (weights and batch-norm statistics) are averaged in float64 and stored as float32;
 integer ones (batch-norm counters) are taken from the first file. Every file must hold the same

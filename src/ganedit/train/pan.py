@@ -153,7 +153,8 @@ class _Run(TrainingRun):
         self.discriminator.to(self.device)
         # Polyak averaging: fine-tuning runs of the de-raining net ended wherever the last few hundred
         # batches pulled them (towards dry photos or towards rain, run to run), and the average of two
-        # such ends beat both (docs/models/pan-derain.md). The average of the trajectory is that, built in.
+        # such ends was about as good as the better one on the public sets and between them on dry photos
+        # (docs/models/pan-derain.md, soup-a). The average of the trajectory is that, built in.
         self.generator_ema: PANGenerator | None = None
         if config.ema:
             self.generator_ema = copy.deepcopy(self.generator).eval()
