@@ -295,7 +295,7 @@ class PairDataset(torch.utils.data.Dataset):
         seed: int,
         stream: str,
         scale_range: tuple,
-        layout: str = "photos",
+        layout: str,
     ) -> None:
         if not sources:
             raise UsageError("no images to sample from")
