@@ -5,7 +5,7 @@
 Rows: real rainy photographs (../shared/datasets/derain/real), the rainy inputs of the paired benchmark
 sets (Rain12, Rain100L, SIRR), then our synthetic rain on clean photos from ``--clean``: the first
 synthesiser (``classic``), the streak synthesiser (``streaks``), dense sheets of fine streaks (``fine``) and
-faint unequal streaks as in real photos (``faint``),
+faint unequal streaks as in real photos (``faint``) and long lines or soft bands (``long``),
 same photos, fixed seeds. The benchmark sets are evaluation only: this sheet is for looking, never for
 fitting the synthesiser. Nor for committing: the sheet holds images of those sets, so it is written
 under runs/ (ignored by git) unless told otherwise.
@@ -24,6 +24,7 @@ from ganedit.data.synth import (
     add_rain,
     sample_faint_rain_params,
     sample_fine_rain_params,
+    sample_long_rain_params,
     sample_rain_params,
     sample_streak_rain_params,
 )
@@ -72,6 +73,7 @@ def main() -> None:
         ("ours: streak synthesiser", [rainy(c, sample_streak_rain_params, i) for i, c in enumerate(clean)]),
         ("ours: fine synthesiser", [rainy(c, sample_fine_rain_params, i) for i, c in enumerate(clean)]),
         ("ours: faint synthesiser", [rainy(c, sample_faint_rain_params, i) for i, c in enumerate(clean)]),
+        ("ours: long synthesiser", [rainy(c, sample_long_rain_params, i) for i, c in enumerate(clean)]),
     ]
     label_h = 18
     sheet = Image.new("RGB", (CELL * PER_ROW, (CELL + label_h) * len(rows)), (255, 255, 255))

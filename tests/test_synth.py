@@ -8,6 +8,7 @@ image, streaks follow the requested angle, lines sit on the edges of the picture
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -24,6 +25,7 @@ from ganedit.data.synth import (
     make_sketch,
     sample_faint_rain_params,
     sample_fine_rain_params,
+    sample_long_rain_params,
     sample_rain_params,
     sample_sketch_params,
     sample_streak_rain_params,
@@ -216,6 +218,39 @@ def test_faint_rain_is_dense_low_contrast_streaks_a_few_bright_among_many_dim() 
     streaks = lit[lit > 0.01]
     assert (lit > 0.01).any(dim=0).float().mean() > 0.5
     assert float(streaks.median()) < 0.5 * float(streaks.max())
+
+
+def test_long_rain_is_long_thin_lines_or_wide_soft_bands() -> None:
+    """The benchmark sets' long streaks (issue 16): Rain100L's sharp lines across a third of the picture and
+    SIRR's wide, soft, faint bands, which the other synthesisers (thin streaks mostly 10-60 px) never drew."""
+    params = [sample_long_rain_params(seed) for seed in range(300)]
+    assert sample_long_rain_params(7) == sample_long_rain_params(7)
+    assert sample_long_rain_params(7) != sample_long_rain_params(8)
+    assert {len(p.layers) for p in params} == {2, 4, 6}  # one to three depths, two sheets each
+    layers = [layer for p in params for layer in p.layers]
+    assert all(abs(layer.angle) <= 25 + 4 * 2 + 4 * 1 for layer in layers)
+    dominant = [sum(layer.angle for layer in p.layers) / len(p.layers) for p in params]
+    assert min(dominant) < -15 and max(dominant) > 15 and sum(abs(a) < 8 for a in dominant) > 150
+    thin = [layer for layer in layers if layer.width < 2.5]
+    bands = [layer for layer in layers if layer.width >= 2.5]
+    assert 0.45 < len(thin) / len(layers) < 0.75
+    assert min(la.length for la in thin) >= 60 and max(la.length for la in thin) > 300
+    assert min(la.width for la in thin) >= 0.8 and max(la.blur for la in thin) <= 0.3
+    assert min(la.brightness for la in thin) >= 0.3
+    assert min(la.length for la in bands) >= 150 and max(la.width for la in bands) > 10
+    assert min(la.blur for la in bands) >= 1.0 and max(la.brightness for la in bands) <= 0.3
+    veiled = [p.haze > 0 for p in params]
+    assert 100 < sum(veiled) < 200 and max(p.haze for p in params) <= 0.25
+    assert {p.blend for p in params} == {"over", "screen"}
+    # rendered upright on black: a lit pixel of a thin line is still lit 40 px further down the line
+    thin_only = next(p for p in params if all(la.width < 2.5 for la in p.layers))
+    upright = RainParams(
+        layers=tuple(dataclasses.replace(la, angle=0.0, length=120.0) for la in thin_only.layers),
+        light=(1.0, 1.0, 1.0),
+    )
+    rain = add_rain(torch.zeros(3, 256, 256), 5, params=upright)[0]
+    lit = rain > 0.1
+    assert lit[:-40].any() and float(lit[40:][lit[:-40]].float().mean()) > 0.6
 
 
 def test_faint_streaks_are_mostly_dim_and_zero_faint_keeps_the_old_streaks() -> None:

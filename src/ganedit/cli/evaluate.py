@@ -54,11 +54,11 @@ from .options import (
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
 @click.option(
     "--rain",
-    type=click.Choice(["classic", "streaks", "fine", "faint"]),
+    type=click.Choice(["classic", "streaks", "fine", "faint", "long"]),
     default="classic",
     show_default=True,
     help="derain on clean photos: the rain synthesised: the first synthesiser's, streak rain, dense "
-    "sheets of fine streaks, or faint unequal streaks as in real photos.",
+    "sheets of fine streaks, faint unequal streaks as in real photos, or long lines and soft bands.",
 )
 @click.option(
     "--identity",

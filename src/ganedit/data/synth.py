@@ -395,6 +395,46 @@ def sample_faint_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     )
 
 
+def sample_long_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
+    """Draw long rain: thin lines crossing much of the picture, or wide soft bands, at one angle.
+
+    Looked at, never fitted (``scripts/rain_contact_sheet.py``): the benchmark sets' streaks are often far
+    longer than the other synthesisers draw. Rain100L's are sharp 1-2 px lines running a third of the picture
+    or more; SIRR's are wide, soft, faint vertical bands from top to bottom, the near drops of a shower out
+    of focus. The other synthesisers' thin streaks are mostly 10-60 px: a model trained on them left the
+    long lines alone (measured in docs/models/pan-derain.md). Each of one to three depths is either thin
+    (0.8-2.2 px, 60-400 px long, opacity 0.3-0.9, sharp) or a soft band (3-12 px wide, blurred by 1-4 px,
+    150-800 px long, opacity 0.06-0.3), as two sheets a degree or so apart; near-vertical most often
+    (within ±25°); no veil half of the time. ``scale`` multiplies all lengths in px.
+    """
+    g = as_generator(rng)
+    base_angle = max(-25.0, min(25.0, _normal(g, 0.0, 8.0)))
+    drafts: list[list[float]] = []
+    for _ in range(_randint(g, 1, 4)):  # one to three depths
+        if _uniform(g, 0.0, 1.0) < 0.6:  # thin, sharp lines
+            length = _log_uniform(g, 60.0, 400.0) * scale
+            width = _log_uniform(g, 0.8, 2.2) * scale
+            blur = _uniform(g, 0.0, 0.3) * scale
+            brightness = _uniform(g, 0.3, 0.9)
+            coverage = _log_uniform(g, 0.03, 0.2)
+        else:  # wide, soft bands
+            length = _log_uniform(g, 150.0, 800.0) * scale
+            width = _log_uniform(g, 3.0, 12.0) * scale
+            blur = _uniform(g, 1.0, 4.0) * scale
+            brightness = _uniform(g, 0.06, 0.3)
+            coverage = _log_uniform(g, 0.15, 0.6)
+        layer_angle = base_angle + _normal(g, 0.0, 2.0)
+        for _sheet in range(2):
+            angle = max(-80.0, min(80.0, layer_angle + _normal(g, 0.0, 1.0)))
+            drafts.append([coverage / 2.0, length, width, blur, brightness, angle])
+    return RainParams(
+        layers=_layers(drafts, 1.0, min_width=0.5, faint=_uniform(g, 0.0, 0.5)),
+        haze=_uniform(g, 0.0, 0.25) if _uniform(g, 0.0, 1.0) < 0.5 else 0.0,
+        light=_ambient_light(g, 0.75),
+        blend="screen" if _uniform(g, 0.0, 1.0) < 0.7 else "over",
+    )
+
+
 # The rain synthesisers by the one name each has everywhere (`ganedit train pan --set rain=`, `ganedit eval
 # --rain`): training and evaluation both draw from this table.
 RAIN_SAMPLERS = {
@@ -402,6 +442,7 @@ RAIN_SAMPLERS = {
     "streaks": sample_streak_rain_params,
     "fine": sample_fine_rain_params,
     "faint": sample_faint_rain_params,
+    "long": sample_long_rain_params,
 }
 
 
