@@ -133,3 +133,46 @@ def test_training_reads_rain_and_clean_folders_as_pairs(tmp_path: Path) -> None:
     assert data.layout == "pairs" and data.description["files"] == 2
     item = data.train[0]
     assert float(item["input"].mean()) < float(item["target"].mean())
+
+
+def test_training_draws_from_every_data_folder(tmp_path: Path) -> None:
+    """Several folders of photos (``--data A --data B``, joined by os.pathsep in the config) train as one
+    set: same-named files in two folders are both kept, and samples come from both folders."""
+    import os
+
+    from ganedit.train.data import DataOptions, open_training_data
+
+    for stem in ("a", "b"):
+        _save(tmp_path / "wallpapers" / f"{stem}.png", 40)
+    _save(tmp_path / "facades" / "a.png", 220)
+    options = DataOptions(task="derain", crop=8, downscale=(1.0, 1.0), val_fraction=0.0, rain="classic")
+    joined = os.pathsep.join(str(tmp_path / name) for name in ("wallpapers", "facades"))
+    data = open_training_data(joined, None, options, seed=0)
+    assert data.layout == "photos" and data.description["files"] == 3
+    one = open_training_data(tmp_path / "wallpapers", None, options, seed=0)
+    assert one.description["files"] == 2 and one.description["digest"] != data.description["digest"]
+    levels = {round((float(data.train[i]["target"].mean()) + 1) * 127.5) for i in range(30)}  # [-1, 1]
+    assert levels == {40, 220}
+
+
+def test_data_folders_listed_twice_nested_or_of_two_layouts_are_refused(tmp_path: Path) -> None:
+    import os
+
+    from ganedit.train.data import DataOptions, data_folders, open_training_data
+
+    _save(tmp_path / "photos" / "a.png", 40)
+    _save(tmp_path / "photos" / "more" / "b.png", 40)
+    for stem in ("a",):
+        _save(tmp_path / "paired" / "clean" / f"{stem}.png", 200)
+        _save(tmp_path / "paired" / "rain" / f"{stem}.png", 100)
+    photos, nested, paired = (str(tmp_path / p) for p in ("photos", "photos/more", "paired"))
+    with pytest.raises(UsageError, match="listed twice"):
+        data_folders(os.pathsep.join([photos, photos + "/."]))
+    with pytest.raises(UsageError, match="is inside"):
+        data_folders(os.pathsep.join([photos, nested]))
+    with pytest.raises(UsageError, match="is inside"):
+        data_folders(os.pathsep.join([nested, photos]))
+    options = DataOptions(task="derain", crop=8, downscale=(1.0, 1.0), val_fraction=0.0)
+    with pytest.raises(UsageError, match="one layout"):
+        open_training_data(os.pathsep.join([photos, paired]), None, options, seed=0)
+    assert data_folders(photos) == [Path(photos)]

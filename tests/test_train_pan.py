@@ -744,6 +744,35 @@ def test_two_process_torchrun(photos: Path, tmp_path: Path) -> None:
     assert model.config.ngf == 4
 
 
+def test_cli_trains_on_several_data_folders_and_resumes(photos: Path, tmp_path: Path) -> None:
+    """``--data A --data B``: one run over both folders, recorded in its config, resumable as it started."""
+    more = tmp_path / "more"
+    more.mkdir()
+    Image.fromarray(_photo(9, 64, 64)).save(more / "photo0.png")  # the same name as one of A's
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(
+        'task = "derain"\ncrop = 32\nbatch_size = 2\nndf = 4\ndownscale = [1.0, 1.5]\nworkers = 0\n'
+        'threads = 1\nprecision = "fp32"\ndevice = "cpu"\nval_samples = 2\nval_fraction = 0.2\n'
+        "sample_every = 0\nsave_every = 1\nlog_every = 1\n"
+        "[generator]\nngf = 4\ndepth = 2\nblocks = 1\n"
+    )
+    run = tmp_path / "run"
+    args = ["train", "pan", "--config", str(config_file), "--data", str(photos), "--data", str(more)]
+    result = CliRunner().invoke(cli_main, [*args, "--out", str(run), "--steps", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    _, meta = st.load_state(st.latest_state(run / "state"))
+    assert meta["data"]["files"] == 5  # six photos, one held out for validation (val_fraction 0.2)
+    assert meta["data"]["data"] == os.pathsep.join([str(photos), str(more)])
+    result = CliRunner().invoke(cli_main, ["train", "pan", "--resume", str(run), "--steps", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert read_info(run / "model.safetensors").metadata["ganedit.train.steps"] == "2"
+
+    (more / "photo0.png").unlink()  # the data changed under the run: resuming would see other batches
+    Image.fromarray(_photo(9, 72, 64)).save(more / "photo0.png")
+    result = CliRunner().invoke(cli_main, ["train", "pan", "--resume", str(run), "--steps", "3", "-q"])
+    assert result.exit_code != 0 and "differs" in result.output
+
+
 def test_step_sampler_shards_one_global_stream() -> None:
     """Rank r of N takes the r-th slice of every global step; a resumed sampler continues the stream."""
     from ganedit.train.data import StepBatchSampler

@@ -4,6 +4,7 @@ Training code lives in ganedit.train and is imported inside the commands (nothin
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -87,7 +88,9 @@ def _run_training(
 @click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False),
-    help="Clean photos (pairs synthesised on the fly), or a paired folder (input/ + target/, or A|B images).",
+    multiple=True,
+    help="Clean photos (pairs synthesised on the fly), or a paired folder (input/ + target/, or A|B images). "
+    "Repeat it to train on several folders of one layout.",
 )
 @click.option("--val", type=click.Path(exists=True, file_okay=False), help="Held-out photos for validation.")
 @_train_run_options(
@@ -96,7 +99,7 @@ def _run_training(
 )
 def train_pan(
     task: str | None,
-    data: str | None,
+    data: tuple[str, ...],
     val: str | None,
     out: str | None,
     config_file: str | None,
@@ -112,6 +115,7 @@ def train_pan(
     \b
     Examples:
       ganedit train pan --task derain --data data/photos/train --out runs/derain
+      ganedit train pan --task derain --data data/photos/train --data data/facades --out runs/d2
       ganedit train pan --config configs/pan-derain.toml --out runs/derain --set batch_size=8
       ganedit train pan --resume runs/derain                  # continue after an interruption
       torchrun --nproc_per_node=4 -m ganedit train pan --task derain --data photos/ --out runs/d
@@ -123,7 +127,8 @@ def train_pan(
         if resume_dir is not None:
             config = pan_training.resume_config(Path(resume_dir), overrides, steps=steps, device=device)
             return pan_training.train(config, resume=True, on_log=on_log)
-        given = {"data": data, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
+        folders = os.pathsep.join(data) if data else None  # the config's one string (train.data.data_folders)
+        given = {"data": folders, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
         values = {k: v for k, v in given.items() if v is not None}
         name = task or pan_training.config_file_task(Path(config_file))  # type: ignore[arg-type]
         config = pan_training.load_config(
@@ -131,7 +136,9 @@ def train_pan(
         )
         return pan_training.train(config, resume=False, on_log=on_log)
 
-    _run_training(quiet, resume_dir, config_file, {"task": task, "data": data, "out": out}, run)
+    _run_training(
+        quiet, resume_dir, config_file, {"task": task, "data": data[0] if data else None, "out": out}, run
+    )
 
 
 @train.command("tdgan", context_settings=CONTEXT)

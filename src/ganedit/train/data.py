@@ -28,8 +28,10 @@ megapixels of the training photos at 1/2 scale); forked data-loader workers shar
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
+import os
 import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +61,7 @@ __all__ = [
     "Source",
     "StepBatchSampler",
     "TrainingData",
+    "data_folders",
     "detect_layout",
     "open_training_data",
     "rain_mix",
@@ -491,6 +494,37 @@ def _split(entries: list[_Entry], fraction: float, seed: int) -> tuple[list[_Ent
     return [e for e in entries if e.name not in held], [e for e in entries if e.name in held]
 
 
+def data_folders(data: str | Path) -> list[Path]:
+    """The folders of a ``data`` setting: one folder, or several joined by ``os.pathsep`` (``:``; ``;`` on
+    Windows), as PATH lists them. Refuses a folder listed twice or inside another listed one: its photos
+    would be drawn twice as often, silently."""
+    folders = [Path(part) for part in str(data).split(os.pathsep) if part]
+    if not folders:
+        raise UsageError("no data folder given")
+    resolved = [folder.resolve() for folder in folders]
+    for i, inner in enumerate(resolved):
+        for j, outer in enumerate(resolved):
+            if i != j and inner.is_relative_to(outer) and (inner != outer or i > j):
+                how = "is listed twice" if inner == outer else f"is inside {folders[j]}"
+                raise UsageError(f"data folder {folders[i]} {how}; each photo must be listed once")
+    return folders
+
+
+def _scan_all(folders: Sequence[Path], options: DataOptions) -> tuple[str, list[_Entry]]:
+    """`_scan` of each folder, in the order given; entries of the second and later folders are named
+    ``N:relative/path`` so that two folders' ``a.jpg`` stay apart (one folder: names as before, so an
+    older run's data digest is unchanged)."""
+    layout, entries = _scan(folders[0], options)
+    for index, folder in enumerate(folders[1:], start=1):
+        other, more = _scan(folder, options)
+        if other != layout:
+            raise UsageError(
+                f"data folders must share one layout: {folders[0]} is {layout}, {folder} is {other}"
+            )
+        entries += [dataclasses.replace(e, name=f"{index}:{e.name}") for e in more]
+    return layout, entries
+
+
 def _digest(entries: Sequence[_Entry]) -> str:
     h = hashlib.sha256()
     for e in entries:
@@ -499,14 +533,14 @@ def _digest(entries: Sequence[_Entry]) -> str:
 
 
 def open_training_data(
-    data: Path, val: Path | None, options: DataOptions, *, seed: int, threads: int = 2
+    data: str | Path, val: Path | None, options: DataOptions, *, seed: int, threads: int = 2
 ) -> TrainingData:
-    """Scan, split, decode and wrap the data folder (and the validation folder, if any).
+    """Scan, split, decode and wrap the data folder(s) (`data_folders`) and the validation folder, if any.
 
-    Raises UsageError for a missing/empty folder or unmatched pairs, ImageError for an unreadable image.
+    Raises UsageError for a missing/empty folder, unmatched pairs or folders of different layouts,
+    ImageError for an unreadable image.
     """
-    data = Path(data)
-    layout, entries = _scan(data, options)
+    layout, entries = _scan_all(data_folders(data), options)
     paired = layout != "photos"
     scale_range = options.paired_downscale if paired else options.downscale
     base_scale = scale_range[0]
@@ -528,7 +562,7 @@ def open_training_data(
         else None
     )
     description = {
-        "data": str(data),
+        "data": str(data),  # as given: one folder, or several joined by os.pathsep
         "layout": layout,
         "files": len(train_entries),
         "megapixels_at_base_scale": round(sum(s.area for s in train_sources) / 1e6, 2),

@@ -178,7 +178,7 @@ class _Run(TrainingRun):
             self.d_train = DDP(self.discriminator, device_ids=ids)
 
         self.data: TrainingData = open_training_data(
-            Path(config.data),
+            config.data,
             Path(config.val) if config.val else None,
             config.data_options(),
             seed=config.seed,

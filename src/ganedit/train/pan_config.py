@@ -40,7 +40,9 @@ class PANTrainConfig:
     )
 
     task: str
-    data: str  # folder of photos (pairs synthesised) or of pairs (input/ + target/, or A|B images)
+    # folder of photos (pairs synthesised) or of pairs (input/ + target/, or A|B images); several folders of
+    # one layout joined by os.pathsep (train.data.data_folders)
+    data: str
     val: str | None = None  # validation folder; None: hold out val_fraction of data's files
     out: str  # the run folder
     seed: int = 0
