@@ -7,7 +7,7 @@ Runs `ganedit eval` (the tool's defaults: flip averaging, automatic precision) o
   * ../shared/datasets/derain/{rain12,rain100l-10,sirr-20} (rain/ + clean/; evaluation only), Y-channel
     PSNR / SSIM of BT.601 as the papers report them, with the rainy input as the baseline;
   * data/photos/holdout with synthesised rain (ganedit eval's seeded protocol): classic, streak,
-    fine and faint rain;
+    fine, faint and long rain;
   * data/photos/holdout again with ``--identity``: the photos without rain, how much the model changes them
     (ideal: not at all); and the same for the public sets' clean images, rain-free photos of other kinds
     (a city, buildings, people) than our training photos.
@@ -72,7 +72,7 @@ def main() -> None:
             f"| own holdout, synthetic rain (RGB) | {r['images']} | {m['baseline_psnr']:.2f} / "
             f"{m['baseline_ssim']:.3f} | {m['psnr']:.2f} / {m['ssim']:.3f} |"
         )
-        for rain in ("streaks", "fine", "faint"):
+        for rain in ("streaks", "fine", "faint", "long"):
             r = reports[f"holdout_{rain}"] = run_eval(model, HOLDOUT, "--rain", rain)
             m = r["metrics"]
             rows.append(

@@ -149,10 +149,18 @@ def test_training_draws_from_every_data_folder(tmp_path: Path) -> None:
     joined = os.pathsep.join(str(tmp_path / name) for name in ("wallpapers", "facades"))
     data = open_training_data(joined, None, options, seed=0)
     assert data.layout == "photos" and data.description["files"] == 3
-    one = open_training_data(tmp_path / "wallpapers", None, options, seed=0)
-    assert one.description["files"] == 2 and one.description["digest"] != data.description["digest"]
     levels = {round((float(data.train[i]["target"].mean()) + 1) * 127.5) for i in range(30)}  # [-1, 1]
     assert levels == {40, 220}
+    # the held-out share is drawn by file name: two folders' a.png are two files, one of each kept
+    _save(tmp_path / "only-a" / "a.png", 90)
+    joined = os.pathsep.join(str(tmp_path / name) for name in ("facades", "only-a"))
+    halves = DataOptions(task="derain", crop=8, downscale=(1.0, 1.0), val_fraction=0.5, rain="classic")
+    split = open_training_data(joined, None, halves, seed=0)
+    assert split.description["files"] == 1 and split.description["val_files"] == 1
+    # a folder whose name holds the separator is still one folder
+    odd = tmp_path / f"run{os.pathsep}1"
+    _save(odd / "a.png", 40)
+    assert open_training_data(str(odd), None, options, seed=0).description["files"] == 1
 
 
 def test_data_folders_listed_twice_nested_or_of_two_layouts_are_refused(tmp_path: Path) -> None:
@@ -167,7 +175,7 @@ def test_data_folders_listed_twice_nested_or_of_two_layouts_are_refused(tmp_path
         _save(tmp_path / "paired" / "rain" / f"{stem}.png", 100)
     photos, nested, paired = (str(tmp_path / p) for p in ("photos", "photos/more", "paired"))
     with pytest.raises(UsageError, match="listed twice"):
-        data_folders(os.pathsep.join([photos, photos + "/."]))
+        data_folders(os.pathsep.join([photos, str(tmp_path / "paired" / ".." / "photos")]))
     with pytest.raises(UsageError, match="is inside"):
         data_folders(os.pathsep.join([photos, nested]))
     with pytest.raises(UsageError, match="is inside"):

@@ -242,11 +242,11 @@ def test_long_rain_is_long_thin_lines_or_wide_soft_bands() -> None:
     veiled = [p.haze > 0 for p in params]
     assert 100 < sum(veiled) < 200 and max(p.haze for p in params) <= 0.25
     assert {p.blend for p in params} == {"over", "screen"}
-    # rendered upright on black: a lit pixel of a thin line is still lit 40 px further down the line
+    # rendered upright on black, at the sampler's own lengths: a lit pixel of a thin line is most often
+    # still lit 40 px further down (10-60 px streaks, as the fine synthesiser draws, would not be)
     thin_only = next(p for p in params if all(la.width < 2.5 for la in p.layers))
     upright = RainParams(
-        layers=tuple(dataclasses.replace(la, angle=0.0, length=120.0) for la in thin_only.layers),
-        light=(1.0, 1.0, 1.0),
+        layers=tuple(dataclasses.replace(la, angle=0.0) for la in thin_only.layers), light=(1.0, 1.0, 1.0)
     )
     rain = add_rain(torch.zeros(3, 256, 256), 5, params=upright)[0]
     lit = rain > 0.1

@@ -766,10 +766,17 @@ def test_cli_trains_on_several_data_folders_and_resumes(photos: Path, tmp_path: 
     result = CliRunner().invoke(cli_main, ["train", "pan", "--resume", str(run), "--steps", "2", "-q"])
     assert result.exit_code == 0, result.output
     assert read_info(run / "model.safetensors").metadata["ganedit.train.steps"] == "2"
+    moved = tmp_path / "moved"  # --data on a resume: the same files in another place
+    more.rename(moved)
+    resume = ["train", "pan", "--resume", str(run), "--data", str(photos), "--data", str(moved)]
+    result = CliRunner().invoke(cli_main, [*resume, "--steps", "3", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "moved" in (run / "config.toml").read_text()
+    more = moved
 
     (more / "photo0.png").unlink()  # the data changed under the run: resuming would see other batches
     Image.fromarray(_photo(9, 72, 64)).save(more / "photo0.png")
-    result = CliRunner().invoke(cli_main, ["train", "pan", "--resume", str(run), "--steps", "3", "-q"])
+    result = CliRunner().invoke(cli_main, ["train", "pan", "--resume", str(run), "--steps", "4", "-q"])
     assert result.exit_code != 0 and "differs" in result.output
 
 

@@ -123,11 +123,15 @@ def train_pan(
     """
     from ..train import pan as pan_training
 
+    folders = os.pathsep.join(data) if data else None  # the config's one string (train.data.data_folders)
+
     def run(on_log: Callable[[dict[str, Any]], None]) -> Path:
         if resume_dir is not None:
-            config = pan_training.resume_config(Path(resume_dir), overrides, steps=steps, device=device)
+            # --data / --val on a resume point at moved folders; the data digest still has to match
+            moved = {"data": folders, "val": val, "steps": steps, "device": device}
+            given = {k: v for k, v in moved.items() if v is not None}
+            config = pan_training.resume_config(Path(resume_dir), overrides, **given)
             return pan_training.train(config, resume=True, on_log=on_log)
-        folders = os.pathsep.join(data) if data else None  # the config's one string (train.data.data_folders)
         given = {"data": folders, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
         values = {k: v for k, v in given.items() if v is not None}
         name = task or pan_training.config_file_task(Path(config_file))  # type: ignore[arg-type]

@@ -44,6 +44,7 @@ __all__ = [
     "rec601_luma",
     "sample_faint_rain_params",
     "sample_fine_rain_params",
+    "sample_long_rain_params",
     "sample_rain_params",
     "sample_sketch_params",
     "sample_streak_rain_params",
@@ -398,14 +399,16 @@ def sample_faint_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
 def sample_long_rain_params(rng: Rng, *, scale: float = 1.0) -> RainParams:
     """Draw long rain: thin lines crossing much of the picture, or wide soft bands, at one angle.
 
-    Looked at, never fitted (``scripts/rain_contact_sheet.py``): the benchmark sets' streaks are often far
-    longer than the other synthesisers draw. Rain100L's are sharp 1-2 px lines running a third of the picture
-    or more; SIRR's are wide, soft, faint vertical bands from top to bottom, the near drops of a shower out
-    of focus. The other synthesisers' thin streaks are mostly 10-60 px: a model trained on them left the
-    long lines alone (measured in docs/models/pan-derain.md). Each of one to three depths is either thin
-    (0.8-2.2 px, 60-400 px long, opacity 0.3-0.9, sharp) or a soft band (3-12 px wide, blurred by 1-4 px,
-    150-800 px long, opacity 0.06-0.3), as two sheets a degree or so apart; near-vertical most often
-    (within ±25°); no veil half of the time. ``scale`` multiplies all lengths in px.
+    Looked at, never fitted (``scripts/rain_contact_sheet.py``, zoomed crops): the benchmark sets' streaks
+    are often far longer than the other synthesisers draw. Rain100L's are sharp 1-2 px lines running a third
+    of the picture or more; SIRR's are wide, soft, faint vertical bands from top to bottom, the near drops of
+    a shower out of focus. The other synthesisers' thin streaks are mostly 10-60 px, and on Rain100L the
+    shipped model left most of the long lines in place (seen in its outputs, not measured by length). Each
+    of one to three depths is either thin (0.8-2.2 px, 60-400 px long, brightness 0.3-0.9, sharp) or a soft
+    band (3-12 px wide, blurred by 1-4 px, 150-800 px long, brightness 0.06-0.3), as two sheets a degree or
+    so apart; each streak's opacity is its layer's brightness times 0.2-1 (``RainLayer.faint`` 0-0.5). One
+    dominant angle within ±25° of vertical (most often near it), depths and sheets a few degrees around it;
+    no veil half of the time. ``scale`` multiplies all lengths in px.
     """
     g = as_generator(rng)
     base_angle = max(-25.0, min(25.0, _normal(g, 0.0, 8.0)))

@@ -147,7 +147,7 @@ class DataOptions:
 class Source:
     """One training image (or pair), decoded and downscaled by ``base_scale``, as uint8 H x W x 3 arrays."""
 
-    name: str  # path relative to the data folder
+    name: str  # path relative to its data folder (pair name), ``N//`` before it from the N-th extra folder
     target: np.ndarray
     input: np.ndarray | None = None  # paired layouts
     mask: np.ndarray | None = None  # inpainting pairs with a mask/ folder: H x W uint8 (255 = hole)
@@ -496,8 +496,11 @@ def _split(entries: list[_Entry], fraction: float, seed: int) -> tuple[list[_Ent
 
 def data_folders(data: str | Path) -> list[Path]:
     """The folders of a ``data`` setting: one folder, or several joined by ``os.pathsep`` (``:``; ``;`` on
-    Windows), as PATH lists them. Refuses a folder listed twice or inside another listed one: its photos
+    Windows), as PATH lists them. An existing folder is one folder even with the separator in its name
+    (``runs/2026-12-07T10:00``). Refuses a folder listed twice or inside another listed one: its photos
     would be drawn twice as often, silently."""
+    if Path(data).is_dir():
+        return [Path(data)]
     folders = [Path(part) for part in str(data).split(os.pathsep) if part]
     if not folders:
         raise UsageError("no data folder given")
@@ -511,9 +514,10 @@ def data_folders(data: str | Path) -> list[Path]:
 
 
 def _scan_all(folders: Sequence[Path], options: DataOptions) -> tuple[str, list[_Entry]]:
-    """`_scan` of each folder, in the order given; entries of the second and later folders are named
-    ``N:relative/path`` so that two folders' ``a.jpg`` stay apart (one folder: names as before, so an
-    older run's data digest is unchanged)."""
+    """`_scan` of each folder, in the order given. Entries of the second and later folders get the
+    folder's index as a prefix, ``N//name`` (``//`` never occurs in a relative path or a pair's name), so that
+    two folders' ``a.jpg`` stay apart; the first folder's names are as before, so an older run's data digest
+    is unchanged."""
     layout, entries = _scan(folders[0], options)
     for index, folder in enumerate(folders[1:], start=1):
         other, more = _scan(folder, options)
@@ -521,7 +525,7 @@ def _scan_all(folders: Sequence[Path], options: DataOptions) -> tuple[str, list[
             raise UsageError(
                 f"data folders must share one layout: {folders[0]} is {layout}, {folder} is {other}"
             )
-        entries += [dataclasses.replace(e, name=f"{index}:{e.name}") for e in more]
+        entries += [dataclasses.replace(e, name=f"{index}//{e.name}") for e in more]
     return layout, entries
 
 
