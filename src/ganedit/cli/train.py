@@ -129,8 +129,9 @@ def train_pan(
         if resume_dir is not None:
             # --data / --val on a resume point at moved folders; the data digest still has to match
             moved = {"data": folders, "val": val, "steps": steps, "device": device}
-            given = {k: v for k, v in moved.items() if v is not None}
-            config = pan_training.resume_config(Path(resume_dir), overrides, **given)
+            config = pan_training.resume_config(
+                Path(resume_dir), overrides, **{k: v for k, v in moved.items() if v is not None}
+            )
             return pan_training.train(config, resume=True, on_log=on_log)
         given = {"data": folders, "val": val, "out": out, "steps": steps, "seed": seed, "device": device}
         values = {k: v for k, v in given.items() if v is not None}
