@@ -73,7 +73,10 @@ def test_unet_generator_works_without_norm_and_trains() -> None:
 
 
 @pytest.mark.parametrize("norm", ["batch", "none"])
-@pytest.mark.parametrize(("setting", "part"), [("full_res_blocks", "refine"), ("context_blocks", "context")])
+@pytest.mark.parametrize(
+    ("setting", "part"),
+    [("full_res_blocks", "refine"), ("context_blocks", "context"), ("line_blocks", "lines")],
+)
 def test_grown_generator_starts_exactly_where_the_trained_one_ended(
     norm: str, setting: str, part: str
 ) -> None:
@@ -155,18 +158,43 @@ def test_context_blocks_widen_the_receptive_field_at_the_lowest_resolution() -> 
     assert (plain, widened) == (16, 16 + 112)
 
 
+def test_line_blocks_follow_a_line_far_at_full_resolution() -> None:
+    """Four line blocks (two 3x3 convs each, dilations 2, 4, 8, 16, at full resolution) add
+    2 * (2 + 4 + 8 + 16) = 60 px on each side, and every input pixel they reach is a full-resolution one:
+    the centre output pixel depends on the pixel exactly 60 px above it through them."""
+    torch.manual_seed(0)
+
+    def rows_reached(line_blocks: int) -> set[int]:
+        model = PANGenerator(PANGeneratorConfig(ngf=4, depth=2, blocks=1, line_blocks=line_blocks))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+        model.eval()
+        x = (torch.rand(1, 3, 256, 256) * 2 - 1).requires_grad_(True)
+        model(x)[0, :, 128, 128].sum().backward()
+        assert x.grad is not None
+        return {int(r) for r in x.grad[0, :, :, 128].abs().sum(0).nonzero()}
+
+    plain, lines = rows_reached(0), rows_reached(4)
+    assert max(plain) - 128 == 16 and max(lines) - 128 == 16 + 60
+    assert 128 - 60 in lines and 128 - 60 not in plain
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"ngf": 8}, "generator.ngf cannot change"),
         ({"full_res_blocks": 0}, "can only grow"),
         ({"context_blocks": 0}, "can only grow"),
+        ({"line_blocks": 0}, "can only grow"),
         ({"residual_gate": False}, "can only grow"),
     ],
 )
 def test_grow_refuses_changes_that_would_lose_trained_weights(change: dict, message: str) -> None:
     trained = PANGenerator(
-        PANGeneratorConfig(ngf=4, depth=2, blocks=1, full_res_blocks=1, context_blocks=1, residual_gate=True)
+        PANGeneratorConfig(
+            ngf=4, depth=2, blocks=1, full_res_blocks=1, context_blocks=1, line_blocks=1, residual_gate=True
+        )
     )
     with pytest.raises(ValueError, match=message):
         grow(trained, dataclasses.replace(trained.config, **change))

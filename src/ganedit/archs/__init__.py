@@ -53,6 +53,7 @@ _LIMITS: dict[str, dict[str, tuple[str, int, int] | tuple[str]]] = {
         "blocks": (_INT, 0, 64),
         "full_res_blocks": (_INT, 0, 64),
         "context_blocks": (_INT, 0, 64),
+        "line_blocks": (_INT, 0, 64),
         "max_mult": (_INT, 1, 64),
     },
     "tdgan": {

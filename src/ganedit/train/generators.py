@@ -43,7 +43,7 @@ def preset(task: str) -> PANGeneratorConfig:
     )
 
 
-GROWABLE = ("full_res_blocks", "context_blocks", "residual_gate")
+GROWABLE = ("full_res_blocks", "context_blocks", "line_blocks", "residual_gate")
 """Generator settings a trained model can be grown in (``init`` + a larger value): what they add starts
 as the identity, so the grown model begins exactly where the trained one ended."""
 
@@ -69,7 +69,8 @@ def grow(model: PANGenerator, config: PANGeneratorConfig) -> PANGenerator:
             )
     grown = PANGenerator(config)
     missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    added = ("net.refine.", "net.context.", "net.gate.")  # the GROWABLE blocks' weights: new, the identity
+    # the GROWABLE blocks' weights: new, the identity
+    added = ("net.refine.", "net.context.", "net.lines.", "net.gate.")
     if unexpected or any(not key.startswith(added) for key in missing):  # a bug, not a user error
         raise RuntimeError(f"grow left weights behind: unexpected {unexpected}, missing {missing}")
     return grown
