@@ -34,8 +34,10 @@ def average(paths: list[Path], weights: list[float], out: Path) -> None:
     """Write the weighted average of the checkpoints `paths` to `out` (GaneditError if they differ)."""
     models = [load_checkpoint(path) for path in paths]
     first, info = models[0]
-    for path, (_, other) in zip(paths[1:], models[1:], strict=True):
-        if (other.arch, other.arch_config, other.task) != (info.arch, info.arch_config, info.task):
+    for path, (model, other) in zip(paths[1:], models[1:], strict=True):
+        # the built configs, not the stored dicts: a file written before a setting existed lacks its key
+        # (its default) and is still the same shape
+        if (other.arch, model.config, other.task) != (info.arch, first.config, info.task):
             raise GaneditError(f"{path} is not the same model shape and task as {paths[0]}")
     total = sum(weights)
     states = [model.state_dict() for model, _ in models]

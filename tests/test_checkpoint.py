@@ -202,6 +202,23 @@ def test_average_checkpoints_script_writes_the_weighted_mean(tmp_path: Path) -> 
     assert [s["file"] for s in sources] == ["a.safetensors", "b.safetensors"]
     assert [s["weight"] for s in sources] == [0.75, 0.25]
 
+    # b as a file written before `line_blocks` existed: its stored config lacks the key (the default, 0)
+    from safetensors.torch import load_file, save_file
+
+    meta = dict(read_info(b).metadata)
+    stored = json.loads(meta["ganedit.arch_config"])
+    del stored["line_blocks"]
+    meta["ganedit.arch_config"] = json.dumps(stored, sort_keys=True)
+    older = tmp_path / "older.safetensors"
+    save_file(load_file(b), older, metadata=meta)
+    done = subprocess.run(
+        [sys.executable, str(AVERAGE), str(a), str(older), "-o", str(tmp_path / "mixed.safetensors")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
     other = make_checkpoint(tmp_path / "c.safetensors", "derain", seed=1, ngf=8)
     refused = subprocess.run(
         [sys.executable, str(AVERAGE), str(a), str(other), "-o", str(tmp_path / "bad.safetensors")],
