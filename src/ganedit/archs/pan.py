@@ -53,7 +53,8 @@ CONTEXT_DILATIONS = (2, 4, 8)
 # points d px apart, along a line as well as across it; four blocks (2, 4, 8, 16) reach 60 px further on
 # each side for the FLOPs of four 3x3 blocks (about 0.009 MFLOP per pixel each at ngf 16). Large depthwise
 # kernels (21x21, RepLKNet-style) would follow lines more directly but ran 10x slower to train and 3.4x
-# slower at inference on our CPUs (PyTorch 2.14, measured); dilated dense 3x3 convs run at full speed.
+# slower at inference on our CPUs (PyTorch 2.14, measured); a dilated dense 3x3 conv costs what an
+# undilated one costs.
 LINE_DILATIONS = (2, 4, 8, 16)
 # No "instance" here on purpose: instance norm normalises with the statistics of the image it sees, so
 # when a large photo is edited tile by tile every tile would be normalised differently and the seams
