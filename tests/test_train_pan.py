@@ -744,18 +744,24 @@ def test_two_process_torchrun(photos: Path, tmp_path: Path) -> None:
     assert model.config.ngf == 4
 
 
+def _tiny_config_file(tmp_path: Path, *, save_every: int) -> Path:
+    """A derain config file for a tiny CPU run (the CLI reads the task from it)."""
+    config_file = tmp_path / "tiny.toml"
+    config_file.write_text(
+        'task = "derain"\ncrop = 32\nbatch_size = 2\nndf = 4\ndownscale = [1.0, 1.5]\nworkers = 0\n'
+        'threads = 1\nprecision = "fp32"\ndevice = "cpu"\nval_samples = 2\nval_fraction = 0.2\n'
+        f"sample_every = 0\nsave_every = {save_every}\nlog_every = 1\n"
+        "[generator]\nngf = 4\ndepth = 2\nblocks = 1\n"
+    )
+    return config_file
+
+
 def test_cli_trains_on_several_data_folders_and_resumes(photos: Path, tmp_path: Path) -> None:
     """``--data A --data B``: one run over both folders, recorded in its config, resumable as it started."""
     more = tmp_path / "more"
     more.mkdir()
     Image.fromarray(_photo(9, 64, 64)).save(more / "photo0.png")  # the same name as one of A's
-    config_file = tmp_path / "tiny.toml"
-    config_file.write_text(
-        'task = "derain"\ncrop = 32\nbatch_size = 2\nndf = 4\ndownscale = [1.0, 1.5]\nworkers = 0\n'
-        'threads = 1\nprecision = "fp32"\ndevice = "cpu"\nval_samples = 2\nval_fraction = 0.2\n'
-        "sample_every = 0\nsave_every = 1\nlog_every = 1\n"
-        "[generator]\nngf = 4\ndepth = 2\nblocks = 1\n"
-    )
+    config_file = _tiny_config_file(tmp_path, save_every=1)
     run = tmp_path / "run"
     args = ["train", "pan", "--config", str(config_file), "--data", str(photos), "--data", str(more)]
     result = CliRunner().invoke(cli_main, [*args, "--out", str(run), "--steps", "1", "-q"])
@@ -797,13 +803,7 @@ def test_step_sampler_shards_one_global_stream() -> None:
 
 def test_cli_trains_from_a_config_file_and_resumes(photos: Path, tmp_path: Path) -> None:
     """``ganedit train pan --config FILE`` (task read from the file) then ``--resume RUN --steps N``."""
-    config_file = tmp_path / "tiny.toml"
-    config_file.write_text(
-        'task = "derain"\ncrop = 32\nbatch_size = 2\nndf = 4\ndownscale = [1.0, 1.5]\nworkers = 0\n'
-        'threads = 1\nprecision = "fp32"\ndevice = "cpu"\nval_samples = 2\nval_fraction = 0.2\n'
-        "sample_every = 0\nsave_every = 2\nlog_every = 1\n"
-        "[generator]\nngf = 4\ndepth = 2\nblocks = 1\n"
-    )
+    config_file = _tiny_config_file(tmp_path, save_every=2)
     run = tmp_path / "run"
     args = ["train", "pan", "--config", str(config_file), "--data", str(photos), "--out", str(run)]
     result = CliRunner().invoke(cli_main, [*args, "--steps", "2", "-q"])
