@@ -287,6 +287,27 @@ def test_screen_blend_streaks_show_on_dark_and_vanish_on_bright_backgrounds() ->
         RainParams(layers=(layer,), blend="multiply")
 
 
+def test_additive_streaks_keep_the_hue_of_the_scene_and_saturate_on_white() -> None:
+    """blend="add" (O = B + S, the benchmark sets' model): a grey streak raises every channel by the same
+    amount, so it stays yellowish on a yellow scene, where screen and over whiten it (the dark channel
+    gains most); on white it clips, and it never darkens."""
+    layer = RainLayer(density=0.01, length=40.0, angle=0.0, width=2.0, blur=0.0, brightness=0.3)
+    scene = torch.tensor([0.6, 0.4, 0.2]).view(3, 1, 1).expand(3, 96, 96).contiguous()
+    gains = {}
+    for blend in ("add", "screen", "over"):
+        params = RainParams(layers=(layer,), light=(0.9, 0.9, 0.9), blend=blend)
+        rainy = add_rain(scene, 5, params=params)
+        assert (rainy >= scene - 1e-6).all()  # a light streak on a darker scene: nothing darkens
+        lit = (rainy - scene)[0] > 0.01
+        assert lit.float().mean() > 0.02
+        gains[blend] = ((rainy - scene)[2][lit] / (rainy - scene)[0][lit]).median().item()
+    assert gains["add"] == pytest.approx(1.0, abs=0.02)  # blue gains what red gains
+    assert gains["screen"] > 1.8 and gains["over"] > 1.8  # blue gains twice as much: the streak whitens
+    params = RainParams(layers=(layer,), light=(0.9, 0.9, 0.9), blend="add")
+    assert (add_rain(torch.ones(3, 96, 96), 5, params=params) == 1.0).all()
+    assert (add_rain(torch.full((3, 96, 96), 0.1), 5, params=params) - 0.1).amax() > 0.2
+
+
 def test_the_veil_is_smooth_and_the_scene_is_not_dimmed() -> None:
     """The veil follows scene depth, so within a training crop it is nearly uniform; a per-crop grid that
     changed every few dozen pixels could not be told apart from the scene. Sampled looks never dim it."""

@@ -452,6 +452,32 @@ def test_grey_pairs_are_black_and_white_rain_included(photos: Path) -> None:
         _options(grey_fraction=1.5)
 
 
+def test_additive_rain_pairs_keep_the_hue_of_the_scene(tmp_path: Path) -> None:
+    """additive_fraction: that share of the rainy pairs has its streaks added to the scene (O = B + S,
+    as the benchmark sets were made), so on a yellow photo the rain raises blue about as much as red,
+    where the synthesisers' own blends raise blue about twice as much; the default draws nothing extra."""
+    folder = tmp_path / "yellow"
+    folder.mkdir()
+    Image.fromarray(np.full((80, 80, 3), (153, 102, 51), np.uint8)).save(folder / "yellow.png")
+    opts: dict[str, Any] = {"downscale": (1.0, 1.0), "rain": "fine", "flip": False}
+    plain = open_training_data(folder, None, _options(**opts), seed=1).train
+    explicit = open_training_data(folder, None, _options(additive_fraction=0.0, **opts), seed=1).train
+    assert all(torch.equal(plain[i]["input"], explicit[i]["input"]) for i in range(4))
+
+    def blue_to_red(data: Any) -> float:
+        ratios = []
+        for i in range(12):
+            gain = data[i]["input"] - data[i]["target"]
+            lit = (gain[0] > 0.02) & (data[i]["input"].amax(0) < 0.99)  # streak pixels, not clipped
+            ratios.append((gain[2][lit] / gain[0][lit]).median().item())
+        return float(np.median(ratios))
+
+    added = open_training_data(folder, None, _options(additive_fraction=1.0, **opts), seed=1).train
+    assert blue_to_red(added) < 1.5 and blue_to_red(plain) > 1.8
+    with pytest.raises(UsageError, match="additive_fraction"):
+        _options(additive_fraction=1.5)
+
+
 def test_quarter_turns_turn_the_photo_not_the_rain(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

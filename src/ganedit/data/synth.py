@@ -50,7 +50,7 @@ __all__ = [
     "sample_streak_rain_params",
 ]
 
-BLENDS = ("over", "screen")  # RainParams.blend
+BLENDS = ("over", "screen", "add")  # RainParams.blend
 
 Rng = torch.Generator | int
 """A generator to draw from (advanced in place) or an int seed (a fresh generator on the data's device)."""
@@ -204,8 +204,10 @@ class RainParams:
     """RGB ambient light in [0, 1]: the colour of the streaks and of the veil."""
     blend: str = "over"
     """How streaks meet the scene: ``over`` alpha-blends towards ``light`` (opaque drops); ``screen``
-    adds light, ``1 - (1 - B)(1 - a * light)``, as the synthetic benchmark sets render streaks: bright on
-    dark backgrounds, barely visible on bright ones."""
+    adds light, ``1 - (1 - B)(1 - a * light)``: bright on dark backgrounds, barely visible on bright ones,
+    and whitish (a dark channel gains most); ``add`` is the additive model ``O = B + S`` of the papers
+    that made the synthetic benchmark sets (Li et al. 2016, Yang et al. 2017): ``B + a * light``, clipped,
+    so a streak keeps the hue of the scene under it (yellowish on yellow) and saturates on bright parts."""
 
     def __post_init__(self) -> None:
         _require(
@@ -534,6 +536,8 @@ def add_rain(clean: Tensor, rng: Rng, *, params: RainParams | None = None) -> Te
         alpha = 1.0 - (1.0 - alpha) * (1.0 - _streak_layer(layer, height, width, g, device))
     if params.blend == "screen":
         rainy = 1.0 - (1.0 - scene) * (1.0 - alpha * light)
+    elif params.blend == "add":
+        rainy = scene + alpha * light  # clipped below, with the veil
     else:
         rainy = scene + alpha * (light - scene)
 

@@ -109,6 +109,9 @@ class DataOptions:
     mask_blobs: float = 0.0  # inpainting: probability of an object-shaped blob among the hole shapes
     rain: str = "classic"  # derain, photos layout: a synthesiser, a named mix or A+B (rain_mix)
     clean_fraction: float = 0.0  # derain, photos layout: pairs left dry (input = target), to learn restraint
+    # derain, photos layout: rainy pairs whose streaks are added to the scene (synth blend "add", O = B + S,
+    # the benchmark sets' model: streaks keep the scene's hue) instead of the synthesiser's own blend
+    additive_fraction: float = 0.0
     grey_fraction: float = 0.0  # derain, photos layout: pairs made black-and-white, rain included
     quarter_turn: float = 0.0  # photos layout: crops turned 90 degrees before the input is made from them
     val_fraction: float = 0.05  # of the files, when no separate val folder is given
@@ -135,6 +138,8 @@ class DataOptions:
         rain_mix(self.rain)
         if not 0 <= self.clean_fraction < 1:
             raise UsageError(f"clean_fraction must be in [0, 1), got {self.clean_fraction}")
+        if not 0 <= self.additive_fraction <= 1:
+            raise UsageError(f"additive_fraction must be in [0, 1], got {self.additive_fraction}")
         if not 0 <= self.grey_fraction <= 1:
             raise UsageError(f"grey_fraction must be in [0, 1], got {self.grey_fraction}")
         if not 0 <= self.quarter_turn <= 1:
@@ -406,8 +411,11 @@ def _rainy(target: Tensor, g: torch.Generator, opts: DataOptions) -> Tensor:
     if len(names) > 1:  # a single synthesiser draws nothing here, as before mixes existed
         model = names[min(len(names) - 1, int(_uniform(g, 0.0, len(names))))]
     strength = _log_uniform(g, *opts.synth_scale)
-    sampler = synth.RAIN_SAMPLERS[model]
-    return synth.add_rain(target, g, params=sampler(g, scale=strength))
+    params = synth.RAIN_SAMPLERS[model](g, scale=strength)
+    # Drawn only when asked for, so runs without it keep their pairs.
+    if opts.additive_fraction > 0 and _uniform(g, 0.0, 1.0) < opts.additive_fraction:
+        params = dataclasses.replace(params, blend="add")
+    return synth.add_rain(target, g, params=params)
 
 
 class StepBatchSampler(torch.utils.data.Sampler):
