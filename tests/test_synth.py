@@ -306,6 +306,14 @@ def test_additive_streaks_keep_the_hue_of_the_scene_and_saturate_on_white() -> N
     params = RainParams(layers=(layer,), light=(0.9, 0.9, 0.9), blend="add")
     assert (add_rain(torch.ones(3, 96, 96), 5, params=params) == 1.0).all()
     assert (add_rain(torch.full((3, 96, 96), 0.1), 5, params=params) - 0.1).amax() > 0.2
+    faint = RainLayer(density=1e-5, length=2, angle=0, width=0.6, blur=0, brightness=0.01)
+    veiled = add_rain(
+        scene, 3, params=RainParams(layers=(faint,), haze=0.2, light=(1.0, 1.0, 1.0), blend="add")
+    )
+    offset = (veiled - scene).flatten(1).median(1).values
+    assert offset.tolist() == pytest.approx(
+        [0.2, 0.2, 0.2], abs=0.04
+    )  # the veil adds the same to each channel
 
 
 def test_the_veil_is_smooth_and_the_scene_is_not_dimmed() -> None:

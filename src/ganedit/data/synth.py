@@ -207,7 +207,9 @@ class RainParams:
     adds light, ``1 - (1 - B)(1 - a * light)``: bright on dark backgrounds, barely visible on bright ones,
     and whitish (a dark channel gains most); ``add`` is the additive model ``O = B + S`` of the papers
     that made the synthetic benchmark sets (Li et al. 2016, Yang et al. 2017): ``B + a * light``, clipped,
-    so a streak keeps the hue of the scene under it (yellowish on yellow) and saturates on bright parts."""
+    so a streak keeps the hue of the scene under it (yellowish on yellow) and saturates on bright parts;
+    its veil adds light too (``+ haze * light``, as SIRR's, a grey offset of 10-60 levels), where the
+    other blends' veil lowers contrast."""
 
     def __post_init__(self) -> None:
         _require(
@@ -548,7 +550,8 @@ def add_rain(clean: Tensor, rng: Rng, *, params: RainParams | None = None) -> Te
     coarse = torch.rand(1, 1, cells, cells, generator=g, device=g.device).to(device)
     variation = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=True)[0]
     veil = (params.haze * (1.0 + params.veil_variation * (2.0 * variation - 1.0))).clamp(0.0, 0.95)
-    rainy = rainy + veil * (light - rainy)
+    # The additive model adds its veil too (O = B + S + haze * light); the others lower contrast.
+    rainy = rainy + veil * light if params.blend == "add" else rainy + veil * (light - rainy)
     return rainy.clamp(0.0, 1.0).to(clean.dtype)
 
 
