@@ -41,9 +41,12 @@ def identity_row(what: str, report: dict) -> str:
     unchanged = round(m["unchanged_fraction"] * images)
     mean = "inf (some came back unchanged)" if m["psnr"] is None else f"{m['psnr']:.2f} dB"
     changed = "" if m["changed_psnr"] is None else f", changed ones {m['changed_psnr']:.2f} dB"
+    # Name the worst photo: a mean hides the one picture a model spoils (a zebra's stripes, a facade).
+    scored = [r for r in report["per_image"] if r["psnr"] is not None]
+    worst = f" ({min(scored, key=lambda r: r['psnr'])['name']})" if scored else ""
     return (
         f"| {what}, output vs input (RGB) | {images} | ideal: unchanged | "
-        f"mean {mean}, worst {m['worst_psnr']:.2f} dB, largest colour shift "
+        f"mean {mean}, worst {m['worst_psnr']:.2f} dB{worst}, largest colour shift "
         f"{m['max_channel_shift']:.1f} levels; {unchanged} of {images} unchanged{changed} |"
     )
 
