@@ -3,7 +3,8 @@
 The training loop relies on three things: the same seed gives the same pair (resumable, reproducible
 evaluation sets), the outputs respect their ranges and conventions (masks 1 = hole within the coverage
 bounds, sketches white paper with dark lines), and the degradations are real (rain visibly changes the
-image, streaks follow the requested angle, lines sit on the edges of the picture).
+image, streaks follow the requested angle, lines sit on the edges of the picture, painted stripes are
+light and dark bands, not a brightening).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ganedit.data.synth import (
     as_generator,
     make_mask,
     make_sketch,
+    paint_stripes,
     sample_faint_rain_params,
     sample_fine_rain_params,
     sample_long_rain_params,
@@ -452,3 +454,34 @@ def test_object_shaped_blobs_are_solid_holes_within_the_coverage() -> None:
     fills.sort()
     stroke_fills.sort()
     assert fills[30] > 0.5 and fills[30] > stroke_fills[30]  # medians: the check can tell them apart
+
+
+def test_painted_stripes_are_light_and_dark_bands_in_part_of_the_scene() -> None:
+    """paint_stripes: a function of its seed, in [0, 1], the input left alone; where it paints, it paints
+    bands of a light and a dark colour (some pixels much lighter than the scene, some much darker: a
+    surface, unlike rain, which only brightens), and over many seeds it paints parts of the image, not
+    always all of it."""
+    scene = torch.full((3, 96, 128), 0.5)
+    scene[1] = 0.45
+    before = scene.clone()
+    assert torch.equal(paint_stripes(scene, 3), paint_stripes(scene, 3))
+    assert not torch.equal(paint_stripes(scene, 3), paint_stripes(scene, 4))
+    assert torch.equal(scene, before)
+    partial = darkened = banded = 0
+    for seed in range(16):
+        out = paint_stripes(scene, seed)
+        assert out.shape == scene.shape and out.dtype == scene.dtype
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        change = (out - scene).mean(0)
+        painted = change.abs() > 0.02
+        assert painted.any()
+        # both colours of the surface show: the painted pixels split into a light and a dark band
+        luma = out.mean(0)[painted]
+        banded += bool(luma.quantile(0.9) - luma.quantile(0.1) > 0.3)
+        darkened += bool((change < -0.2).sum() > 0.05 * painted.sum())
+        partial += bool(painted.float().mean() < 0.9)
+    assert partial >= 8
+    # most surfaces are high-contrast bands, with one far darker than the scene (a coloured awning may not be)
+    assert banded >= 12 and darkened >= 10
+    with pytest.raises(ValueError, match="paint_stripes"):
+        paint_stripes(torch.zeros(1, 8, 8), 0)

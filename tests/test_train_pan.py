@@ -478,6 +478,30 @@ def test_additive_rain_pairs_keep_the_hue_of_the_scene(tmp_path: Path) -> None:
         _options(additive_fraction=1.5)
 
 
+def test_striped_surfaces_are_part_of_the_scene_in_training_crops_only(photos: Path) -> None:
+    """stripe_fraction: that share of the training crops gets a striped surface painted in before the rain
+    is made, so it is in the target as well as the input (scene to keep, not rain to remove): a dry pair
+    stays input = target. Validation crops never get one and the default draws nothing extra."""
+    opts: dict[str, Any] = {"downscale": (1.0, 1.5), "rain": "fine"}
+    plain = open_training_data(photos, None, _options(**opts), seed=1).train
+    explicit = open_training_data(photos, None, _options(stripe_fraction=0.0, **opts), seed=1).train
+    assert all(torch.equal(plain[i]["input"], explicit[i]["input"]) for i in range(4))
+    striped = open_training_data(photos, None, _options(stripe_fraction=1.0, **opts), seed=1).train
+    for i in range(6):
+        assert not torch.equal(striped[i]["target"], plain[i]["target"])
+        # bands darker than the photo under them: painted into the clean target, not rain
+        assert (striped[i]["target"] < plain[i]["target"] - 0.3).any()
+    dry = open_training_data(photos, None, _options(stripe_fraction=1.0, clean_fraction=0.99, **opts), seed=2)
+    assert all(torch.equal(dry.train[i]["input"], dry.train[i]["target"]) for i in range(4))
+    split = {"task": "derain", "crop": 32, "val_fraction": 0.4, **opts}
+    validation = open_training_data(photos, None, DataOptions(stripe_fraction=1.0, **split), seed=1)
+    reference = open_training_data(photos, None, DataOptions(**split), seed=1)
+    assert validation.val is not None and reference.val is not None
+    assert torch.equal(validation.val[0]["target"], reference.val[0]["target"])
+    with pytest.raises(UsageError, match="stripe_fraction"):
+        _options(stripe_fraction=-0.1)
+
+
 def test_quarter_turns_turn_the_photo_not_the_rain(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

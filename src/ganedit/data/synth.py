@@ -41,6 +41,7 @@ __all__ = [
     "gaussian_blur",
     "make_mask",
     "make_sketch",
+    "paint_stripes",
     "rec601_luma",
     "sample_faint_rain_params",
     "sample_fine_rain_params",
@@ -767,3 +768,65 @@ def make_sketch(
         drawing = -F.max_pool2d(-drawing, size, stride=1, padding=params.thickness)
     drawing = drawing[0].clamp(0.0, 1.0)
     return drawing.expand(channels, -1, -1).contiguous().to(clean.dtype)
+
+
+# ----------------------------------------------------------------------------------------- scene stripes
+
+
+def _smooth_noise(height: int, width: int, g: torch.Generator, cells: int) -> Tensor:
+    """An H x W field of smooth random values (about N(0, 1) at the ``cells`` x ``cells`` knots), bicubic
+    between the knots: the slow wobble of a zebra's stripes or a draped cloth's."""
+    knots = torch.randn(1, 1, cells + 1, cells + 1, generator=g)
+    return F.interpolate(knots, size=(height, width), mode="bicubic", align_corners=True)[0, 0]
+
+
+def paint_stripes(clean: Tensor, rng: Rng) -> Tensor:
+    """``clean`` with a striped surface painted into part of it: a zebra's coat, an awning, blinds, a
+    striped shirt or a crosswalk.
+
+    Bright bands on a de-raining training photo that are scene, not rain: what added rain looks like
+    (light, hue-neutral lines) is also what such surfaces look like, and a model that never saw one dims a
+    zebra's white stripes (docs/models/pan-derain.md). The stripes are opaque bands of a dark and a light
+    colour repeating every 5-40 px, 30-70 % light, at any angle, bent by a smooth random warp, inside an
+    object-shaped region (the inpainting blob) that covers 5-100 % of the image; the photo's shading and
+    fine texture show through, so the surface sits in the scene's light. Rain, by contrast, only brightens,
+    is thin, and crosses everything at one angle. The result is a 3 x H x W image in [0, 1], a function of
+    ``rng``.
+    """
+    _check_image(clean, "paint_stripes")
+    g = as_generator(rng)
+    _, height, width = clean.shape
+    device = clean.device
+    region = _blob(height, width, g, _uniform(g, 1.0, 3.5)).float()
+    # the surface's soft edge: an object's outline is a pixel or two wide at this scale
+    region = gaussian_blur(region[None, None], _uniform(g, 0.5, 1.5))[0, 0]
+    period = _log_uniform(g, 5.0, 40.0)
+    light = _uniform(g, 0.3, 0.7)  # duty cycle: the share of each period that is the light colour
+    angle = _uniform(g, 0.0, math.pi)
+    warp = _uniform(g, 0.0, 1.5)  # in periods: 0 = straight blinds, 1.5 = a zebra's flank
+    cells = _randint(g, 2, 7)
+    ys = torch.arange(height, dtype=torch.float32)[:, None]
+    xs = torch.arange(width, dtype=torch.float32)[None, :]
+    phase = (xs * math.cos(angle) + ys * math.sin(angle)) / period
+    phase = phase + warp * _smooth_noise(height, width, g, cells) + _uniform(g, 0.0, 1.0)
+    # A band of width ``light * period`` around each integer phase, its edges anti-aliased over ~``edge`` px:
+    # cos(2 pi phase) crosses cos(pi light) at the band's edges with slope 2 pi sin(pi light) / period per px.
+    edge = _uniform(g, 0.6, 1.6)
+    slope = 2.0 * math.pi * math.sin(math.pi * light) / period
+    crossing = torch.cos(2.0 * math.pi * phase) - math.cos(math.pi * light)
+    bands = torch.sigmoid(crossing / (slope * edge / 4.0))
+    white = _uniform(g, 0.75, 1.0)
+    bright = white * torch.tensor([_uniform(g, 0.92, 1.0) for _ in range(3)])  # a slightly warm or cool white
+    if _uniform(g, 0.0, 1.0) < 0.3:  # an awning or a shirt: a coloured dark band
+        dark = torch.tensor([_uniform(g, 0.0, 0.7) for _ in range(3)])
+    else:  # a zebra, blinds, a crosswalk: near black against near white
+        black = _uniform(g, 0.0, 0.2)
+        dark = black + torch.tensor([_uniform(g, 0.0, 0.05) for _ in range(3)])
+    surface = dark.view(3, 1, 1) + (bright - dark).view(3, 1, 1) * bands[None]
+    luma = rec601_luma(clean.cpu())[None, None]
+    smooth = gaussian_blur(luma, 4.0)
+    shading = (smooth / smooth.mean().clamp(min=0.05)).clamp(0.5, 1.3)[0]  # the scene's light on the surface
+    texture = (luma - smooth)[0] * _uniform(g, 0.0, 0.8)  # fur, weave, asphalt grain
+    surface = (surface * shading + texture).clamp(0.0, 1.0)
+    opacity = region[None] * _uniform(g, 0.85, 1.0)
+    return (clean.cpu() * (1.0 - opacity) + surface * opacity).clamp(0.0, 1.0).to(device)

@@ -112,6 +112,10 @@ class DataOptions:
     # derain, photos layout: rainy pairs whose streaks are added to the scene (synth blend "add", O = B + S,
     # the benchmark sets' model: streaks keep the scene's hue) instead of the synthesiser's own blend
     additive_fraction: float = 0.0
+    # derain, photos layout, training crops: a striped surface (zebra, awning, blinds) painted into the
+    # scene before the rain, so bright hue-neutral bands that belong to it are seen and kept
+    # (synth.paint_stripes)
+    stripe_fraction: float = 0.0
     grey_fraction: float = 0.0  # derain, photos layout: pairs made black-and-white, rain included
     quarter_turn: float = 0.0  # photos layout: crops turned 90 degrees before the input is made from them
     val_fraction: float = 0.05  # of the files, when no separate val folder is given
@@ -140,6 +144,8 @@ class DataOptions:
             raise UsageError(f"clean_fraction must be in [0, 1), got {self.clean_fraction}")
         if not 0 <= self.additive_fraction <= 1:
             raise UsageError(f"additive_fraction must be in [0, 1], got {self.additive_fraction}")
+        if not 0 <= self.stripe_fraction <= 1:
+            raise UsageError(f"stripe_fraction must be in [0, 1], got {self.stripe_fraction}")
         if not 0 <= self.grey_fraction <= 1:
             raise UsageError(f"grey_fraction must be in [0, 1], got {self.grey_fraction}")
         if not 0 <= self.quarter_turn <= 1:
@@ -371,6 +377,10 @@ class PairDataset(torch.utils.data.Dataset):
         if source.input is not None:
             inp = _to_tensor(cut(source.input, Image.Resampling.BICUBIC))
         elif opts.task == "derain":
+            # Part of the scene, in target and input alike; training crops only (validation stays comparable
+            # across runs) and drawn only when asked for, so runs without it keep their pairs.
+            if self.augment and opts.stripe_fraction > 0 and _uniform(g, 0.0, 1.0) < opts.stripe_fraction:
+                target = synth.paint_stripes(target, g)
             inp = _rainy(target, g, opts)
             # Black-and-white rain photos are common and all our training photos are in colour: a model (or
             # its residual gate) that only knows colour photos took one for dry (docs/models/pan-derain.md).

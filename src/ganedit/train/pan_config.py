@@ -98,6 +98,7 @@ class PANTrainConfig:
     rain: str = "classic"  # derain: a synthesiser, mixed, all, or names joined by "+" (train.data.rain_mix)
     clean_fraction: float = 0.0  # derain: share of dry pairs (input = target)
     additive_fraction: float = 0.0  # derain: share of rainy pairs whose streaks are added, O = B + S
+    stripe_fraction: float = 0.0  # derain: share of training crops given a striped surface (zebra, awning)
     grey_fraction: float = 0.0  # derain: share of pairs made black-and-white, rain included
     quarter_turn: float = 0.0  # photos layout: share of crops turned 90 degrees before the input is made
     val_fraction: float = 0.05
@@ -118,6 +119,7 @@ class PANTrainConfig:
             rain=self.rain,
             clean_fraction=self.clean_fraction,
             additive_fraction=self.additive_fraction,
+            stripe_fraction=self.stripe_fraction,
             grey_fraction=self.grey_fraction,
             quarter_turn=self.quarter_turn,
             val_fraction=self.val_fraction,
