@@ -788,10 +788,10 @@ def paint_stripes(clean: Tensor, rng: Rng) -> Tensor:
     (light, hue-neutral lines) is also what such surfaces look like, and a model that never saw one dims a
     zebra's white stripes (docs/models/pan-derain.md). The stripes are opaque bands of a dark and a light
     colour repeating every 5-40 px, 30-70 % light, at any angle, bent by a smooth random warp, inside an
-    object-shaped region (the inpainting blob) that covers 5-100 % of the image; the photo's shading and
-    fine texture show through, so the surface sits in the scene's light. Rain, by contrast, only brightens,
-    is thin, and crosses everything at one angle. The result is a 3 x H x W image in [0, 1], a function of
-    ``rng``.
+    object-shaped region (the inpainting blob) that covers 3-100 % of the image (a quarter on median);
+    the photo's shading and fine texture show through, so the surface sits in the scene's light. Rain, by
+    contrast, only brightens, is thin, and crosses everything at one angle. The result is a 3 x H x W
+    image in [0, 1], a function of ``rng``.
     """
     _check_image(clean, "paint_stripes")
     g = as_generator(rng)
