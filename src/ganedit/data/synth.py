@@ -796,7 +796,7 @@ def paint_stripes(clean: Tensor, rng: Rng) -> Tensor:
     _check_image(clean, "paint_stripes")
     g = as_generator(rng)
     _, height, width = clean.shape
-    device = clean.device
+    scene = clean.cpu()  # the generator and the blob live on the CPU, as the data-loader workers do
     region = _blob(height, width, g, _uniform(g, 1.0, 3.5)).float()
     # the surface's soft edge: an object's outline is a pixel or two wide at this scale
     region = gaussian_blur(region[None, None], _uniform(g, 0.5, 1.5))[0, 0]
@@ -823,10 +823,10 @@ def paint_stripes(clean: Tensor, rng: Rng) -> Tensor:
         black = _uniform(g, 0.0, 0.2)
         dark = black + torch.tensor([_uniform(g, 0.0, 0.05) for _ in range(3)])
     surface = dark.view(3, 1, 1) + (bright - dark).view(3, 1, 1) * bands[None]
-    luma = rec601_luma(clean.cpu())[None, None]
+    luma = rec601_luma(scene)[None, None]
     smooth = gaussian_blur(luma, 4.0)
     shading = (smooth / smooth.mean().clamp(min=0.05)).clamp(0.5, 1.3)[0]  # the scene's light on the surface
     texture = (luma - smooth)[0] * _uniform(g, 0.0, 0.8)  # fur, weave, asphalt grain
     surface = (surface * shading + texture).clamp(0.0, 1.0)
     opacity = region[None] * _uniform(g, 0.85, 1.0)
-    return (clean.cpu() * (1.0 - opacity) + surface * opacity).clamp(0.0, 1.0).to(device)
+    return (scene * (1.0 - opacity) + surface * opacity).clamp(0.0, 1.0).to(clean.device)
